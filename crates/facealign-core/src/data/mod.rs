@@ -1,0 +1,103 @@
+//! Dataset readers and the data spec `FORMAT:PATH[#SUBSET]` used everywhere on the CLI.
+//!
+//! Every reader returns landmarks in image_px (0-based pixels); formats that store 1-based
+//! coordinates (`.pts`) are converted on read.
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::sample::Dataset;
+
+pub mod coco;
+pub mod cofw;
+pub mod dlib;
+pub mod mtfl;
+pub mod pts;
+pub mod wflw;
+
+/// One reader per format.
+pub trait Reader {
+    /// The format name used in data specs.
+    fn format(&self) -> &'static str;
+    /// Read every sample under `path` (a file or a folder, depending on the format).
+    fn read(&self, path: &Path) -> Result<Dataset>;
+}
+
+/// All readers, by format name.
+pub fn reader(format: &str) -> Option<Box<dyn Reader>> {
+    Some(match format {
+        "pts" => Box::new(pts::PtsReader { layout_300w: false }),
+        "300w" => Box::new(pts::PtsReader { layout_300w: true }),
+        "cofw" => Box::new(cofw::CofwReader),
+        "wflw" => Box::new(wflw::WflwReader),
+        "mtfl" => Box::new(mtfl::MtflReader),
+        "dlib" => Box::new(dlib::DlibReader),
+        "coco" => Box::new(coco::CocoReader),
+        _ => return None,
+    })
+}
+
+/// Format names accepted in a data spec.
+pub const FORMATS: [&str; 7] = ["pts", "300w", "cofw", "wflw", "mtfl", "dlib", "coco"];
+
+/// A parsed data spec: `FORMAT:PATH[#SUBSET]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSpec {
+    pub format: String,
+    pub path: PathBuf,
+    pub subset: Option<String>,
+}
+
+impl DataSpec {
+    /// Parse `FORMAT:PATH[#SUBSET]`.
+    pub fn parse(spec: &str) -> Result<DataSpec> {
+        let err = |message: String| Error::Spec { spec: spec.to_string(), message };
+        let (format, rest) = spec
+            .split_once(':')
+            .ok_or_else(|| err(format!("expected FORMAT:PATH[#SUBSET] with FORMAT one of {}", FORMATS.join(", "))))?;
+        if !FORMATS.contains(&format) {
+            return Err(err(format!("unknown format `{format}`; known: {}", FORMATS.join(", "))));
+        }
+        let (path, subset) = match rest.rsplit_once('#') {
+            Some((p, s)) if !s.is_empty() => (p, Some(s.to_string())),
+            Some((p, _)) => (p, None),
+            None => (rest, None),
+        };
+        if path.is_empty() {
+            return Err(err("the path is empty".into()));
+        }
+        Ok(DataSpec { format: format.to_string(), path: PathBuf::from(path), subset })
+    }
+
+    /// Load the dataset (and select the subset, if any). An empty result is an error.
+    pub fn load(&self) -> Result<Dataset> {
+        let reader = reader(&self.format).expect("format was validated by DataSpec::parse");
+        if !self.path.exists() {
+            return Err(Error::Spec {
+                spec: self.to_string(),
+                message: format!("{} does not exist", self.path.display()),
+            });
+        }
+        let mut ds = reader.read(&self.path)?;
+        ds.source = format!("{}:{}", self.format, self.path.display());
+        ds.ensure_not_empty()?;
+        match &self.subset {
+            Some(s) => ds.select_subset(s),
+            None => Ok(ds),
+        }
+    }
+}
+
+impl std::fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.format, self.path.display())?;
+        if let Some(s) = &self.subset {
+            write!(f, "#{s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parse and load a spec string.
+pub fn load(spec: &str) -> Result<Dataset> {
+    DataSpec::parse(spec)?.load()
+}

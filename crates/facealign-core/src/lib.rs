@@ -1,0 +1,14 @@
+//! facealign-core: the tensor-free half of facealign.
+//!
+//! Landmark schemes, dataset readers, crops and augmentation, the PCA shape model and the
+//! evaluation metrics. Nothing here depends on a tensor engine, so a pure-Rust inference
+//! build can reuse all of it.
+pub mod data;
+pub mod error;
+pub mod sample;
+pub mod scheme;
+mod scheme_tables;
+
+pub use error::{Error, Result};
+pub use sample::{BoxXywh, Dataset, ImageSource, Point, Sample};
+pub use scheme::{Scheme, SchemeId};

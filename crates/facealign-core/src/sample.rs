@@ -1,0 +1,160 @@
+//! A labelled face and a dataset of them.
+//!
+//! Coordinate space: every `landmarks` field here is **image_px**: 0-based pixel
+//! coordinates in the full source image (x right, y down, pixel centres at integers).
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::scheme::Scheme;
+
+/// A landmark position `[x, y]`.
+pub type Point = [f32; 2];
+
+/// An axis-aligned box in image_px: top-left corner and size.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BoxXywh {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+impl BoxXywh {
+    /// The tight box around `points`.
+    pub fn around(points: &[Point]) -> Option<BoxXywh> {
+        let mut it = points.iter();
+        let first = it.next()?;
+        let (mut x0, mut y0, mut x1, mut y1) = (first[0], first[1], first[0], first[1]);
+        for p in it {
+            x0 = x0.min(p[0]);
+            y0 = y0.min(p[1]);
+            x1 = x1.max(p[0]);
+            y1 = y1.max(p[1]);
+        }
+        Some(BoxXywh { x: x0, y: y0, w: x1 - x0, h: y1 - y0 })
+    }
+    /// Centre of the box.
+    pub fn center(&self) -> Point {
+        [self.x + self.w / 2.0, self.y + self.h / 2.0]
+    }
+}
+
+/// Where a sample's pixels come from.
+#[derive(Debug, Clone)]
+pub enum ImageSource {
+    /// An image file on disk.
+    Path(PathBuf),
+    /// An image stored inside the annotation file (COFW `.mat`), already decoded (RGB8).
+    InMemory { name: String, image: Arc<image::RgbImage> },
+}
+
+impl ImageSource {
+    /// A short name for reports: the path, or the in-file name.
+    pub fn display_name(&self) -> String {
+        match self {
+            ImageSource::Path(p) => p.display().to_string(),
+            ImageSource::InMemory { name, .. } => name.clone(),
+        }
+    }
+
+    /// Decode the image as RGB8. Errors name the file.
+    pub fn load_rgb(&self) -> Result<Arc<image::RgbImage>> {
+        match self {
+            ImageSource::Path(p) => {
+                let img = image::ImageReader::open(p)
+                    .map_err(|e| Error::Image { path: p.clone(), message: e.to_string() })?
+                    .with_guessed_format()
+                    .map_err(|e| Error::Image { path: p.clone(), message: e.to_string() })?
+                    .decode()
+                    .map_err(|e| Error::Image { path: p.clone(), message: e.to_string() })?;
+                Ok(Arc::new(img.to_rgb8()))
+            }
+            ImageSource::InMemory { image, .. } => Ok(image.clone()),
+        }
+    }
+}
+
+/// One annotated face.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// A stable identifier (relative image path, plus `#k` when an image holds several faces).
+    pub id: String,
+    pub image: ImageSource,
+    /// Landmarks in image_px (0-based).
+    pub landmarks: Vec<Point>,
+    /// A face box given by the dataset (image_px), if any.
+    pub bbox: Option<BoxXywh>,
+    /// Per-landmark occlusion flags (true = occluded), if the format has them.
+    pub occluded: Option<Vec<bool>>,
+    /// Named boolean attributes (WFLW flags, InfAnFace flags, 300W subset membership ...).
+    pub attributes: BTreeMap<String, bool>,
+    /// Head pose (yaw, pitch, roll) in degrees, if known.
+    pub pose: Option<[f32; 3]>,
+}
+
+impl Sample {
+    /// A sample with only an image and landmarks.
+    pub fn new(id: impl Into<String>, image: ImageSource, landmarks: Vec<Point>) -> Sample {
+        Sample {
+            id: id.into(),
+            image,
+            landmarks,
+            bbox: None,
+            occluded: None,
+            attributes: BTreeMap::new(),
+            pose: None,
+        }
+    }
+}
+
+/// A loaded dataset: the samples plus what is known about them.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Reader name (`pts`, `300w`, `cofw`, `wflw`, `mtfl`, `dlib`, `coco`).
+    pub format: String,
+    /// The spec or path it came from.
+    pub source: String,
+    pub scheme: Scheme,
+    pub samples: Vec<Sample>,
+    /// Named subsets: subset name -> indices into `samples`.
+    pub subsets: BTreeMap<String, Vec<usize>>,
+}
+
+impl Dataset {
+    /// Keep only the samples of `subset`; an unknown subset is an error listing the known ones.
+    pub fn select_subset(mut self, subset: &str) -> Result<Dataset> {
+        let Some(idx) = self.subsets.get(subset).cloned() else {
+            let known: Vec<&str> = self.subsets.keys().map(String::as_str).collect();
+            return Err(Error::Spec {
+                spec: self.source.clone(),
+                message: format!("unknown subset `{subset}`; this dataset has: {}", known.join(", ")),
+            });
+        };
+        let keep: Vec<Sample> = idx.iter().map(|&i| self.samples[i].clone()).collect();
+        self.samples = keep;
+        // Re-index the other subsets onto the kept samples.
+        let pos: BTreeMap<usize, usize> = idx.iter().enumerate().map(|(new, &old)| (old, new)).collect();
+        for v in self.subsets.values_mut() {
+            *v = v.iter().filter_map(|i| pos.get(i).copied()).collect();
+        }
+        self.subsets.retain(|_, v| !v.is_empty());
+        self.source = format!("{}#{subset}", self.source);
+        self.ensure_not_empty()?;
+        Ok(self)
+    }
+
+    /// An empty dataset is an error.
+    pub fn ensure_not_empty(&self) -> Result<()> {
+        if self.samples.is_empty() {
+            return Err(Error::EmptyDataset(self.source.clone()));
+        }
+        Ok(())
+    }
+
+    /// Number of landmarks per sample.
+    pub fn n_points(&self) -> usize {
+        self.scheme.n_points()
+    }
+}
