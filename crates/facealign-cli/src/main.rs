@@ -1,13 +1,196 @@
 //! The `facealign` command: a thin CLI over the `facealign` library.
+//!
+//! Flags are parsed by clap into the library's settings structs before any work starts; `main`
+//! prints the whole error chain and returns a non-zero exit code on failure.
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use clap::Parser;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+mod commands;
 
 #[derive(Parser)]
-#[command(name = "facealign", version, about = "Face alignment: train, evaluate and run landmark models")]
-struct Cli {}
+#[command(name = "facealign", version, about = "Face alignment: train, evaluate and run facial landmark models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Datasets: inspect a data spec FORMAT:PATH[#SUBSET].
+    #[command(subcommand)]
+    Data(DataCmd),
+    /// The PCA shape model (Active Shape Model / Smooth-Faces).
+    #[command(subcommand)]
+    Shape(ShapeCmd),
+    /// Train a landmark model from a TOML config.
+    Train(TrainArgs),
+    /// Evaluate models with the field's protocol (NME, FR, AUC, CED).
+    Eval(commands::eval::EvalArgs),
+    /// Landmarks on photos: face detection, landmarks, JSON and overlays.
+    Predict(commands::predict::PredictArgs),
+    /// Model architectures.
+    #[command(subcommand)]
+    Model(ModelCmd),
+    /// Training and inference speed.
+    Bench(commands::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Count samples, points and subsets; check images and coordinates; draw overlays.
+    Inspect {
+        /// Data spec FORMAT:PATH[#SUBSET], e.g. pts:../shared/data/infanface/train
+        spec: String,
+        /// Write overlay PNGs (points coloured by group) into this folder.
+        #[arg(long)]
+        draw: Option<PathBuf>,
+        /// At most this many overlays.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ShapeCmd {
+    /// Fit the PCA shape model on training landmarks (in the model's crop coordinates).
+    Fit {
+        /// Data spec of the training shapes.
+        spec: String,
+        /// Output JSON.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also draw the mean shape with the first three modes at ±3σ.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Crop side in pixels (the model input size; stored with the model).
+        #[arg(long, default_value_t = 224)]
+        size: u32,
+        /// Crop enlargement of the landmark box.
+        #[arg(long, default_value_t = 1.25)]
+        enlarge: f32,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Training config (TOML). Optional with --resume (the run directory holds its config).
+    config: Option<PathBuf>,
+    /// Override a config value: --set optim.lr=3e-4 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Run directory (default runs/<config name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this directory exactly where it stopped.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Override the number of epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Use at most this many training samples.
+    #[arg(long)]
+    max_samples: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum ModelCmd {
+    /// Layers, parameter count and multiply-adds of an architecture.
+    Summary {
+        /// mobilenet_v2, efficientnet_b0, efficientnet_b3, asmnet, heatmap
+        name: String,
+        #[arg(long, default_value_t = 224)]
+        size: u32,
+        #[arg(long, default_value_t = 68)]
+        points: usize,
+    },
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Data(DataCmd::Inspect { spec, draw, limit, json }) => commands::data::inspect(&spec, draw, limit, json),
+        Command::Shape(ShapeCmd::Fit { spec, out, plot, size, enlarge }) => commands::shape::fit(&spec, &out, plot, size, enlarge),
+        Command::Train(a) => train(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Predict(a) => commands::predict::run(a),
+        Command::Model(ModelCmd::Summary { name, size, points }) => commands::model::summary(&name, size, points),
+        Command::Bench(a) => commands::bench::run(a),
+    }
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let mut overrides = a.set.clone();
+    if let Some(e) = a.epochs {
+        overrides.push(format!("epochs={e}"));
+    }
+    if let Some(m) = a.max_samples {
+        overrides.push(format!("data.max_samples={m}"));
+    }
+    let cfg = match (&a.config, &a.resume) {
+        (Some(path), None) => facealign::config::TrainConfig::load(path, &overrides)?,
+        (_, Some(dir)) => {
+            if !overrides.is_empty() {
+                bail!("--resume continues a run exactly; --set/--epochs/--max-samples cannot change it");
+            }
+            facealign::config::TrainConfig::load(&dir.join("config.toml"), &[])?
+        }
+        (None, None) => bail!("give a CONFIG.toml (or --resume RUN_DIR)"),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond Ctrl-C: exiting now");
+                std::process::exit(130);
+            }
+            eprintln!("\nCtrl-C: stopping after a consistent checkpoint (Ctrl-C again to abort)");
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+    let opts = facealign::train::TrainOptions { out: a.out, resume: a.resume, stop: Some(stop), stop_after_steps: None, quiet: a.quiet };
+    let report = facealign::train::train(cfg, a.config.as_deref(), &opts);
+    match report {
+        Ok(r) => {
+            println!("run directory: {}", r.run_dir.display());
+            println!(
+                "best validation NME {:.3}% at epoch {} (first epoch {:.3}%, last {:.3}%), {:.0} s",
+                r.best_val_nme * 100.0,
+                r.best_epoch,
+                r.first_val_nme * 100.0,
+                r.last_val_nme * 100.0,
+                r.seconds
+            );
+            Ok(())
+        }
+        Err(facealign::Error::Interrupted) => {
+            eprintln!("stopped; continue with: facealign train --resume <run directory>");
+            Err(facealign::Error::Interrupted.into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
 }

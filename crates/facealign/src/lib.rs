@@ -1,5 +1,19 @@
 //! facealign: face alignment (facial landmark detection) in Rust.
 //!
-//! The public facade. Tensor-free parts come from `facealign-core` and are re-exported here;
-//! losses, models, training, evaluation and inference run on tch (libtorch).
-pub use facealign_core::{data, error, sample, scheme, BoxXywh, Dataset, Error, ImageSource, Point, Result, Sample, Scheme, SchemeId};
+//! The public facade. The tensor-free parts (schemes, readers, crops, augmentation, the PCA shape
+//! model, metrics, drawing) come from `facealign-core` and are re-exported here; losses, models,
+//! training, evaluation and inference run on tch (libtorch).
+pub use facealign_core::{augment, data, draw, geometry, inspect, loader, metrics, sample, scheme, shape};
+pub use facealign_core::{BoxXywh, Dataset, ImageSource, Point, Sample, Scheme, SchemeId};
+
+pub mod adam;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod loss;
+pub mod model;
+pub mod objective;
+pub mod train;
+
+pub use error::{Error, Result};

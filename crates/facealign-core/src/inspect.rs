@@ -1,0 +1,154 @@
+//! `facealign data inspect`: what a dataset holds and whether its annotations are sane.
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::sample::{Dataset, ImageSource};
+
+/// One problem found in a sample.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Issue {
+    pub sample: String,
+    pub message: String,
+}
+
+/// The report printed by `data inspect` (`--json` prints exactly this).
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectReport {
+    pub format: String,
+    pub source: String,
+    pub scheme: String,
+    pub samples: usize,
+    pub points: usize,
+    pub images: usize,
+    pub subsets: BTreeMap<String, usize>,
+    pub missing_images: Vec<String>,
+    /// Samples with at least one landmark outside the image.
+    pub points_outside_image: usize,
+    pub with_box: usize,
+    pub with_occlusion: usize,
+    /// Mean inter-ocular distance in pixels (a scale sanity check).
+    pub mean_ocular_px: f64,
+    pub issues: Vec<Issue>,
+}
+
+/// Inspect a dataset: reads image headers (not pixels) to check coordinates.
+pub fn inspect(ds: &Dataset) -> InspectReport {
+    let checks: Vec<(Option<String>, bool, Option<Issue>)> = ds
+        .samples
+        .par_iter()
+        .map(|s| {
+            let dims = match &s.image {
+                ImageSource::Path(p) => image::image_dimensions(p).ok(),
+                ImageSource::InMemory { image, .. } => Some(image.dimensions()),
+            };
+            let Some((w, h)) = dims else {
+                return (Some(s.image.display_name()), false, None);
+            };
+            let outside: Vec<usize> = s
+                .landmarks
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p[0] < -0.5 || p[1] < -0.5 || p[0] > w as f32 - 0.5 || p[1] > h as f32 - 0.5)
+                .map(|(i, _)| i)
+                .collect();
+            let issue = (!outside.is_empty()).then(|| Issue {
+                sample: s.id.clone(),
+                message: format!("{} landmark(s) outside the {w}x{h} image (first: index {})", outside.len(), outside[0]),
+            });
+            (None, !outside.is_empty(), issue)
+        })
+        .collect();
+    let mut missing = Vec::new();
+    let mut outside = 0;
+    let mut issues = Vec::new();
+    for (m, o, i) in checks {
+        if let Some(m) = m {
+            issues.push(Issue { sample: m.clone(), message: "image missing or unreadable".into() });
+            missing.push(m);
+        }
+        outside += o as usize;
+        issues.extend(i);
+    }
+    let mut images: Vec<String> = ds.samples.iter().map(|s| s.image.display_name()).collect();
+    images.sort();
+    images.dedup();
+    let ocular: f64 = ds.samples.iter().map(|s| ds.scheme.ocular_distance(&s.landmarks) as f64).sum::<f64>()
+        / ds.samples.len().max(1) as f64;
+    InspectReport {
+        format: ds.format.clone(),
+        source: ds.source.clone(),
+        scheme: ds.scheme.name().to_string(),
+        samples: ds.samples.len(),
+        points: ds.scheme.n_points(),
+        images: images.len(),
+        subsets: ds.subsets.iter().map(|(k, v)| (k.clone(), v.len())).collect(),
+        missing_images: missing,
+        points_outside_image: outside,
+        with_box: ds.samples.iter().filter(|s| s.bbox.is_some()).count(),
+        with_occlusion: ds.samples.iter().filter(|s| s.occluded.is_some()).count(),
+        mean_ocular_px: ocular,
+        issues,
+    }
+}
+
+impl InspectReport {
+    /// A human-readable summary.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "{} ({}): {} samples x {} points ({}), {} images\n",
+            self.source, self.format, self.samples, self.points, self.scheme, self.images
+        );
+        if !self.subsets.is_empty() {
+            let subs: Vec<String> = self.subsets.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            s.push_str(&format!("subsets: {}\n", subs.join(", ")));
+        }
+        s.push_str(&format!(
+            "boxes: {}, occlusion flags: {}, mean inter-ocular distance: {:.1} px\n",
+            self.with_box, self.with_occlusion, self.mean_ocular_px
+        ));
+        s.push_str(&format!(
+            "missing images: {}, samples with points outside the image: {}\n",
+            self.missing_images.len(),
+            self.points_outside_image
+        ));
+        for i in self.issues.iter().take(10) {
+            s.push_str(&format!("  {}: {}\n", i.sample, i.message));
+        }
+        if self.issues.len() > 10 {
+            s.push_str(&format!("  ... and {} more\n", self.issues.len() - 10));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::Sample;
+    use crate::scheme::{Scheme, SchemeId};
+    use std::sync::Arc;
+
+    #[test]
+    fn counts_outside_points_and_subsets() {
+        let img = Arc::new(image::RgbImage::new(10, 10));
+        let mk = |id: &str, x: f32| {
+            Sample::new(id, ImageSource::InMemory { name: id.into(), image: img.clone() }, vec![[x, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0]])
+        };
+        let ds = Dataset {
+            format: "test".into(),
+            source: "mem".into(),
+            scheme: Scheme::get(SchemeId::Five),
+            samples: vec![mk("a", 1.0), mk("b", 9.6)],
+            subsets: [("x".to_string(), vec![1])].into_iter().collect(),
+        };
+        let r = inspect(&ds);
+        assert_eq!((r.samples, r.points, r.points_outside_image), (2, 5, 1));
+        assert_eq!(r.subsets["x"], 1);
+        assert_eq!(r.issues[0].sample, "b");
+        // ocular = |p0 - p1|: a: (1,1)-(2,2) = sqrt 2; b: (9.6,1)-(2,2) = sqrt(57.76+1)
+        let want = (2f64.sqrt() + (57.76f64 + 1.0).sqrt()) / 2.0;
+        assert!((r.mean_ocular_px - want).abs() < 1e-4);
+    }
+}

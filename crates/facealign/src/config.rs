@@ -1,0 +1,334 @@
+//! The one serialisable training configuration (TOML), saved as a run directory's first file.
+//!
+//! Unknown keys are errors naming the key (`deny_unknown_fields`), and [`TrainConfig::validate`]
+//! checks ranges before any work starts. `--set key=value` overrides use dotted paths into the
+//! same TOML tree, so every field can be overridden from the command line.
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::objective::LossConfig;
+use crate::model::ModelConfig;
+use facealign_core::augment::AugmentConfig;
+
+/// Everything a training run needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Free-form name shown in reports.
+    #[serde(default)]
+    pub name: String,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    /// Initial weights: `random` or `imagenet` (MobileNetV2-based models).
+    #[serde(default)]
+    pub init: Init,
+    pub loss: LossConfig,
+    #[serde(default)]
+    pub optim: OptimConfig,
+    /// Number of epochs.
+    pub epochs: usize,
+    /// Mini-batch size.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Seed for data order, augmentation, initialisation and dropout.
+    #[serde(default)]
+    pub seed: u64,
+    /// CPU threads for libtorch and the data pipeline.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+}
+
+fn default_batch() -> usize {
+    16
+}
+fn default_threads() -> usize {
+    2
+}
+
+/// Initial weights.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// The model's own random initialisation (seeded).
+    #[default]
+    Random,
+    /// torchvision's ImageNet MobileNetV2 weights (`models/imagenet/mobilenet_v2.safetensors`).
+    Imagenet,
+}
+
+/// Data settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Training data spec `FORMAT:PATH[#SUBSET]`.
+    pub train: String,
+    /// Validation data spec. If absent, `val_ids` or `val_fraction` carve validation out of `train`.
+    #[serde(default)]
+    pub val: Option<String>,
+    /// A text file with one sample id per line: those training samples form the validation split.
+    #[serde(default)]
+    pub val_ids: Option<String>,
+    /// A seeded random share of `train` held out for validation (used when neither `val` nor `val_ids`).
+    #[serde(default)]
+    pub val_fraction: Option<f64>,
+    /// Model input side in pixels.
+    #[serde(default = "default_size")]
+    pub input_size: u32,
+    /// Crop enlargement of the landmark box (SPEC Decision 8).
+    #[serde(default = "default_enlarge")]
+    pub enlarge: f32,
+    /// Use at most this many training samples (smoke runs).
+    #[serde(default)]
+    pub max_samples: Option<usize>,
+    /// Training augmentation.
+    #[serde(default)]
+    pub augment: AugmentConfig,
+    /// Byte budget of the decoded-image cache.
+    #[serde(default = "default_cache")]
+    pub cache_mb: usize,
+}
+
+fn default_size() -> u32 {
+    224
+}
+fn default_enlarge() -> f32 {
+    1.25
+}
+fn default_cache() -> usize {
+    1024
+}
+
+/// Optimiser kinds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimKind {
+    Adam,
+    AdamW,
+}
+
+/// Learning-rate schedules (applied per epoch after warm-up).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Schedule {
+    /// Constant learning rate.
+    Constant,
+    /// Multiply by `gamma` at each milestone epoch.
+    Step { milestones: Vec<usize>, gamma: f64 },
+    /// Cosine decay to `min_lr` at the last epoch.
+    Cosine {
+        #[serde(default)]
+        min_lr: f64,
+    },
+}
+
+/// Optimiser settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    #[serde(default = "default_kind")]
+    pub kind: OptimKind,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// L2 penalty (Adam) or decoupled decay (AdamW).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Linear warm-up length in epochs (fractional allowed).
+    #[serde(default)]
+    pub warmup_epochs: f64,
+    #[serde(default = "default_schedule")]
+    pub schedule: Schedule,
+}
+
+fn default_kind() -> OptimKind {
+    OptimKind::Adam
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_schedule() -> Schedule {
+    Schedule::Constant
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            kind: default_kind(),
+            lr: default_lr(),
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            eps: default_eps(),
+            weight_decay: 0.0,
+            warmup_epochs: 0.0,
+            schedule: default_schedule(),
+        }
+    }
+}
+
+impl OptimConfig {
+    /// Learning rate at fractional epoch `t` (0-based) of `epochs`.
+    pub fn lr_at(&self, t: f64, epochs: usize) -> f64 {
+        let base = if self.warmup_epochs > 0.0 && t < self.warmup_epochs {
+            self.lr * (t + 1e-3).min(self.warmup_epochs) / self.warmup_epochs
+        } else {
+            self.lr
+        };
+        match &self.schedule {
+            Schedule::Constant => base,
+            Schedule::Step { milestones, gamma } => {
+                let passed = milestones.iter().filter(|&&m| t >= m as f64).count();
+                base * gamma.powi(passed as i32)
+            }
+            Schedule::Cosine { min_lr } => {
+                let frac = (t / epochs.max(1) as f64).clamp(0.0, 1.0);
+                min_lr + (base - min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
+            }
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Parse a TOML text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<TrainConfig> {
+        let cfg: TrainConfig = toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Read and validate a TOML file, applying `key=value` overrides first.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let mut value: toml::Value =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        let cfg: TrainConfig = value
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(format!("{}: {e}", path.display())))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The config as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a TrainConfig should always serialise to TOML")
+    }
+
+    /// Range checks, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, msg: String| Err(Error::Config(format!("`{key}`: {msg}")));
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if self.threads == 0 {
+            return bad("threads", "must be at least 1".into());
+        }
+        if !(16..=1024).contains(&self.data.input_size) {
+            return bad("data.input_size", format!("{} is outside 16..=1024", self.data.input_size));
+        }
+        if !(self.data.enlarge >= 1.0 && self.data.enlarge <= 3.0) {
+            return bad("data.enlarge", format!("{} is outside [1, 3]", self.data.enlarge));
+        }
+        if let Some(f) = self.data.val_fraction {
+            if !(f > 0.0 && f < 1.0) {
+                return bad("data.val_fraction", format!("{f} is outside (0, 1)"));
+            }
+        }
+        if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
+            return bad("optim.lr", format!("{} must be positive", self.optim.lr));
+        }
+        if !(0.0..1.0).contains(&self.optim.beta1) || !(0.0..1.0).contains(&self.optim.beta2) {
+            return bad("optim.beta1/beta2", "must be in [0, 1)".into());
+        }
+        if self.optim.weight_decay < 0.0 {
+            return bad("optim.weight_decay", "must be non-negative".into());
+        }
+        self.loss.validate().map_err(|e| Error::Config(format!("`loss`: {e}")))?;
+        Ok(())
+    }
+}
+
+/// Apply one `a.b.c=value` override to a TOML tree. The value is parsed as TOML (number, bool,
+/// string, array); anything that does not parse is taken as a string.
+pub fn apply_override(root: &mut toml::Value, item: &str) -> Result<()> {
+    let (key, raw) = item
+        .split_once('=')
+        .ok_or_else(|| Error::Config(format!("--set `{item}`: expected key=value")))?;
+    let key = key.trim();
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let mut node = root;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let table = node
+            .as_table_mut()
+            .ok_or_else(|| Error::Config(format!("--set `{key}`: `{}` is not a table", parts[..i].join("."))))?;
+        if i + 1 == parts.len() {
+            table.insert(part.to_string(), value);
+            return Ok(());
+        }
+        node = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    }
+    Err(Error::Config(format!("--set `{item}`: empty key")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_then_step_schedule() {
+        let o = OptimConfig {
+            lr: 1.0,
+            warmup_epochs: 0.0,
+            schedule: Schedule::Step { milestones: vec![2, 4], gamma: 0.1 },
+            ..OptimConfig::default()
+        };
+        assert_eq!(o.lr_at(0.0, 6), 1.0);
+        assert!((o.lr_at(2.0, 6) - 0.1).abs() < 1e-12);
+        assert!((o.lr_at(5.5, 6) - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cosine_ends_at_min_lr() {
+        let o = OptimConfig { lr: 1.0, schedule: Schedule::Cosine { min_lr: 0.0 }, ..OptimConfig::default() };
+        // halfway: 0.5 * (1 + cos(pi/2)) = 0.5
+        assert!((o.lr_at(5.0, 10) - 0.5).abs() < 1e-12);
+        assert!(o.lr_at(10.0, 10).abs() < 1e-12);
+    }
+
+    #[test]
+    fn override_sets_nested_values() {
+        let mut v: toml::Value = toml::from_str("epochs = 3\n[data]\ninput_size = 64\n").unwrap();
+        apply_override(&mut v, "data.input_size=96").unwrap();
+        apply_override(&mut v, "optim.lr=0.01").unwrap();
+        apply_override(&mut v, "name=hello world").unwrap();
+        assert_eq!(v["data"]["input_size"].as_integer(), Some(96));
+        assert_eq!(v["optim"]["lr"].as_float(), Some(0.01));
+        assert_eq!(v["name"].as_str(), Some("hello world"));
+    }
+}

@@ -1,0 +1,53 @@
+//! The facade's error type: core errors plus tensor-engine, config and checkpoint errors.
+use std::path::PathBuf;
+
+/// Everything that can go wrong in training, evaluation and inference.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Data, geometry, shape-model or metric errors from the core.
+    #[error(transparent)]
+    Core(#[from] facealign_core::Error),
+    /// libtorch reported an error.
+    #[error("tensor engine: {0}")]
+    Torch(#[from] tch::TchError),
+    /// A configuration key or value is wrong (the message names the key).
+    #[error("config: {0}")]
+    Config(String),
+    /// A checkpoint or weights file is unreadable or does not match the model.
+    #[error("{path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+    /// An I/O error on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Training was stopped by the user (Ctrl-C) after a consistent checkpoint.
+    #[error("interrupted; the last checkpoint is consistent and `--resume` continues from it")]
+    Interrupted,
+}
+
+/// Result alias of the facade.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+    pub(crate) fn ckpt(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Checkpoint { path: path.into(), message: message.into() }
+    }
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    Ok(())
+}

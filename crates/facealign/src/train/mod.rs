@@ -1,0 +1,392 @@
+//! `facealign train`: the training loop.
+//!
+//! Every epoch: shuffled, augmented batches → forward → loss → Adam; validation NME on the
+//! validation split; one row appended to `metrics.csv`; `curves.png` redrawn; `last` and `best`
+//! checkpoints written atomically. Randomness is a pure function of (seed, epoch, step, sample),
+//! so a run stopped at any step and resumed with `--resume` reaches the same weights.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+use crate::adam::Adam;
+use crate::checkpoint::{self, META_CONFIG, META_STATE};
+use crate::config::{Init, TrainConfig};
+use crate::error::{write_atomic, Error, Result};
+use crate::eval::predict_crops;
+use crate::model::{self, LandmarkModel};
+use crate::objective::{scalar, Objective};
+use facealign_core::data::DataSpec;
+use facealign_core::geometry::{crop_from_landmarks, landmarks_to_crop_u, CropSpec};
+use facealign_core::loader::CropLoader;
+use facealign_core::metrics::{self, Normalizer};
+use facealign_core::shape::ShapeModel;
+use facealign_core::Dataset;
+
+mod curves;
+mod split;
+
+pub use split::split_train_val;
+
+/// Options of one `train` call that are not part of the config.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Run directory; default `runs/<config name>` (suffixed to be new).
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory.
+    pub resume: Option<PathBuf>,
+    /// Set to true (e.g. by Ctrl-C) to stop after a consistent checkpoint.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Stop after this many optimiser steps of this call (tests of interrupt + resume).
+    pub stop_after_steps: Option<usize>,
+    /// No progress bar or per-epoch lines.
+    pub quiet: bool,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub run_dir: PathBuf,
+    pub epochs_done: usize,
+    pub best_val_nme: f64,
+    pub best_epoch: usize,
+    pub last_val_nme: f64,
+    pub first_val_nme: f64,
+    pub seconds: f64,
+}
+
+/// Persisted run state (in the checkpoint metadata).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RunState {
+    /// Epoch in progress (0-based).
+    epoch: usize,
+    /// Batches of `epoch` already done.
+    step_in_epoch: usize,
+    adam_step: i64,
+    best_val_nme: f64,
+    best_epoch: usize,
+    first_val_nme: f64,
+    last_val_nme: f64,
+}
+
+/// The training data after splitting, ready for loaders.
+pub struct PreparedData {
+    pub train: Arc<Dataset>,
+    pub val: Arc<Dataset>,
+}
+
+/// Load and split the data of a config.
+pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
+    let full = DataSpec::parse(&cfg.data.train)?.load()?;
+    let (mut train, val) = match (&cfg.data.val, &cfg.data.val_ids) {
+        (Some(v), _) => (full, DataSpec::parse(v)?.load()?),
+        (None, Some(list)) => split::split_by_ids(full, Path::new(list))?,
+        (None, None) => split_train_val(full, cfg.data.val_fraction.unwrap_or(0.1), cfg.seed)?,
+    };
+    if let Some(max) = cfg.data.max_samples {
+        train.samples.truncate(max.max(1));
+        train.subsets.clear();
+    }
+    if train.scheme.id != val.scheme.id {
+        return Err(Error::Config(format!(
+            "training data is {} but validation data is {}",
+            train.scheme.name(),
+            val.scheme.name()
+        )));
+    }
+    Ok(PreparedData { train: Arc::new(train), val: Arc::new(val) })
+}
+
+/// Fit the PCA shape model on the (unaugmented) training crops, in crop_u.
+pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
+    let shapes: Vec<Vec<f32>> = train
+        .samples
+        .iter()
+        .map(|s| {
+            let t = crop_from_landmarks(&s.landmarks, spec);
+            landmarks_to_crop_u(&s.landmarks, &t, spec.size).into_iter().flatten().collect()
+        })
+        .collect();
+    let mut m = ShapeModel::fit(&shapes, train.scheme.id)?;
+    m.crop_size = spec.size;
+    m.enlarge = spec.enlarge;
+    Ok(m)
+}
+
+fn mix_seed(seed: u64, a: u64, b: u64) -> i64 {
+    // SplitMix64 over the three words: a well-spread, reproducible seed per (seed, epoch, step).
+    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+fn new_run_dir(cfg: &TrainConfig, config_path: Option<&Path>) -> PathBuf {
+    let stem = if !cfg.name.is_empty() {
+        cfg.name.clone()
+    } else {
+        config_path
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into())
+    };
+    let base = PathBuf::from("runs").join(&stem);
+    if !base.exists() {
+        return base;
+    }
+    (2..).map(|k| PathBuf::from("runs").join(format!("{stem}-{k}"))).find(|p| !p.exists()).expect("some suffix is free")
+}
+
+/// Train from a config. `config_path` only names the default run directory.
+pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) -> Result<TrainReport> {
+    let started = Instant::now();
+    let (cfg, run_dir, resume_state) = match &opts.resume {
+        Some(dir) => {
+            let text = std::fs::read_to_string(dir.join("config.toml")).map_err(|e| Error::io(dir.join("config.toml"), e))?;
+            let cfg = TrainConfig::from_toml(&text, &dir.join("config.toml").display().to_string())?;
+            (cfg, dir.clone(), Some(()))
+        }
+        None => {
+            let dir = opts.out.clone().unwrap_or_else(|| new_run_dir(&cfg, config_path));
+            (cfg, dir, None)
+        }
+    };
+    std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
+    if resume_state.is_none() {
+        // The config is the run directory's first file.
+        write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+    }
+    tch::set_num_threads(cfg.threads as i32);
+    tch::set_num_interop_threads(1).ok();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+        .map_err(|e| Error::Config(format!("threads: {e}")))?;
+
+    let data = prepare_data(&cfg)?;
+    let scheme = data.train.scheme.clone();
+    let n_points = scheme.n_points();
+    let spec = CropSpec { size: cfg.data.input_size, enlarge: cfg.data.enlarge };
+
+    let shape = if cfg.loss.needs_shape_model() {
+        let m = fit_shape_model(&data.train, &spec)?;
+        m.save(&run_dir.join("shape.json"))?;
+        Some(m)
+    } else {
+        None
+    };
+    let objective = Objective::new(cfg.loss.clone(), shape, cfg.data.input_size, cfg.epochs)?;
+
+    tch::manual_seed(mix_seed(cfg.seed, u64::MAX, 0));
+    let device = Device::Cpu;
+    let mut vs = VarStore::new(device);
+    let net = model::build(&cfg.model, &vs.root(), n_points)?;
+    if cfg.init == Init::Imagenet {
+        model::load_imagenet(&mut vs, &cfg.model, &model::default_imagenet_path())?;
+    }
+    let mut opt = Adam::new(&vs, &cfg.optim);
+
+    let mut state = RunState {
+        epoch: 0,
+        step_in_epoch: 0,
+        adam_step: 0,
+        best_val_nme: f64::INFINITY,
+        best_epoch: 0,
+        first_val_nme: f64::NAN,
+        last_val_nme: f64::NAN,
+    };
+    let last_path = run_dir.join("last.safetensors");
+    let best_path = run_dir.join("best.safetensors");
+    if resume_state.is_some() {
+        let loaded = checkpoint::load(&last_path)?;
+        checkpoint::copy_into(&vs, &loaded.tensors, &last_path)?;
+        state = serde_json::from_str(
+            loaded.meta.get(META_STATE).ok_or_else(|| Error::ckpt(&last_path, "no run state in the checkpoint"))?,
+        )
+        .map_err(|e| Error::ckpt(&last_path, format!("run state: {e}")))?;
+        opt.restore(&loaded.tensors, state.adam_step).map_err(|e| Error::ckpt(&last_path, e))?;
+        if !opts.quiet {
+            eprintln!("resuming {} at epoch {} step {}", run_dir.display(), state.epoch + 1, state.step_in_epoch);
+        }
+    }
+
+    let train_loader = CropLoader::new(
+        data.train.clone(),
+        spec,
+        Some(cfg.data.augment.clone()),
+        cfg.seed,
+        cfg.data.cache_mb * 1024 * 1024,
+    );
+    let val_loader = CropLoader::new(data.val.clone(), spec, None, cfg.seed, cfg.data.cache_mb * 1024 * 1024);
+    let metrics_path = run_dir.join("metrics.csv");
+    let mut rows = curves::read_rows(&metrics_path, state.epoch)?;
+
+    let save_ckpt = |vs: &VarStore, opt: &Adam, state: &RunState, path: &Path, with_optim: bool| -> Result<()> {
+        let mut tensors = checkpoint::model_tensors(vs);
+        if with_optim {
+            tensors.extend(opt.state().0);
+        }
+        let mut meta = BTreeMap::new();
+        meta.insert(META_CONFIG.to_string(), cfg.to_toml());
+        meta.insert(META_STATE.to_string(), serde_json::to_string(state).expect("state serialises"));
+        meta.insert("facealign.scheme".to_string(), scheme.name().to_string());
+        checkpoint::save(path, &tensors, &meta, false)
+    };
+
+    let n_train = data.train.samples.len();
+    let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
+    let mut steps_this_call = 0usize;
+    let stop_requested = |steps: usize| {
+        opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) || opts.stop_after_steps.is_some_and(|k| steps >= k)
+    };
+
+    while state.epoch < cfg.epochs {
+        let epoch = state.epoch;
+        let epoch_start = Instant::now();
+        let bar = progress_bar(opts.quiet, steps_per_epoch, epoch, cfg.epochs);
+        let mut loss_sum = 0.0;
+        let mut loss_n = 0usize;
+        let mut images = 0usize;
+        let mut schedule_value = None;
+        let order = train_loader.epoch_order(epoch, true);
+        for (step, chunk) in order.chunks(cfg.batch_size).enumerate() {
+            if step < state.step_in_epoch {
+                continue;
+            }
+            let batch = pool.install(|| train_loader.batch(chunk, epoch))?;
+            let n = chunk.len() as i64;
+            let s = cfg.data.input_size as i64;
+            let xs = Tensor::from_slice(&batch.images).view([n, 3, s, s]);
+            let ys = Tensor::from_slice(&batch.landmarks).view([n, 2 * n_points as i64]);
+            tch::manual_seed(mix_seed(cfg.seed, epoch as u64, step as u64));
+            let lr = cfg.optim.lr_at(epoch as f64 + step as f64 / steps_per_epoch as f64, cfg.epochs);
+            let out = net.forward_t(&xs, true);
+            let lv = objective.compute(&out, &ys, &batch.landmarks, epoch)?;
+            let loss_value = scalar(&lv.loss);
+            if !loss_value.is_finite() {
+                return Err(Error::Config(format!(
+                    "the loss became {loss_value} at epoch {} step {step}; lower optim.lr",
+                    epoch + 1
+                )));
+            }
+            opt.zero_grad();
+            lv.loss.backward();
+            opt.step(lr);
+            schedule_value = lv.schedule_value;
+            loss_sum += loss_value * n as f64;
+            loss_n += n as usize;
+            images += n as usize;
+            state.step_in_epoch = step + 1;
+            state.adam_step = opt.step;
+            steps_this_call += 1;
+            if let Some(b) = &bar {
+                let rate = images as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
+                b.set_message(format!("loss {:.5} {rate:.1} img/s", loss_sum / loss_n as f64));
+                b.inc(1);
+            }
+            if stop_requested(steps_this_call) && state.step_in_epoch < steps_per_epoch {
+                save_ckpt(&vs, &opt, &state, &last_path, true)?;
+                if let Some(b) = bar {
+                    b.abandon();
+                }
+                return Err(Error::Interrupted);
+            }
+        }
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        // Validation.
+        let preds = pool.install(|| predict_crops(net.as_ref(), &val_loader, cfg.batch_size.max(16)))?;
+        let nmes: Vec<f64> = data
+            .val
+            .samples
+            .iter()
+            .zip(&preds)
+            .map(|(s, p)| metrics::nme_per_image(p, &s.landmarks, &scheme, Normalizer::Ocular))
+            .collect();
+        let val_nme = nmes.iter().sum::<f64>() / nmes.len() as f64;
+        let fr10 = metrics::failure_rate(&nmes, 0.10);
+        let auc10 = metrics::auc(&nmes, 0.10);
+        if epoch == 0 || state.first_val_nme.is_nan() {
+            state.first_val_nme = val_nme;
+        }
+        state.last_val_nme = val_nme;
+        state.epoch = epoch + 1;
+        state.step_in_epoch = 0;
+        let improved = val_nme < state.best_val_nme;
+        if improved {
+            state.best_val_nme = val_nme;
+            state.best_epoch = epoch + 1;
+        }
+        let row = curves::Row {
+            epoch: epoch + 1,
+            lr: cfg.optim.lr_at(epoch as f64, cfg.epochs),
+            train_loss: loss_sum / loss_n.max(1) as f64,
+            val_nme: val_nme * 100.0,
+            val_fr10: fr10 * 100.0,
+            val_auc10: auc10,
+            schedule: schedule_value.unwrap_or(f64::NAN),
+            seconds: epoch_start.elapsed().as_secs_f64(),
+            img_per_s: images as f64 / train_seconds.max(1e-9),
+        };
+        rows.push(row.clone());
+        curves::write_rows(&metrics_path, &rows)?;
+        curves::plot(&run_dir.join("curves.png"), &rows)?;
+        if improved {
+            save_ckpt(&vs, &opt, &state, &best_path, false)?;
+        }
+        save_ckpt(&vs, &opt, &state, &last_path, true)?;
+        if !opts.quiet {
+            eprintln!(
+                "epoch {:>3}/{}  loss {:.5}  val NME {:.3}%  FR@10 {:.1}%  AUC@10 {:.4}  {:.1} img/s  {:.0}s{}",
+                epoch + 1,
+                cfg.epochs,
+                row.train_loss,
+                row.val_nme,
+                row.val_fr10,
+                row.val_auc10,
+                row.img_per_s,
+                row.seconds,
+                if improved { "  *best" } else { "" }
+            );
+        }
+        if stop_requested(steps_this_call) && state.epoch < cfg.epochs {
+            return Err(Error::Interrupted);
+        }
+    }
+    Ok(TrainReport {
+        run_dir,
+        epochs_done: state.epoch,
+        best_val_nme: state.best_val_nme,
+        best_epoch: state.best_epoch,
+        last_val_nme: state.last_val_nme,
+        first_val_nme: state.first_val_nme,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {
+    if quiet {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("epoch {}/{}", epoch + 1, epochs));
+    Some(bar)
+}
+
+/// Load the model variables of `vs` in their current values into a fresh Tensor map (tests).
+pub fn weights_of(vs: &VarStore) -> BTreeMap<String, Tensor> {
+    checkpoint::model_tensors(vs).into_iter().map(|(k, v)| (k, v.to_kind(Kind::Float))).collect()
+}
+
+/// A boxed model is what `model::build` returns.
+pub type Net = Box<dyn LandmarkModel>;

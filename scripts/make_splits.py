@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Make the committed validation splits (run from the repository root; stdlib only).
+
+configs/infanface/val_ids.txt: 40 of the 210 InfAnFace training faces, stratified by source set.
+configs/mtfl/val_ids.txt: 1,000 of the 10,000 MTFL training faces.
+"""
+import csv
+import os
+import random
+
+d = '../shared/data/infanface/train'
+imgs = sorted(f for f in os.listdir(d) if f.endswith('.jpg'))
+rows = {r['image']: r for r in csv.DictReader(open(d + '/attributes.csv'))}
+by = {}
+for f in imgs:
+    by.setdefault(rows[f]['source'], []).append(f)
+rng = random.Random(2022)
+val = []
+for src in sorted(by):
+    k = round(40 * len(by[src]) / len(imgs))
+    val += rng.sample(by[src], k)
+val = sorted(val)
+with open('configs/infanface/val_ids.txt', 'w') as f:
+    f.write('# InfAnFace validation split: %d of %d training faces, stratified by source set,\n'
+            '# drawn once with random.Random(2022) (scripts/make_splits.py). Never trained on.\n' % (len(val), len(imgs)))
+    f.write('\n'.join(val) + '\n')
+
+lines = [l.split()[0].replace('\\', '/') for l in open('../shared/data/mtfl/train.txt') if l.strip()]
+val = sorted(random.Random(2014).sample(lines, 1000))
+with open('configs/mtfl/val_ids.txt', 'w') as f:
+    f.write('# MTFL validation split: 1000 of %d training faces, random.Random(2014) (scripts/make_splits.py).\n' % len(lines))
+    f.write('\n'.join(val) + '\n')
