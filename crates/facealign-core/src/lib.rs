@@ -8,6 +8,8 @@ pub mod error;
 pub mod sample;
 pub mod scheme;
 mod scheme_tables;
+#[cfg(test)]
+mod test_support;
 
 pub use error::{Error, Result};
 pub use sample::{BoxXywh, Dataset, ImageSource, Point, Sample};
