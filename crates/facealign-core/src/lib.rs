@@ -5,6 +5,7 @@
 //! build can reuse all of it.
 pub mod data;
 pub mod error;
+pub mod inspect;
 pub mod sample;
 pub mod scheme;
 mod scheme_tables;
