@@ -5,9 +5,13 @@
 //! build can reuse all of it.
 pub mod data;
 pub mod error;
+pub mod fsio;
+pub mod metrics;
+mod plotting;
 pub mod sample;
 pub mod scheme;
 mod scheme_tables;
+pub mod shape;
 
 pub use error::{Error, Result};
 pub use sample::{BoxXywh, Dataset, ImageSource, Point, Sample};
