@@ -5,13 +5,18 @@
 //! build can reuse all of it.
 pub mod data;
 pub mod error;
+pub mod fsio;
 pub mod inspect;
+pub mod metrics;
+mod plotting;
 pub mod sample;
 pub mod scheme;
 mod scheme_tables;
+pub mod shape;
 #[cfg(test)]
 mod test_support;
 
 pub use error::{Error, Result};
+pub use plotting::ensure_font;
 pub use sample::{BoxXywh, Dataset, ImageSource, Point, Sample};
 pub use scheme::{Scheme, SchemeId};

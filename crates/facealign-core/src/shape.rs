@@ -1,0 +1,877 @@
+//! PCA shape model (Active Shape Model) behind the ACR loss and ASMNet's ASM-assisted loss.
+//!
+//! Sources: Fard & Mahoor, "ACR Loss: Adaptive Coordinate-based Regression Loss for Face
+//! Alignment", ICPR 2022 (arXiv 2203.15835), Eqs. 2–4 and the eigenvector schedule; the authors'
+//! code aliprf/ACR-Loss (`pca_utilities.py`, `train.py::calculate_adoptive_weight`); Fard,
+//! Abdollahi & Mahoor, "ASMNet", CVPRW 2021 (arXiv 2103.00119), ASM operator and α schedule.
+//! See SPEC §1.1, §1.2, §1.5, §2.1 and Decisions 1, 2, 4, 5.
+//!
+//! A face is a flat vector `F = [x1, y1, x2, y2, …]` in **crop_u** units (u = x / W − 0.5 of the
+//! model's input crop, Decision 1). The model keeps the mean `F̄`, every eigenvector of the shape
+//! covariance (columns of `V`, sorted by decreasing eigenvalue) and the eigenvalues `λ`;
+//! how many components a Smooth-Face uses is chosen per call by a share of explained variance.
+//!
+//! Deviations from the authors' code:
+//! - coordinates are crop_u without the sign flip of their `x_n = (W/2 − x)/W` (Decision 1);
+//! - λ are eigenvalues of the *sample* covariance (denominator n − 1), which is what sklearn's
+//!   `PCA.explained_variance_` (their λ) holds; tiny negative eigenvalues are clipped to 0;
+//! - the component count for a share p is the smallest k with cumulative ratio ≥ p (sklearn
+//!   uses > p; they differ only when a cumulative ratio equals p exactly);
+//! - Φ is 0 everywhere when the Smooth-Face equals the ground truth (their code divides by 0);
+//! - the last schedule stage (98 %) is ours: their code crashes after epoch 100 (Decision 4).
+use std::path::Path;
+
+use nalgebra::{DMatrix, SymmetricEigen};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsio::write_atomic;
+use crate::scheme::SchemeId;
+
+/// The coordinate convention every shape model of facealign uses (Decision 1).
+pub const CROP_U: &str = "crop_u";
+
+/// Tolerance when comparing a cumulative explained-variance ratio with a requested share.
+const SHARE_TOL: f64 = 1e-12;
+
+/// A fitted PCA shape model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapeModel {
+    /// Landmark scheme of the training shapes.
+    scheme: SchemeId,
+    /// Coordinate convention of the shapes ([`CROP_U`]).
+    convention: String,
+    /// Side of the square model input the crop_u units refer to (pixels).
+    crop_size: u32,
+    /// Enlargement of the landmark box that defined the crop (Decision 8).
+    enlarge: f32,
+    /// Number of training shapes.
+    n_shapes: usize,
+    /// Mean shape `F̄` (length 2M).
+    mean: Vec<f64>,
+    /// Eigenvalues λ, descending, ≥ 0 (length 2M).
+    eigenvalues: Vec<f64>,
+    /// Explained-variance ratios λ_i / Σλ (length 2M).
+    explained_ratio: Vec<f64>,
+    /// `components[i]` is eigenvector i (column i of V), unit length, length 2M.
+    components: Vec<Vec<f64>>,
+}
+
+impl ShapeModel {
+    /// Fit the model on `shapes` (flat crop_u vectors of `scheme`).
+    ///
+    /// Covariance is the sample covariance `XᵀX / (n − 1)` of the centred shapes. Eigenvectors
+    /// get a deterministic sign: their largest-magnitude entry is positive.
+    /// Crop metadata defaults to the paper preset (224 px, ×1.25); set it with [`Self::with_crop`].
+    pub fn fit(shapes: &[Vec<f32>], scheme: SchemeId) -> Result<ShapeModel> {
+        let n = shapes.len();
+        if n < 2 {
+            return Err(Error::invalid(
+                "shapes",
+                format!("a shape model needs at least 2 shapes, got {n}"),
+            ));
+        }
+        let d = 2 * scheme.n_points();
+        for (i, s) in shapes.iter().enumerate() {
+            if s.len() != d {
+                return Err(Error::invalid(
+                    "shapes",
+                    format!(
+                        "shape {i} has {} values, expected {d} (2 × {} points of {})",
+                        s.len(),
+                        d / 2,
+                        scheme.name()
+                    ),
+                ));
+            }
+            if let Some(j) = s.iter().position(|v| !v.is_finite()) {
+                return Err(Error::invalid(
+                    "shapes",
+                    format!("shape {i} value {j} is not finite ({})", s[j]),
+                ));
+            }
+        }
+        let mut mean = vec![0.0f64; d];
+        for s in shapes {
+            for (m, &v) in mean.iter_mut().zip(s) {
+                *m += f64::from(v);
+            }
+        }
+        for m in &mut mean {
+            *m /= n as f64;
+        }
+        let x = DMatrix::from_fn(n, d, |r, c| f64::from(shapes[r][c]) - mean[c]);
+        let cov = (x.transpose() * &x) / ((n - 1) as f64);
+        let eig = SymmetricEigen::new(cov);
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+        let eigenvalues: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i].max(0.0)).collect();
+        let total: f64 = eigenvalues.iter().sum();
+        if !(total > 0.0 && total.is_finite()) {
+            return Err(Error::invalid(
+                "shapes",
+                format!("the {n} shapes have no variance (all identical?)"),
+            ));
+        }
+        let explained_ratio = eigenvalues.iter().map(|l| l / total).collect();
+        let components = order
+            .iter()
+            .map(|&i| {
+                let mut v: Vec<f64> = eig.eigenvectors.column(i).iter().copied().collect();
+                let big = v
+                    .iter()
+                    .copied()
+                    .fold(0.0f64, |acc, e| if e.abs() > acc.abs() { e } else { acc });
+                if big < 0.0 {
+                    v.iter_mut().for_each(|e| *e = -*e);
+                }
+                v
+            })
+            .collect();
+        Ok(ShapeModel {
+            scheme,
+            convention: CROP_U.to_string(),
+            crop_size: 224,
+            enlarge: 1.25,
+            n_shapes: n,
+            mean,
+            eigenvalues,
+            explained_ratio,
+            components,
+        })
+    }
+
+    /// Record the crop the crop_u units refer to (input side in pixels, box enlargement).
+    pub fn with_crop(mut self, crop_size: u32, enlarge: f32) -> ShapeModel {
+        self.crop_size = crop_size;
+        self.enlarge = enlarge;
+        self
+    }
+
+    /// Landmark scheme.
+    pub fn scheme(&self) -> SchemeId {
+        self.scheme
+    }
+    /// Coordinate convention (always [`CROP_U`] for models built here).
+    pub fn convention(&self) -> &str {
+        &self.convention
+    }
+    /// Crop side in pixels.
+    pub fn crop_size(&self) -> u32 {
+        self.crop_size
+    }
+    /// Landmark-box enlargement of the crop.
+    pub fn enlarge(&self) -> f32 {
+        self.enlarge
+    }
+    /// Number of training shapes.
+    pub fn n_shapes(&self) -> usize {
+        self.n_shapes
+    }
+    /// Length 2M of a shape vector.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+    /// Mean shape F̄.
+    pub fn mean(&self) -> &[f64] {
+        &self.mean
+    }
+    /// Eigenvalues λ, descending.
+    pub fn eigenvalues(&self) -> &[f64] {
+        &self.eigenvalues
+    }
+    /// Explained-variance ratios, descending, summing to 1.
+    pub fn explained_ratio(&self) -> &[f64] {
+        &self.explained_ratio
+    }
+    /// Eigenvector `i` (column i of V).
+    pub fn component(&self, i: usize) -> Option<&[f64]> {
+        self.components.get(i).map(Vec::as_slice)
+    }
+    /// Number of components (= 2M).
+    pub fn n_components(&self) -> usize {
+        self.components.len()
+    }
+
+    /// The smallest k whose cumulative explained-variance ratio is ≥ `share` (tolerance 1e-12).
+    /// `share` ≤ 0 (or NaN) gives 0 (Smooth-Face = mean); `share` ≥ 1 gives the last component
+    /// with a non-zero ratio at the latest.
+    pub fn components_for_variance(&self, share: f64) -> usize {
+        if share.is_nan() || share <= 0.0 {
+            return 0;
+        }
+        let mut cum = 0.0;
+        for (i, r) in self.explained_ratio.iter().enumerate() {
+            cum += r;
+            if cum >= share - SHARE_TOL {
+                return i + 1;
+            }
+        }
+        self.explained_ratio.len()
+    }
+
+    /// Shape parameters over all components: `b = Vᵀ (F − F̄)` (ACR Eq. 2).
+    pub fn project(&self, shape: &[f32]) -> Result<Vec<f64>> {
+        self.check_shape("shape", shape)?;
+        let centred: Vec<f64> = shape
+            .iter()
+            .zip(&self.mean)
+            .map(|(&v, m)| f64::from(v) - m)
+            .collect();
+        Ok(self
+            .components
+            .iter()
+            .map(|c| c.iter().zip(&centred).map(|(a, b)| a * b).sum())
+            .collect())
+    }
+
+    /// Clamp each parameter to ±3√λ_i. `b` may be shorter than the component count (the first
+    /// `b.len()` components); longer is an error.
+    pub fn clamp(&self, b: &[f64]) -> Result<Vec<f64>> {
+        if b.len() > self.eigenvalues.len() {
+            return Err(Error::invalid(
+                "shape parameters",
+                format!(
+                    "{} values for a model with {} components",
+                    b.len(),
+                    self.eigenvalues.len()
+                ),
+            ));
+        }
+        Ok(b.iter()
+            .zip(&self.eigenvalues)
+            .map(|(&bi, &l)| {
+                let lim = 3.0 * l.sqrt();
+                bi.clamp(-lim, lim)
+            })
+            .collect())
+    }
+
+    /// `F̄ + Σ_{i<k} b_i v_i`.
+    pub fn reconstruct(&self, b: &[f64], k: usize) -> Result<Vec<f64>> {
+        if k > b.len() || k > self.components.len() {
+            return Err(Error::invalid(
+                "component count",
+                format!(
+                    "k = {k} but b has {} values and the model {} components",
+                    b.len(),
+                    self.components.len()
+                ),
+            ));
+        }
+        let mut out = self.mean.clone();
+        for (bi, c) in b.iter().zip(&self.components).take(k) {
+            for (o, v) in out.iter_mut().zip(c) {
+                *o += bi * v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Smooth-Face with the first `k` components: `F̄ + V_k clamp(b)_k` (ACR Eq. 3).
+    pub fn smooth_face_k(&self, shape: &[f32], k: usize) -> Result<Vec<f32>> {
+        let b = self.clamp(&self.project(shape)?)?;
+        Ok(self
+            .reconstruct(&b, k.min(b.len()))?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect())
+    }
+
+    /// Smooth-Face keeping the components that explain `share` of the variance (SPEC §1.1).
+    pub fn smooth_face(&self, shape: &[f32], share: f64) -> Result<Vec<f32>> {
+        self.smooth_face_k(shape, self.components_for_variance(share))
+    }
+
+    /// Smooth-Face and ACR weights Φ of a ground-truth shape in one call.
+    pub fn acr_targets(&self, gt: &[f32], share: f64) -> Result<(Vec<f32>, Vec<f32>)> {
+        let smooth = self.smooth_face(gt, share)?;
+        let phi = acr_phi(gt, &smooth)?;
+        Ok((smooth, phi))
+    }
+
+    /// An error unless the model was fitted for `scheme` in `convention`.
+    pub fn check_compatible(&self, scheme: SchemeId, convention: &str) -> Result<()> {
+        if self.scheme != scheme {
+            return Err(Error::invalid(
+                "shape model",
+                format!(
+                    "fitted on scheme {} but used with {}",
+                    self.scheme.name(),
+                    scheme.name()
+                ),
+            ));
+        }
+        if self.convention != convention {
+            return Err(Error::invalid(
+                "shape model",
+                format!(
+                    "coordinates are `{}` but `{convention}` was expected",
+                    self.convention
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Save as JSON, atomically (temp file + rename).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = serde_json::to_vec(self).map_err(|e| {
+            Error::invalid(
+                "shape model",
+                format!("{}: cannot serialise: {e}", path.display()),
+            )
+        })?;
+        write_atomic(path, &bytes)
+    }
+
+    /// Load a model written by [`Self::save`]; checks its internal consistency.
+    pub fn load(path: impl AsRef<Path>) -> Result<ShapeModel> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let m: ShapeModel = serde_json::from_str(&text).map_err(|e| {
+            Error::parse(
+                path,
+                format!("line {} column {}", e.line(), e.column()),
+                e.to_string(),
+            )
+        })?;
+        m.validate()
+            .map_err(|(field, msg)| Error::parse(path, format!("field {field}"), msg))?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        let d = 2 * self.scheme.n_points();
+        if self.mean.len() != d {
+            return Err(("mean", format!("{} values, expected {d}", self.mean.len())));
+        }
+        if self.eigenvalues.len() != d || self.explained_ratio.len() != d {
+            return Err((
+                "eigenvalues",
+                format!("expected {d} eigenvalues and ratios"),
+            ));
+        }
+        if self.eigenvalues.iter().any(|l| !l.is_finite() || *l < 0.0)
+            || self.eigenvalues.windows(2).any(|w| w[0] < w[1])
+        {
+            return Err(("eigenvalues", "must be finite, ≥ 0 and descending".into()));
+        }
+        if self.components.len() != d || self.components.iter().any(|c| c.len() != d) {
+            return Err((
+                "components",
+                format!("expected {d} components of length {d}"),
+            ));
+        }
+        if self
+            .mean
+            .iter()
+            .chain(self.components.iter().flatten())
+            .any(|v| !v.is_finite())
+        {
+            return Err(("components", "non-finite value".into()));
+        }
+        if self.n_shapes < 2 {
+            return Err(("n_shapes", format!("{} (at least 2)", self.n_shapes)));
+        }
+        Ok(())
+    }
+
+    fn check_shape(&self, what: &str, shape: &[f32]) -> Result<()> {
+        if shape.len() != self.dim() {
+            return Err(Error::invalid(
+                what,
+                format!(
+                    "{} values, the {} shape model expects {}",
+                    shape.len(),
+                    self.scheme.name(),
+                    self.dim()
+                ),
+            ));
+        }
+        if let Some(j) = shape.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                what,
+                format!("value {j} is not finite ({})", shape[j]),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Draw the mean shape with the first three modes at ±3σ (σ = √λ), one panel per mode:
+    /// grey = mean, red = +3σ, blue = −3σ. Written atomically as PNG.
+    pub fn plot_modes(&self, path_png: impl AsRef<Path>) -> Result<()> {
+        use plotters::prelude::*;
+        let path = path_png.as_ref();
+        crate::plotting::ensure_font()?;
+        let (pw, ph) = (360u32, 400u32);
+        let modes = self.components.len().min(3);
+        let (w, h) = (pw * modes.max(1) as u32, ph);
+        let to_pts =
+            |s: &[f64]| -> Vec<(f64, f64)> { s.chunks_exact(2).map(|p| (p[0], -p[1])).collect() };
+        let shapes: Vec<[Vec<(f64, f64)>; 3]> = (0..modes)
+            .map(|i| {
+                let step = 3.0 * self.eigenvalues[i].sqrt();
+                let along = |sgn: f64| -> Vec<f64> {
+                    self.mean
+                        .iter()
+                        .zip(&self.components[i])
+                        .map(|(m, v)| m + sgn * step * v)
+                        .collect()
+                };
+                [
+                    to_pts(&self.mean),
+                    to_pts(&along(1.0)),
+                    to_pts(&along(-1.0)),
+                ]
+            })
+            .collect();
+        // One square range shared by all panels, so the modes compare at the same scale.
+        let all = shapes.iter().flatten().flatten();
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in all {
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+        }
+        let half = ((x1 - x0).max(y1 - y0) / 2.0 * 1.1).max(1e-6);
+        let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let mut buf = vec![0u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            root.fill(&WHITE)
+                .map_err(|e| crate::plotting::draw_err(path, e))?;
+            let panels = root.split_evenly((1, modes.max(1)));
+            for (i, (panel, sets)) in panels.iter().zip(&shapes).enumerate() {
+                let mut chart = ChartBuilder::on(panel)
+                    .caption(format!("mode {} (±3σ)", i + 1), ("sans-serif", 18))
+                    .margin(10)
+                    .build_cartesian_2d(cx - half..cx + half, cy - half..cy + half)
+                    .map_err(|e| crate::plotting::draw_err(path, e))?;
+                let colours = [RGBColor(120, 120, 120), RED, BLUE];
+                for (set, colour) in sets.iter().zip(colours) {
+                    chart
+                        .draw_series(set.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                        .map_err(|e| crate::plotting::draw_err(path, e))?;
+                }
+            }
+            root.present()
+                .map_err(|e| crate::plotting::draw_err(path, e))?;
+        }
+        write_atomic(path, &crate::plotting::png_bytes(buf, w, h)?)
+    }
+}
+
+/// ACR difficulty weights Φ (Decision 2): `Δ_j = |G_j − S_j|` per coordinate, divided by the
+/// largest Δ of this face; all zeros when the largest is 0.
+pub fn acr_phi(gt: &[f32], smooth: &[f32]) -> Result<Vec<f32>> {
+    if gt.len() != smooth.len() {
+        return Err(Error::invalid(
+            "ACR weights",
+            format!(
+                "ground truth has {} values, Smooth-Face {}",
+                gt.len(),
+                smooth.len()
+            ),
+        ));
+    }
+    let delta: Vec<f64> = gt
+        .iter()
+        .zip(smooth)
+        .map(|(&g, &s)| (f64::from(g) - f64::from(s)).abs())
+        .collect();
+    if let Some(j) = delta.iter().position(|d| !d.is_finite()) {
+        return Err(Error::invalid(
+            "ACR weights",
+            format!("value {j} is not finite"),
+        ));
+    }
+    let max = delta.iter().copied().fold(0.0, f64::max);
+    if max == 0.0 {
+        return Ok(vec![0.0; delta.len()]);
+    }
+    Ok(delta.iter().map(|d| (d / max) as f32).collect())
+}
+
+/// ACR eigenvector schedule (Decision 4): the share of explained variance for `epoch`
+/// (0-based) of `total_epochs`: 0.80, 0.85, 0.90, 0.95, 0.98 over the epoch fractions
+/// [0, 0.10), [0.10, 0.20), [0.20, 0.47), [0.47, 0.67), [0.67, 1]. Exact integer comparisons;
+/// `total_epochs = 0` gives the last stage.
+pub fn acr_variance_share(epoch: usize, total_epochs: usize) -> f64 {
+    let (e, t) = (epoch as u128 * 100, total_epochs as u128);
+    if e < 10 * t {
+        0.80
+    } else if e < 20 * t {
+        0.85
+    } else if e < 47 * t {
+        0.90
+    } else if e < 67 * t {
+        0.95
+    } else {
+        0.98
+    }
+}
+
+/// ASMNet α schedule (Decision 5): 2 for `epoch < total/3`, 1 for `epoch < 2·total/3`, else 0.5
+/// (epoch 0-based, exact integer comparisons).
+pub fn asm_alpha(epoch: usize, total_epochs: usize) -> f64 {
+    let (e, t) = (3 * epoch as u128, total_epochs as u128);
+    if e < t {
+        2.0
+    } else if e < 2 * t {
+        1.0
+    } else {
+        0.5
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol
+    }
+
+    /// 3 points (d = 6) moving along one unit direction u = (1, 2, 0, 0, 2, −4)/5
+    /// (|u|² = (1 + 4 + 4 + 16)/25 = 1) with offsets t = −2, −1, 0, 1, 2 around a base shape.
+    /// Mean = base (Σt = 0); covariance = u uᵀ · Σt² / (n − 1) = u uᵀ · 10 / 4, so
+    /// λ1 = 2.5, all other λ = 0, v1 = u (sign: largest entry −4/5 is negative, so v1 = −u).
+    fn line_shapes() -> (Vec<Vec<f32>>, [f64; 6], [f64; 6]) {
+        let u = [0.2, 0.4, 0.0, 0.0, 0.4, -0.8];
+        let base = [0.1, -0.2, 0.3, 0.05, -0.1, 0.2];
+        let shapes = [-2.0, -1.0, 0.0, 1.0, 2.0]
+            .iter()
+            .map(|t| (0..6).map(|j| (base[j] + t * u[j]) as f32).collect())
+            .collect();
+        (shapes, u, base)
+    }
+
+    /// Fit 3-point shapes with the 5-point scheme `Five` (d = 10) by padding 4 constant zeros.
+    fn fit_small(shapes: &[Vec<f32>]) -> ShapeModel {
+        let padded: Vec<Vec<f32>> = shapes
+            .iter()
+            .map(|s| {
+                let mut v = s.clone();
+                v.resize(10, 0.0);
+                v
+            })
+            .collect();
+        ShapeModel::fit(&padded, SchemeId::Five).expect("fit on a valid small set")
+    }
+
+    #[test]
+    fn first_eigenvector_is_the_known_direction() {
+        let (shapes, u, base) = line_shapes();
+        let m = fit_small(&shapes);
+        assert!(
+            close(m.eigenvalues()[0], 2.5, 1e-6),
+            "λ1 = {}",
+            m.eigenvalues()[0]
+        );
+        assert!(
+            m.eigenvalues()[1..].iter().all(|&l| l < 1e-6),
+            "{:?}",
+            m.eigenvalues()
+        );
+        let v = m.component(0).expect("component 0");
+        for j in 0..6 {
+            assert!(close(v[j], -u[j], 1e-6), "v1[{j}] = {} vs {}", v[j], -u[j]);
+            assert!(close(m.mean()[j], base[j], 1e-6));
+        }
+        assert!(close(m.explained_ratio()[0], 1.0, 1e-6));
+        assert_eq!(m.components_for_variance(0.5), 1);
+        assert_eq!(m.n_shapes(), 5);
+    }
+
+    /// m_i = 4, 3, 2, 1 pairs of shapes ±e_i (i = 0..3) in d = 10, n = 20 shapes: mean 0,
+    /// covariance diag(2·m_i)/(n − 1) = diag(8, 6, 4, 2)/19, so λ = 8/19, 6/19, 4/19, 2/19, 0, …;
+    /// ratios 0.4, 0.3, 0.2, 0.1; cumulative 0.4, 0.7, 0.9, 1.0. (±1 is exact in f32.)
+    fn axis_model() -> ShapeModel {
+        let mut shapes = Vec::new();
+        for (i, m) in [4, 3, 2, 1].into_iter().enumerate() {
+            for _ in 0..m {
+                for sgn in [1.0, -1.0] {
+                    let mut s = vec![0.0f32; 10];
+                    s[i] = sgn;
+                    shapes.push(s);
+                }
+            }
+        }
+        ShapeModel::fit(&shapes, SchemeId::Five).expect("fit")
+    }
+
+    #[test]
+    fn eigenvalues_use_n_minus_1_and_components_for_variance() {
+        let m = axis_model();
+        for (l, want) in
+            m.eigenvalues()
+                .iter()
+                .zip([8.0 / 19.0, 6.0 / 19.0, 4.0 / 19.0, 2.0 / 19.0, 0.0])
+        {
+            assert!(close(*l, want, 1e-6), "{l} vs {want}");
+        }
+        for (share, k) in [
+            (0.4, 1),
+            (0.41, 2),
+            (0.7, 2),
+            (0.85, 3),
+            (0.9, 3),
+            (0.95, 4),
+            (1.0, 4),
+            (0.0, 0),
+        ] {
+            assert_eq!(m.components_for_variance(share), k, "share {share}");
+        }
+    }
+
+    #[test]
+    fn smooth_face_with_zero_share_is_mean_and_clamps() {
+        let m = axis_model();
+        // Shape 10·e0: b0 = 10 (v0 = e0 after sign fix) is clamped to 3√(8/19) = 1.9467.
+        let mut s = vec![0.0f32; 10];
+        s[0] = 10.0;
+        let b = m.project(&s).expect("project");
+        assert!(close(b[0], 10.0, 1e-6));
+        let bc = m.clamp(&b).expect("clamp");
+        assert!(close(bc[0], 3.0 * (8.0f64 / 19.0).sqrt(), 1e-9));
+        let sm = m.smooth_face(&s, 0.4).expect("smooth");
+        assert!(
+            close(f64::from(sm[0]), 3.0 * (8.0f64 / 19.0).sqrt(), 1e-5),
+            "{sm:?}"
+        );
+        let mean = m.smooth_face(&s, 0.0).expect("smooth k=0");
+        assert!(
+            mean.iter().all(|v| v.abs() < 1e-6),
+            "k = 0 gives the mean (0): {mean:?}"
+        );
+    }
+
+    #[test]
+    fn phi_hand_case() {
+        // Δ = |G − S| = (0.1, 0.4, 0, 0.2) → max 0.4 → Φ = (0.25, 1, 0, 0.5).
+        let phi = acr_phi(&[0.1, -0.2, 0.3, 0.5], &[0.0, 0.2, 0.3, 0.3]).expect("phi");
+        for (p, want) in phi.iter().zip([0.25f32, 1.0, 0.0, 0.5]) {
+            assert!((p - want).abs() < 1e-6, "{phi:?}");
+        }
+        assert_eq!(
+            acr_phi(&[0.1, 0.2], &[0.1, 0.2]).expect("phi"),
+            vec![0.0, 0.0]
+        );
+        assert!(acr_phi(&[0.1], &[0.1, 0.2]).is_err());
+        assert!(acr_phi(&[f32::NAN], &[0.1]).is_err());
+    }
+
+    #[test]
+    fn schedules_at_boundaries() {
+        // 150 epochs: fractions 0.10, 0.20, 0.47, 0.67 are epochs 15, 30, 70.5, 100.5.
+        let t = 150;
+        for (e, want) in [
+            (0, 0.80),
+            (14, 0.80),
+            (15, 0.85),
+            (29, 0.85),
+            (30, 0.90),
+            (70, 0.90),
+            (71, 0.95),
+            (100, 0.95),
+            (101, 0.98),
+            (149, 0.98),
+        ] {
+            assert_eq!(acr_variance_share(e, t), want, "epoch {e}");
+        }
+        // 100 epochs: boundaries exactly at 10, 20, 47, 67.
+        for (e, want) in [
+            (9, 0.80),
+            (10, 0.85),
+            (19, 0.85),
+            (20, 0.90),
+            (46, 0.90),
+            (47, 0.95),
+            (66, 0.95),
+            (67, 0.98),
+        ] {
+            assert_eq!(acr_variance_share(e, 100), want, "epoch {e}");
+        }
+        // α: 9 epochs → thirds at 3 and 6.
+        for (e, want) in [(0, 2.0), (2, 2.0), (3, 1.0), (5, 1.0), (6, 0.5), (8, 0.5)] {
+            assert_eq!(asm_alpha(e, 9), want, "epoch {e}");
+        }
+        // 10 epochs: 10/3 = 3.33 → epochs 0..=3 α = 2; 20/3 = 6.67 → 4..=6 α = 1; 7.. α = 0.5.
+        for (e, want) in [(3, 2.0), (4, 1.0), (6, 1.0), (7, 0.5)] {
+            assert_eq!(asm_alpha(e, 10), want, "epoch {e}");
+        }
+    }
+
+    #[test]
+    fn fit_errors() {
+        assert!(ShapeModel::fit(&[vec![0.0; 10]], SchemeId::Five).is_err());
+        let err =
+            ShapeModel::fit(&[vec![0.0; 10], vec![0.0; 9]], SchemeId::Five).expect_err("length");
+        assert!(err.to_string().contains("shape 1"), "{err}");
+        let mut bad = vec![0.0; 10];
+        bad[3] = f32::NAN;
+        let err = ShapeModel::fit(&[vec![0.0; 10], bad], SchemeId::Five).expect_err("nan");
+        assert!(err.to_string().contains("value 3"), "{err}");
+        assert!(ShapeModel::fit(&[vec![0.5; 10], vec![0.5; 10]], SchemeId::Five).is_err());
+    }
+
+    #[test]
+    fn save_load_round_trip_and_compat() {
+        let m = axis_model().with_crop(160, 1.25);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("pca.json");
+        m.save(&p).expect("save");
+        let l = ShapeModel::load(&p).expect("load");
+        assert_eq!(
+            (
+                l.scheme(),
+                l.convention(),
+                l.crop_size(),
+                l.enlarge(),
+                l.n_shapes()
+            ),
+            (SchemeId::Five, "crop_u", 160, 1.25, 20)
+        );
+        for (a, b) in m.eigenvalues().iter().zip(l.eigenvalues()) {
+            assert!(close(*a, *b, 1e-12));
+        }
+        for i in 0..m.n_components() {
+            let (a, b) = (m.component(i).expect("a"), l.component(i).expect("b"));
+            assert!(a.iter().zip(b).all(|(x, y)| close(*x, *y, 1e-12)));
+        }
+        l.check_compatible(SchemeId::Five, CROP_U)
+            .expect("compatible");
+        assert!(l.check_compatible(SchemeId::Ibug68, CROP_U).is_err());
+        assert!(l.check_compatible(SchemeId::Five, "image_px").is_err());
+
+        std::fs::write(&p, "{\"scheme\": \"five\",\n  oops").expect("write");
+        let err = ShapeModel::load(&p).expect_err("malformed");
+        assert!(
+            err.to_string().contains("pca.json") && err.to_string().contains("line 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn plot_modes_writes_png() {
+        let m = axis_model();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("modes.png");
+        m.plot_modes(&p).expect("plot");
+        let img = image::open(&p).expect("valid PNG");
+        assert_eq!((img.width(), img.height()), (3 * 360, 400));
+    }
+
+    /// Read a 1-based `.pts` file into 0-based image_px points.
+    fn read_pts(path: &Path) -> Vec<[f64; 2]> {
+        let text = std::fs::read_to_string(path).expect("readable .pts");
+        let lines: Vec<&str> = text.lines().collect();
+        let open = lines.iter().position(|l| l.trim() == "{").expect("has {");
+        lines[open + 1..]
+            .iter()
+            .take_while(|l| l.trim() != "}")
+            .map(|l| {
+                let v: Vec<f64> = l
+                    .split_whitespace()
+                    .map(|t| t.parse().expect("number"))
+                    .collect();
+                [v[0] - 1.0, v[1] - 1.0]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fit_on_infanface_component_counts_increase() {
+        // `<repo>/../shared` (repo at /work/main); from a nested worktree, the nearest ancestor's.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|a| a.join("shared/data/infanface/train"))
+            .find(|p| p.is_dir())
+            .expect("shared InfAnFace data under an ancestor's shared/data");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("readable InfAnFace folder")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pts"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 200, "{} files", files.len());
+        let shapes: Vec<Vec<f32>> = files
+            .iter()
+            .map(|f| {
+                let pts = read_pts(f);
+                assert_eq!(pts.len(), 68, "{}", f.display());
+                let (x0, x1) = pts
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p[0]), b.max(p[0])));
+                let (y0, y1) = pts
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p[1]), b.max(p[1])));
+                let side = 1.25 * (x1 - x0).max(y1 - y0);
+                let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+                pts.iter()
+                    .flat_map(|p| [((p[0] - cx) / side) as f32, ((p[1] - cy) / side) as f32])
+                    .collect()
+            })
+            .collect();
+        let m = ShapeModel::fit(&shapes, SchemeId::Ibug68).expect("fit InfAnFace");
+        let ks: Vec<usize> = [0.80, 0.85, 0.90, 0.95, 0.98]
+            .iter()
+            .map(|&s| m.components_for_variance(s))
+            .collect();
+        println!(
+            "InfAnFace ({} shapes): components for 80/85/90/95/98 % = {ks:?}",
+            shapes.len()
+        );
+        assert!(ks.windows(2).all(|w| w[0] <= w[1]), "{ks:?}");
+        assert!(ks[0] >= 1 && ks[4] > ks[0] && ks[4] < 136, "{ks:?}");
+        // Full reconstruction of a real shape.
+        let b = m.project(&shapes[0]).expect("project");
+        let r = m.reconstruct(&b, m.n_components()).expect("reconstruct");
+        assert!(r
+            .iter()
+            .zip(&shapes[0])
+            .all(|(a, &s)| (a - f64::from(s)).abs() < 1e-5));
+        if let Ok(out) = std::env::var("FACEALIGN_PLOT_DIR") {
+            m.plot_modes(Path::new(&out).join("infanface_modes.png"))
+                .expect("plot");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn full_reconstruction_is_identity(
+            shapes in prop::collection::vec(prop::collection::vec(-0.5f32..0.5, 10), 3..8),
+            probe in prop::collection::vec(-0.5f32..0.5, 10),
+        ) {
+            prop_assume!(shapes.iter().any(|s| s != &shapes[0]));
+            let m = ShapeModel::fit(&shapes, SchemeId::Five).expect("fit");
+            let b = m.project(&probe).expect("project");
+            let r = m.reconstruct(&b, m.n_components()).expect("reconstruct");
+            for (a, &p) in r.iter().zip(&probe) {
+                prop_assert!((a - f64::from(p)).abs() < 1e-5);
+            }
+        }
+
+        #[test]
+        fn clamped_b_within_three_sigma(
+            shapes in prop::collection::vec(prop::collection::vec(-0.5f32..0.5, 10), 3..8),
+            probe in prop::collection::vec(-2.0f32..2.0, 10),
+        ) {
+            prop_assume!(shapes.iter().any(|s| s != &shapes[0]));
+            let m = ShapeModel::fit(&shapes, SchemeId::Five).expect("fit");
+            let b = m.clamp(&m.project(&probe).expect("project")).expect("clamp");
+            for (bi, l) in b.iter().zip(m.eigenvalues()) {
+                prop_assert!(bi.abs() <= 3.0 * l.sqrt() + 1e-12);
+            }
+            let phi = acr_phi(&probe, &m.smooth_face(&probe, 0.9).expect("smooth")).expect("phi");
+            prop_assert!(phi.iter().all(|p| (0.0..=1.0).contains(p)));
+            prop_assert!(phi.contains(&1.0) || phi.iter().all(|&p| p == 0.0));
+        }
+    }
+}
