@@ -145,6 +145,30 @@ impl Dataset {
         Ok(self)
     }
 
+    /// Keep only the samples whose ids are listed in `list` (one per line; blank lines and `#`
+    /// comments ignored). Every listed id must exist, so a typo cannot silently shrink a split.
+    pub fn select_ids(self, list: &std::path::Path) -> Result<Dataset> {
+        let text = std::fs::read_to_string(list).map_err(|e| Error::io(list, e))?;
+        let pos: BTreeMap<&str, usize> = self.samples.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let mut keep = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let id = line.trim();
+            if id.is_empty() || id.starts_with('#') {
+                continue;
+            }
+            let i = pos.get(id).ok_or_else(|| {
+                Error::parse(list, format!("line {}", n + 1), format!("no sample with id `{id}` in {}", self.source))
+            })?;
+            keep.push(*i);
+        }
+        keep.sort_unstable();
+        keep.dedup();
+        let name = format!("@{}", list.display());
+        let mut ds = self;
+        ds.subsets.insert(name.clone(), keep);
+        ds.select_subset(&name)
+    }
+
     /// An empty dataset is an error.
     pub fn ensure_not_empty(&self) -> Result<()> {
         if self.samples.is_empty() {

@@ -41,13 +41,8 @@ impl Error {
     }
 }
 
-/// Write `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
+/// Write `bytes` to `path` atomically (temporary file, then rename): the core's writer.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    facealign_core::fsio::write_atomic(path, bytes)?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use tch::{Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::loss;
 use crate::model::ModelOutput;
-use facealign_core::shape::{acr_phi, acr_variance_share, asm_alpha, ShapeModel};
+use facealign_core::shape::{acr_variance_share, asm_alpha, ShapeModel};
 
 /// ACR constant convention (SPEC §1.3, Decision 3).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -187,10 +187,9 @@ impl Objective {
             LossConfig::Acr { lambda, c_mode, scale } => {
                 let shape = self.shape.as_ref().expect("checked in new");
                 let share = acr_variance_share(epoch, self.epochs);
-                let s = smooth_faces(shape, gt_host, dim as usize, share)?;
-                let mut phi = Vec::with_capacity(s.len());
-                for (g, sm) in gt_host.chunks(dim as usize).zip(s.chunks(dim as usize)) {
-                    phi.extend(acr_phi(g, sm));
+                let mut phi = Vec::with_capacity(gt_host.len());
+                for g in gt_host.chunks(dim as usize) {
+                    phi.extend(shape.acr_targets(g, share)?.1);
                 }
                 let phi = Tensor::from_slice(&phi).view([n, dim]).to_device(pred.device()).to_kind(pred.kind());
                 LossValue {

@@ -1,10 +1,114 @@
-//! `facealign eval` (filled in with the evaluation work).
-use anyhow::Result;
+//! `facealign eval`: NME / FR / AUC / CED with the field's protocol (SPEC §5).
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use facealign::bundle::{default_model, LoadedModel};
+use facealign::data::DataSpec;
+use facealign::eval::{self, AucConvention, EvalOptions, EvalReport};
+use facealign::metrics::Normalizer;
 
 #[derive(Args)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// Model: a run directory, a .safetensors file, a shipped model name, or a predictions .json
+    /// written by --predictions. Default: the shipped model for the data's landmark scheme.
+    #[arg(long)]
+    model: Option<String>,
+    /// Data spec FORMAT:PATH[#SUBSET].
+    #[arg(long)]
+    data: String,
+    /// NME normaliser: ocular (outer eye corners), pupil, or box.
+    #[arg(long, default_value = "ocular")]
+    norm: String,
+    /// Failure / AUC threshold (fraction).
+    #[arg(long, default_value_t = 0.10)]
+    threshold: f64,
+    /// standard, or acr-code (the ACR authors' non-standard AUC formula, for their Table I).
+    #[arg(long, default_value = "standard")]
+    auc_convention: String,
+    /// Write every number as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write a CED plot (PNG, plus an SVG beside it).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// More models to compare on the same data (one CED line each).
+    #[arg(long, num_args = 1..)]
+    compare: Vec<String>,
+    /// Draw the N worst faces (predicted and true points) into DIR.
+    #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
+    worst: Vec<String>,
+    /// Write each image's predicted landmarks (image coordinates) as JSON.
+    #[arg(long)]
+    predictions: Option<PathBuf>,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+}
 
-pub fn run(_a: EvalArgs) -> Result<()> {
-    anyhow::bail!("eval: not built yet")
+fn evaluate_one(spec: &str, ds: &facealign::Dataset, opts: &EvalOptions) -> Result<EvalReport> {
+    if spec.ends_with(".json") {
+        let (name, preds) = eval::read_predictions(Path::new(spec), ds)?;
+        let protocol = format!("stored predictions from {spec}");
+        return Ok(eval::score(&name, ds, preds, protocol, opts)?);
+    }
+    let model = LoadedModel::load(spec)?;
+    Ok(eval::evaluate(&model, ds, opts)?)
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    let norm = Normalizer::parse(&a.norm).with_context(|| format!("--norm {}: expected ocular, pupil or box", a.norm))?;
+    let auc = match a.auc_convention.as_str() {
+        "standard" => AucConvention::Standard,
+        "acr-code" => AucConvention::AcrCode,
+        other => bail!("--auc-convention {other}: expected standard or acr-code"),
+    };
+    if !(a.threshold > 0.0 && a.threshold <= 1.0) {
+        bail!("--threshold {}: expected a fraction in (0, 1]", a.threshold);
+    }
+    let opts = EvalOptions { norm, threshold: a.threshold, auc, batch: a.batch.max(1) };
+    let ds = DataSpec::parse(&a.data)?.load()?;
+    let first = match &a.model {
+        Some(m) => m.clone(),
+        None => default_model(ds.scheme.id)?.display().to_string(),
+    };
+    let mut reports = vec![evaluate_one(&first, &ds, &opts)?];
+    for m in &a.compare {
+        reports.push(evaluate_one(m, &ds, &opts)?);
+    }
+    print!("{}", eval::markdown(&reports));
+    if auc == AucConvention::AcrCode {
+        println!("\nnote: AUC uses the ACR authors' formula (SPEC §5.6); it is not comparable with standard AUC.");
+    }
+    if let Some(p) = &a.json {
+        let text = serde_json::to_string_pretty(&reports)?;
+        facealign::error::write_atomic(p, text.as_bytes())?;
+        println!("wrote {}", p.display());
+    }
+    if let Some(p) = &a.plot {
+        let curves: Vec<(String, Vec<f64>)> = reports.iter().map(|r| (r.model.clone(), r.nmes.clone())).collect();
+        let svg = p.with_extension("svg");
+        facealign::metrics::plot_ced(&curves, a.threshold, p, &svg)?;
+        println!("wrote {} and {}", p.display(), svg.display());
+    }
+    if let Some(p) = &a.predictions {
+        eval::write_predictions(p, &reports[0])?;
+        println!("wrote {}", p.display());
+    }
+    if let [n, dir] = a.worst.as_slice() {
+        let n: usize = n.parse().with_context(|| format!("--worst {n}: expected a number"))?;
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let r = &reports[0];
+        let mut order: Vec<usize> = (0..r.nmes.len()).collect();
+        order.sort_by(|&i, &j| r.nmes[j].total_cmp(&r.nmes[i]));
+        for (rank, &i) in order.iter().take(n).enumerate() {
+            let s = &ds.samples[i];
+            let img = s.image.load_rgb()?;
+            let name = format!("{:02}_{:.1}pct_{}.png", rank + 1, r.nmes[i] * 100.0, s.id.replace(['/', '\\', '#'], "_"));
+            facealign::draw::save_overlay(&dir.join(name), &img, &ds.scheme, &r.predictions[i].landmarks, Some(&s.landmarks), None)?;
+        }
+        println!("wrote the {} worst faces to {} (prediction coloured by group, truth in white)", n.min(order.len()), dir.display());
+    }
+    Ok(())
 }

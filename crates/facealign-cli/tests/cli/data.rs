@@ -48,3 +48,14 @@ fn bad_specs_are_named_errors() {
     let e = fails(&["data", "inspect", "pts:../shared/data/infanface/train#nosuchsubset"]);
     assert!(e.contains("nosuchsubset"), "{e}");
 }
+
+#[test]
+fn id_list_subset_selects_the_committed_validation_split() {
+    let v = inspect_json("pts:../shared/data/infanface/train#@configs/infanface/val_ids.txt");
+    assert_eq!(v["samples"], 40);
+    let dir = tempdir();
+    let list = dir.path().join("ids.txt");
+    std::fs::write(&list, "# comment\nads-1072_Still005.jpg\nno-such-face.jpg\n").unwrap();
+    let e = fails(&["data", "inspect", &format!("pts:../shared/data/infanface/train#@{}", list.display())]);
+    assert!(e.contains("ids.txt") && e.contains("line 3") && e.contains("no-such-face.jpg"), "{e}");
+}

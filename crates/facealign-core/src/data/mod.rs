@@ -39,7 +39,7 @@ pub fn reader(format: &str) -> Option<Box<dyn Reader>> {
 /// Format names accepted in a data spec.
 pub const FORMATS: [&str; 7] = ["pts", "300w", "cofw", "wflw", "mtfl", "dlib", "coco"];
 
-/// A parsed data spec: `FORMAT:PATH[#SUBSET]`.
+/// A parsed data spec: `FORMAT:PATH[#SUBSET]`; `#@FILE` keeps the samples whose ids are listed in FILE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataSpec {
     pub format: String,
@@ -81,6 +81,7 @@ impl DataSpec {
         ds.source = format!("{}:{}", self.format, self.path.display());
         ds.ensure_not_empty()?;
         match &self.subset {
+            Some(s) if s.starts_with('@') => ds.select_ids(Path::new(&s[1..])),
             Some(s) => ds.select_subset(s),
             None => Ok(ds),
         }

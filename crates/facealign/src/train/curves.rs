@@ -71,7 +71,7 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    facealign_core::metrics::ensure_font();
+    facealign_core::ensure_font()?;
     let tmp = path.with_extension("tmp.png");
     {
         let root = BitMapBackend::new(&tmp, (960, 400)).into_drawing_area();

@@ -110,10 +110,7 @@ pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
             landmarks_to_crop_u(&s.landmarks, &t, spec.size).into_iter().flatten().collect()
         })
         .collect();
-    let mut m = ShapeModel::fit(&shapes, train.scheme.id)?;
-    m.crop_size = spec.size;
-    m.enlarge = spec.enlarge;
-    Ok(m)
+    Ok(ShapeModel::fit(&shapes, train.scheme.id)?.with_crop(spec.size, spec.enlarge))
 }
 
 fn mix_seed(seed: u64, a: u64, b: u64) -> i64 {
@@ -307,10 +304,10 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
             .iter()
             .zip(&preds)
             .map(|(s, p)| metrics::nme_per_image(p, &s.landmarks, &scheme, Normalizer::Ocular))
-            .collect();
+            .collect::<facealign_core::Result<_>>()?;
         let val_nme = nmes.iter().sum::<f64>() / nmes.len() as f64;
-        let fr10 = metrics::failure_rate(&nmes, 0.10);
-        let auc10 = metrics::auc(&nmes, 0.10);
+        let fr10 = metrics::failure_rate(&nmes, 0.10)?;
+        let auc10 = metrics::auc(&nmes, 0.10)?;
         if epoch == 0 || state.first_val_nme.is_nan() {
             state.first_val_nme = val_nme;
         }
