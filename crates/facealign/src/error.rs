@@ -33,6 +33,10 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An invalid value (config field, argument), naming it.
+    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Core(facealign_core::Error::invalid(what, message))
+    }
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

@@ -10,135 +10,101 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::loss;
+use crate::loss::{
+    AcrLoss, AcrLossConfig, AsmLoss, AsmLossConfig, L1Loss, L1LossConfig, L2Loss, L2LossConfig, SmoothL1Loss,
+    SmoothL1LossConfig, StarLoss, StarLossConfig, WingLoss, WingLossConfig,
+};
 use crate::model::ModelOutput;
-use facealign_core::shape::{acr_variance_share, asm_alpha, ShapeModel};
+use facealign_core::shape::{acr_variance_share, ShapeModel};
 
-/// ACR constant convention (SPEC §1.3, Decision 3).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum CMode {
-    /// C = λ·ln2 − 1: the branches meet at |e| = 1 (the paper's stated purpose).
-    #[default]
-    Paper,
-    /// C = Φ·ln2 − 1 and the two masked means of the authors' code.
-    AuthorsCode,
+/// The ASM-assisted objective: the loss's α schedule plus the ASM's share of variance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AsmObjectiveConfig {
+    /// Share of explained variance kept by the ASM (0.9 in ASMNet).
+    pub variance_share: f64,
+    /// α over the first, second and last third of the epochs.
+    pub alphas: [f64; 3],
 }
 
-/// The `[loss]` table of a training config.
+impl Default for AsmObjectiveConfig {
+    fn default() -> Self {
+        AsmObjectiveConfig { variance_share: 0.9, alphas: [2.0, 1.0, 0.5] }
+    }
+}
+
+/// The `[loss]` table of a training config: `kind` picks the loss, the other keys are its config.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LossConfig {
     /// Mean squared error per coordinate.
-    L2 {},
+    L2(L2LossConfig),
     /// Mean absolute error per coordinate.
-    L1 {},
-    /// Smooth-L1 with threshold `beta` (crop_u units).
-    SmoothL1 {
-        #[serde(default = "d_beta")]
-        beta: f64,
-    },
-    /// Wing loss (Feng et al. 2018); `w` and `epsilon` in pixels of the model input.
-    Wing {
-        #[serde(default = "d_wing_w")]
-        w: f64,
-        #[serde(default = "d_wing_eps")]
-        epsilon: f64,
-    },
-    /// ASMNet's ASM-assisted loss: MSE(G,P) + α·MSE(ASM(G),P), α = 2, 1, 0.5 over thirds of the epochs.
-    Asm {
-        /// Share of explained variance kept by the ASM (0.9 in the paper).
-        #[serde(default = "d_asm_share")]
-        variance_share: f64,
-    },
+    L1(L1LossConfig),
+    /// Smooth-L1.
+    SmoothL1(SmoothL1LossConfig),
+    /// Wing loss (Feng et al. 2018); `unit_scale` defaults to the input size when left at 0.
+    Wing(WingLossConfig),
+    /// ASMNet's ASM-assisted loss.
+    Asm(AsmObjectiveConfig),
     /// ACR loss (Fard & Mahoor 2022), with the 80→98 % variance schedule of SPEC Decision 4.
-    Acr {
-        #[serde(default = "d_lambda")]
-        lambda: f64,
-        #[serde(default)]
-        c_mode: CMode,
-        /// Multiplier of the loss (the authors' code uses 100).
-        #[serde(default = "d_one")]
-        scale: f64,
-    },
+    Acr(AcrLossConfig),
     /// STAR loss on heatmaps (Zhou et al. 2023); needs a heatmap model.
-    Star {
-        #[serde(default = "d_one")]
-        omega: f64,
-        /// Smooth-L1 threshold of the distance (SPEC §3.1).
-        #[serde(default = "d_star_scale")]
-        distance_scale: f64,
-    },
-}
-
-fn d_beta() -> f64 {
-    0.01
-}
-fn d_wing_w() -> f64 {
-    10.0
-}
-fn d_wing_eps() -> f64 {
-    2.0
-}
-fn d_asm_share() -> f64 {
-    0.9
-}
-fn d_lambda() -> f64 {
-    2.0
-}
-fn d_one() -> f64 {
-    1.0
-}
-fn d_star_scale() -> f64 {
-    0.01
+    Star(StarLossConfig),
 }
 
 impl LossConfig {
     /// Short name for reports.
     pub fn name(&self) -> &'static str {
         match self {
-            LossConfig::L2 {} => "l2",
-            LossConfig::L1 {} => "l1",
-            LossConfig::SmoothL1 { .. } => "smooth_l1",
-            LossConfig::Wing { .. } => "wing",
-            LossConfig::Asm { .. } => "asm",
-            LossConfig::Acr { .. } => "acr",
-            LossConfig::Star { .. } => "star",
+            LossConfig::L2(_) => "l2",
+            LossConfig::L1(_) => "l1",
+            LossConfig::SmoothL1(_) => "smooth_l1",
+            LossConfig::Wing(_) => "wing",
+            LossConfig::Asm(_) => "asm",
+            LossConfig::Acr(_) => "acr",
+            LossConfig::Star(_) => "star",
         }
     }
 
     /// Whether the loss needs the PCA shape model.
     pub fn needs_shape_model(&self) -> bool {
-        matches!(self, LossConfig::Asm { .. } | LossConfig::Acr { .. })
+        matches!(self, LossConfig::Asm(_) | LossConfig::Acr(_))
     }
 
-    /// Range checks.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        let pos = |k: &str, v: f64| if v > 0.0 && v.is_finite() { Ok(()) } else { Err(format!("`{k}` = {v} must be positive")) };
+    /// Range checks (the error names the field).
+    pub fn validate(&self) -> Result<()> {
         match self {
-            LossConfig::L2 {} | LossConfig::L1 {} => Ok(()),
-            LossConfig::SmoothL1 { beta } => pos("beta", *beta),
-            LossConfig::Wing { w, epsilon } => pos("w", *w).and(pos("epsilon", *epsilon)),
-            LossConfig::Asm { variance_share } => {
-                if *variance_share > 0.0 && *variance_share <= 1.0 {
-                    Ok(())
-                } else {
-                    Err(format!("`variance_share` = {variance_share} must be in (0, 1]"))
+            LossConfig::L2(c) => c.validate(),
+            LossConfig::L1(c) => c.validate(),
+            LossConfig::SmoothL1(c) => c.validate(),
+            LossConfig::Wing(c) => c.validate(),
+            LossConfig::Asm(c) => {
+                if !(c.variance_share > 0.0 && c.variance_share <= 1.0) {
+                    return Err(Error::invalid("asm.variance_share", format!("{} must be in (0, 1]", c.variance_share)));
                 }
+                AsmLossConfig { alphas: c.alphas, ..AsmLossConfig::default() }.validate()
             }
-            LossConfig::Acr { lambda, scale, .. } => pos("lambda", *lambda).and(pos("scale", *scale)),
-            LossConfig::Star { omega, distance_scale } => pos("distance_scale", *distance_scale).and(if *omega >= 0.0 {
-                Ok(())
-            } else {
-                Err(format!("`omega` = {omega} must be non-negative"))
-            }),
+            LossConfig::Acr(c) => c.validate(),
+            LossConfig::Star(c) => c.validate(),
         }
     }
+}
+
+enum Built {
+    L2(L2Loss),
+    L1(L1Loss),
+    SmoothL1(SmoothL1Loss),
+    Wing(WingLoss),
+    Asm(AsmLoss, f64),
+    Acr(AcrLoss),
+    Star(StarLoss),
 }
 
 /// A ready objective for one run.
 pub struct Objective {
     pub cfg: LossConfig,
+    built: Built,
     shape: Option<ShapeModel>,
     input_size: f64,
     epochs: usize,
@@ -154,11 +120,22 @@ pub struct LossValue {
 impl Objective {
     /// Build; `shape` must be given when the loss needs it.
     pub fn new(cfg: LossConfig, shape: Option<ShapeModel>, input_size: u32, epochs: usize) -> Result<Objective> {
-        cfg.validate().map_err(|e| Error::Config(format!("`loss`: {e}")))?;
+        cfg.validate()?;
         if cfg.needs_shape_model() && shape.is_none() {
             return Err(Error::Config(format!("loss `{}` needs a shape model", cfg.name())));
         }
-        Ok(Objective { cfg, shape, input_size: input_size as f64, epochs })
+        let built = match &cfg {
+            LossConfig::L2(c) => Built::L2(c.init()?),
+            LossConfig::L1(c) => Built::L1(c.init()?),
+            LossConfig::SmoothL1(c) => Built::SmoothL1(c.init()?),
+            LossConfig::Wing(c) => Built::Wing(c.init()?),
+            LossConfig::Asm(c) => {
+                Built::Asm(AsmLossConfig { alphas: c.alphas, ..AsmLossConfig::default() }.init()?, c.variance_share)
+            }
+            LossConfig::Acr(c) => Built::Acr(c.init()?),
+            LossConfig::Star(c) => Built::Star(c.init()?),
+        };
+        Ok(Objective { cfg, built, shape, input_size: input_size as f64, epochs })
     }
 
     /// The loss for one batch. `gt` is `[N, 2M]` crop_u on the model's device; `gt_host` the same
@@ -167,57 +144,58 @@ impl Objective {
         let pred = &out.landmarks;
         let n = pred.size()[0];
         let dim = pred.size()[1];
-        let value = match &self.cfg {
-            LossConfig::L2 {} => LossValue { loss: loss::l2::mse(pred, gt), schedule_value: None },
-            LossConfig::L1 {} => LossValue { loss: loss::l1::l1(pred, gt), schedule_value: None },
-            LossConfig::SmoothL1 { beta } => {
-                LossValue { loss: loss::smooth_l1::smooth_l1(pred, gt, *beta), schedule_value: None }
-            }
-            LossConfig::Wing { w, epsilon } => LossValue {
-                loss: loss::wing::wing(pred, gt, *w, *epsilon, self.input_size),
-                schedule_value: None,
-            },
-            LossConfig::Asm { variance_share } => {
+        let plain = |loss: Tensor| LossValue { loss, schedule_value: None };
+        let to_tensor = |v: Vec<f32>| Tensor::from_slice(&v).view([n, dim]).to_device(pred.device()).to_kind(pred.kind());
+        Ok(match &self.built {
+            Built::L2(l) => plain(l.forward(pred, gt)),
+            Built::L1(l) => plain(l.forward(pred, gt)),
+            Built::SmoothL1(l) => plain(l.forward(pred, gt)),
+            Built::Wing(l) => plain(l.forward(pred, gt)),
+            Built::Asm(l, share) => {
                 let shape = self.shape.as_ref().expect("checked in new");
-                let a = smooth_faces(shape, gt_host, dim as usize, *variance_share)?;
-                let a = Tensor::from_slice(&a).view([n, dim]).to_device(pred.device()).to_kind(pred.kind());
-                let alpha = asm_alpha(epoch, self.epochs);
-                LossValue { loss: loss::asm::asm_assisted(pred, gt, &a, alpha), schedule_value: Some(alpha) }
+                let mut a = Vec::with_capacity(gt_host.len());
+                for g in gt_host.chunks(dim as usize) {
+                    a.extend(shape.smooth_face(g, *share)?);
+                }
+                let alpha = l.alpha(epoch, self.epochs);
+                LossValue { loss: l.forward(pred, gt, &to_tensor(a), alpha), schedule_value: Some(alpha) }
             }
-            LossConfig::Acr { lambda, c_mode, scale } => {
+            Built::Acr(l) => {
                 let shape = self.shape.as_ref().expect("checked in new");
                 let share = acr_variance_share(epoch, self.epochs);
                 let mut phi = Vec::with_capacity(gt_host.len());
                 for g in gt_host.chunks(dim as usize) {
                     phi.extend(shape.acr_targets(g, share)?.1);
                 }
-                let phi = Tensor::from_slice(&phi).view([n, dim]).to_device(pred.device()).to_kind(pred.kind());
-                LossValue {
-                    loss: loss::acr::acr(pred, gt, &phi, *lambda, *c_mode == CMode::AuthorsCode) * *scale,
-                    schedule_value: Some(share),
-                }
+                LossValue { loss: l.forward(pred, gt, &to_tensor(phi)), schedule_value: Some(share) }
             }
-            LossConfig::Star { omega, distance_scale } => {
-                let heatmaps = out
-                    .heatmaps
-                    .as_ref()
-                    .ok_or_else(|| Error::Config("loss `star` needs a heatmap model (model.arch = \"heatmap\")".into()))?;
-                let hw = heatmaps.size()[3];
-                let target = crop_u_to_heatmap_grid(gt, self.input_size, hw as f64).view([n, dim / 2, 2]);
-                LossValue { loss: loss::star::star(heatmaps, &target, *omega, *distance_scale), schedule_value: None }
+            Built::Star(l) => {
+                let heatmaps = out.heatmaps.as_ref().ok_or_else(|| {
+                    Error::Config("loss `star` needs a heatmap model (model.arch = \"heatmap\")".into())
+                })?;
+                let hw = heatmaps.size()[3] as f64;
+                let target = crop_u_to_heatmap_grid(gt, self.input_size, hw).view([n, dim / 2, 2]);
+                plain(l.forward(heatmaps, &target))
             }
-        };
-        Ok(value)
+        })
+    }
+
+    /// The input size the objective was built for (Wing's pixel scale).
+    pub fn input_size(&self) -> f64 {
+        self.input_size
     }
 }
 
-/// Smooth-Faces of a batch of flat shapes (host), at a share of explained variance.
-fn smooth_faces(shape: &ShapeModel, gt: &[f32], dim: usize, share: f64) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(gt.len());
-    for g in gt.chunks(dim) {
-        out.extend(shape.smooth_face(g, share)?);
+/// Set Wing's `unit_scale` to the input size (so `w` is in pixels of the model input), keeping
+/// an explicitly configured non-default value.
+pub fn with_input_size(cfg: LossConfig, input_size: u32) -> LossConfig {
+    match cfg {
+        LossConfig::Wing(mut c) if c.unit_scale == WingLossConfig::default().unit_scale => {
+            c.unit_scale = input_size as f64;
+            LossConfig::Wing(c)
+        }
+        other => other,
     }
-    Ok(out)
 }
 
 /// Map crop_u coordinates to the heatmap grid coordinates of STAR's soft-argmax
@@ -236,7 +214,7 @@ pub fn heatmap_grid_to_crop_u(g: &Tensor, input_size: f64, hw: f64) -> Tensor {
     crop_px / input_size - 0.5
 }
 
-/// Mean of a loss tensor as f64 (for logs).
+/// A scalar tensor as f64 (for logs).
 pub fn scalar(t: &Tensor) -> f64 {
     t.to_kind(Kind::Double).double_value(&[])
 }
@@ -244,6 +222,7 @@ pub fn scalar(t: &Tensor) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loss::AcrCMode;
 
     #[test]
     fn heatmap_grid_round_trip_and_corners() {
@@ -251,7 +230,7 @@ mod tests {
         let g = crop_u_to_heatmap_grid(&u, 128.0, 32.0);
         let back = heatmap_grid_to_crop_u(&g, 128.0, 32.0);
         assert!((back - &u).abs().max().double_value(&[]) < 1e-12);
-        // The centre of heatmap cell 0 is crop_px (0.5)·4 − 0.5 = 1.5 → u = 1.5/128 − 0.5, grid −1.
+        // The centre of heatmap cell 0 is crop_px 0.5·4 − 0.5 = 1.5 → u = 1.5/128 − 0.5 → grid −1.
         let u0 = Tensor::from_slice(&[1.5f64 / 128.0 - 0.5]);
         assert!((crop_u_to_heatmap_grid(&u0, 128.0, 32.0).double_value(&[0]) + 1.0).abs() < 1e-12);
     }
@@ -259,11 +238,15 @@ mod tests {
     #[test]
     fn config_parses_with_defaults_and_rejects_unknown_keys() {
         let c: LossConfig = toml::from_str("kind = \"acr\"").unwrap();
-        assert_eq!(c, LossConfig::Acr { lambda: 2.0, c_mode: CMode::Paper, scale: 1.0 });
-        let c: LossConfig = toml::from_str("kind = \"acr\"\nc_mode = \"authors-code\"\nlambda = 1").unwrap();
-        assert_eq!(c, LossConfig::Acr { lambda: 1.0, c_mode: CMode::AuthorsCode, scale: 1.0 });
-        let e = toml::from_str::<LossConfig>("kind = \"acr\"\nlamda = 1").unwrap_err().to_string();
+        assert_eq!(c, LossConfig::Acr(AcrLossConfig::default()));
+        let c: LossConfig = toml::from_str("kind = \"acr\"\nc_mode = \"authors-code\"\nlambda = 1.0").unwrap();
+        let LossConfig::Acr(a) = c else { panic!("acr expected") };
+        assert_eq!((a.lambda, a.c_mode), (1.0, AcrCMode::AuthorsCode));
+        let e = toml::from_str::<LossConfig>("kind = \"acr\"\nlamda = 1.0").unwrap_err().to_string();
         assert!(e.contains("lamda"), "{e}");
-        assert!(LossConfig::Acr { lambda: -1.0, c_mode: CMode::Paper, scale: 1.0 }.validate().is_err());
+        let bad = LossConfig::Acr(AcrLossConfig { lambda: -1.0, ..AcrLossConfig::default() });
+        assert!(bad.validate().unwrap_err().to_string().contains("lambda"));
+        let w = with_input_size(toml::from_str("kind = \"wing\"").unwrap(), 128);
+        assert!(matches!(w, LossConfig::Wing(c) if c.unit_scale == 128.0));
     }
 }
