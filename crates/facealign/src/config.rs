@@ -263,7 +263,7 @@ impl TrainConfig {
         if self.optim.weight_decay < 0.0 {
             return bad("optim.weight_decay", "must be non-negative".into());
         }
-        self.loss.validate().map_err(|e| Error::Config(format!("`loss`: {e}")))?;
+        self.loss.validate()?;
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use crate::config::{Init, TrainConfig};
 use crate::error::{write_atomic, Error, Result};
 use crate::eval::predict_crops;
 use crate::model::{self, LandmarkModel};
-use crate::objective::{scalar, Objective};
+use crate::objective::{scalar, with_input_size, Objective};
 use facealign_core::data::DataSpec;
 use facealign_core::geometry::{crop_from_landmarks, landmarks_to_crop_u, CropSpec};
 use facealign_core::loader::CropLoader;
@@ -175,7 +175,7 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
     } else {
         None
     };
-    let objective = Objective::new(cfg.loss.clone(), shape, cfg.data.input_size, cfg.epochs)?;
+    let objective = Objective::new(with_input_size(cfg.loss.clone(), cfg.data.input_size), shape, cfg.data.input_size, cfg.epochs)?;
 
     tch::manual_seed(mix_seed(cfg.seed, u64::MAX, 0));
     let device = Device::Cpu;
