@@ -1,1 +1,379 @@
-//! Models (being written).
+//! The landmark networks (tch): MobileNetV2 and EfficientNet-B0/B3 regression models, ASMNet and a
+//! light heatmap model for STAR, built from one serialisable [`ModelConfig`].
+//!
+//! Every model takes RGB crops in [0, 1] (`[N, 3, S, S]`, f32), applies ImageNet mean/std
+//! normalisation itself and predicts landmarks in crop_u units (u = crop_px / S − 0.5, SPEC
+//! Decision 1), interleaved `x0, y0, x1, y1, …`.
+pub mod asmnet;
+mod blocks;
+pub mod efficientnet;
+pub mod heatmap;
+pub mod mobilenet_v2;
+mod summary;
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+pub use asmnet::{AsmNet, AsmNetConfig, ASMNET_TAPS};
+pub use blocks::{imagenet_normalize, make_divisible, IMAGENET_MEAN, IMAGENET_STD};
+pub use efficientnet::{EfficientNet, EfficientNetConfig};
+pub use heatmap::{
+    heatmap_cell_from_crop_u, soft_argmax_crop_u, HeatmapActivation, HeatmapConfig, HeatmapModel,
+};
+pub use mobilenet_v2::{
+    load_imagenet, ImagenetLoad, MobileNetV2, MobileNetV2Config, MobileNetV2Features,
+};
+pub use summary::{summary, Summary, SummaryRow};
+
+use crate::{Error, Result};
+
+/// Options of the EfficientNet presets (width and depth come from the preset).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EfficientNetOptions {
+    /// Dropout before the head (0.5 in the ACR paper).
+    pub dropout: f64,
+    /// Final stochastic-depth rate (0.2 as Keras / torchvision; 0 disables).
+    pub stochastic_depth: f64,
+}
+
+impl Default for EfficientNetOptions {
+    fn default() -> Self {
+        let b0 = EfficientNetConfig::b0();
+        EfficientNetOptions {
+            dropout: b0.dropout,
+            stochastic_depth: b0.stochastic_depth,
+        }
+    }
+}
+
+/// Which network to build, tagged by `arch` (e.g. TOML `arch = "asmnet"`, `pose = true`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "arch")]
+pub enum ModelConfig {
+    /// MobileNetV2 regression (`width`, `dropout`).
+    #[serde(rename = "mobilenet_v2")]
+    MobilenetV2(MobileNetV2Config),
+    /// EfficientNet-B0 regression.
+    #[serde(rename = "efficientnet_b0")]
+    EfficientnetB0(EfficientNetOptions),
+    /// EfficientNet-B3 regression.
+    #[serde(rename = "efficientnet_b3")]
+    EfficientnetB3(EfficientNetOptions),
+    /// ASMNet (`pose`, `dropout`).
+    #[serde(rename = "asmnet")]
+    Asmnet(AsmNetConfig),
+    /// Heatmap model for STAR (`heatmap_size`, `activation`).
+    #[serde(rename = "heatmap")]
+    Heatmap(HeatmapConfig),
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig::MobilenetV2(MobileNetV2Config::default())
+    }
+}
+
+/// What every model returns.
+#[derive(Debug)]
+pub struct ModelOutput {
+    /// `[N, 2M]` landmarks in crop_u, interleaved.
+    pub landmarks: Tensor,
+    /// `[N, M, h, w]` non-negative heatmaps (heatmap model only).
+    pub heatmaps: Option<Tensor>,
+    /// `[N, 3]` yaw, pitch, roll (ASMNet with `pose = true` only).
+    pub pose: Option<Tensor>,
+}
+
+/// A built landmark model.
+#[derive(Debug)]
+pub enum LandmarkModel {
+    MobilenetV2(MobileNetV2),
+    EfficientNet(Box<EfficientNet>),
+    AsmNet(AsmNet),
+    Heatmap(HeatmapModel),
+}
+
+impl LandmarkModel {
+    /// Runs the model.
+    ///
+    /// # Shapes
+    /// `xs`: `[N, 3, S, S]` RGB in [0, 1] → landmarks `[N, 2M]`, heatmaps `[N, M, h, w]`, pose `[N, 3]`.
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
+        self.forward_rec(xs, train, None)
+    }
+
+    pub(crate) fn forward_rec(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        rec: Option<&mut summary::Recorder>,
+    ) -> ModelOutput {
+        match self {
+            LandmarkModel::MobilenetV2(m) => ModelOutput {
+                landmarks: m.forward_rec(xs, train, rec),
+                heatmaps: None,
+                pose: None,
+            },
+            LandmarkModel::EfficientNet(m) => ModelOutput {
+                landmarks: m.forward_rec(xs, train, rec),
+                heatmaps: None,
+                pose: None,
+            },
+            LandmarkModel::AsmNet(m) => {
+                let (landmarks, pose) = m.forward_rec(xs, train, rec);
+                ModelOutput {
+                    landmarks,
+                    heatmaps: None,
+                    pose,
+                }
+            }
+            LandmarkModel::Heatmap(m) => {
+                let (hm, landmarks) = m.forward_rec(xs, train, rec);
+                ModelOutput {
+                    landmarks,
+                    heatmaps: Some(hm),
+                    pose: None,
+                }
+            }
+        }
+    }
+
+    /// Number of landmarks M.
+    pub fn n_points(&self) -> i64 {
+        match self {
+            LandmarkModel::MobilenetV2(m) => m.n_points(),
+            LandmarkModel::EfficientNet(m) => m.n_points(),
+            LandmarkModel::AsmNet(m) => m.n_points(),
+            LandmarkModel::Heatmap(m) => m.n_points(),
+        }
+    }
+
+    /// Loads torchvision ImageNet MobileNetV2 weights (see [`load_imagenet`]) into the backbone of a
+    /// MobileNetV2-based model (MobileNetV2 width 1, ASMNet, heatmap); EfficientNet has none.
+    pub fn load_imagenet(&self, vs: &nn::VarStore, file: &std::path::Path) -> Result<ImagenetLoad> {
+        let prefix = match self {
+            LandmarkModel::MobilenetV2(m) => m.prefix(),
+            LandmarkModel::AsmNet(m) => m.prefix(),
+            LandmarkModel::Heatmap(m) => m.prefix(),
+            LandmarkModel::EfficientNet(_) => {
+                return Err(Error::invalid(
+                    "pretrained weights",
+                    "no ImageNet weights are available for EfficientNet",
+                ))
+            }
+        };
+        load_imagenet(vs, prefix, file)
+    }
+}
+
+/// Builds the model described by `config` under `p` for `n_points` landmarks.
+pub fn build(config: &ModelConfig, p: nn::Path, n_points: i64) -> Result<LandmarkModel> {
+    Ok(match config {
+        ModelConfig::MobilenetV2(c) => LandmarkModel::MobilenetV2(c.build(p, n_points)?),
+        ModelConfig::EfficientnetB0(o) => {
+            let c = EfficientNetConfig {
+                dropout: o.dropout,
+                stochastic_depth: o.stochastic_depth,
+                ..EfficientNetConfig::b0()
+            };
+            LandmarkModel::EfficientNet(Box::new(c.build(p, n_points)?))
+        }
+        ModelConfig::EfficientnetB3(o) => {
+            let c = EfficientNetConfig {
+                dropout: o.dropout,
+                stochastic_depth: o.stochastic_depth,
+                ..EfficientNetConfig::b3()
+            };
+            LandmarkModel::EfficientNet(Box::new(c.build(p, n_points)?))
+        }
+        ModelConfig::Asmnet(c) => LandmarkModel::AsmNet(c.build(p, n_points)?),
+        ModelConfig::Heatmap(c) => LandmarkModel::Heatmap(c.build(p, n_points)?),
+    })
+}
+
+impl ModuleT for LandmarkModel {
+    /// The landmarks only.
+    ///
+    /// # Shapes
+    /// `[N, 3, S, S]` → `[N, 2M]` crop_u.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        LandmarkModel::forward_t(self, xs, train).landmarks
+    }
+}
+
+pub(crate) fn check_points(n_points: i64) -> Result<()> {
+    if n_points < 1 {
+        return Err(Error::invalid(
+            "number of landmarks",
+            format!("must be ≥ 1, got {n_points}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The var-store name prefix of `p`: `""` at the root, else `"a.b."`.
+pub(crate) fn path_prefix(p: &nn::Path) -> String {
+    p.components().map(|c| format!("{c}.")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn config_serde_round_trip_and_defaults() {
+        let c: ModelConfig = toml::from_str("arch = \"asmnet\"\npose = false\n").unwrap();
+        assert_eq!(
+            c,
+            ModelConfig::Asmnet(AsmNetConfig {
+                pose: false,
+                dropout: 0.3
+            })
+        );
+        let c: ModelConfig = toml::from_str("arch = \"efficientnet_b3\"").unwrap();
+        assert_eq!(
+            c,
+            ModelConfig::EfficientnetB3(EfficientNetOptions {
+                dropout: 0.5,
+                stochastic_depth: 0.2
+            })
+        );
+        let c: ModelConfig = toml::from_str("arch = \"heatmap\"\nheatmap_size = 64\n").unwrap();
+        assert_eq!(
+            c,
+            ModelConfig::Heatmap(HeatmapConfig {
+                heatmap_size: Some(64),
+                activation: HeatmapActivation::Softplus
+            })
+        );
+        let c: ModelConfig =
+            serde_json::from_str(r#"{"arch":"mobilenet_v2","width":0.75}"#).unwrap();
+        assert_eq!(
+            c,
+            ModelConfig::MobilenetV2(MobileNetV2Config {
+                width: 0.75,
+                dropout: 0.1
+            })
+        );
+        let s = toml::to_string(&c).unwrap();
+        assert_eq!(toml::from_str::<ModelConfig>(&s).unwrap(), c);
+        // Unknown architecture and unknown field are errors.
+        assert!(toml::from_str::<ModelConfig>("arch = \"resnet\"").is_err());
+        assert!(toml::from_str::<ModelConfig>("arch = \"asmnet\"\nposes = true\n").is_err());
+    }
+
+    #[test]
+    fn every_model_output_shapes_at_64_and_112() {
+        // EfficientNet-B3 is only counted (test in efficientnet.rs), not run.
+        let configs = [
+            ModelConfig::MobilenetV2(MobileNetV2Config::default()),
+            ModelConfig::EfficientnetB0(EfficientNetOptions::default()),
+            ModelConfig::Asmnet(AsmNetConfig::default()),
+            ModelConfig::Heatmap(HeatmapConfig::default()),
+        ];
+        for cfg in &configs {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let m = build(cfg, vs.root() / "model", 68).unwrap();
+            assert_eq!(m.n_points(), 68);
+            for s in [64i64, 112] {
+                let x = Tensor::rand([2, 3, s, s], (Kind::Float, Device::Cpu));
+                let out = tch::no_grad(|| m.forward_t(&x, false));
+                assert_eq!(out.landmarks.size(), vec![2, 136], "{cfg:?} at {s}");
+                assert_eq!(
+                    out.pose.as_ref().map(Tensor::size),
+                    matches!(cfg, ModelConfig::Asmnet(_)).then(|| vec![2, 3])
+                );
+                let want_hm =
+                    matches!(cfg, ModelConfig::Heatmap(_)).then(|| vec![2, 68, s / 4, s / 4]);
+                assert_eq!(out.heatmaps.as_ref().map(Tensor::size), want_hm);
+            }
+        }
+    }
+
+    #[test]
+    fn training_step_reaches_every_parameter() {
+        // Gradients flow from the landmark output into the backbone's stem and the head.
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = build(&ModelConfig::Asmnet(AsmNetConfig::default()), vs.root(), 3).unwrap();
+        let x = Tensor::rand([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let out = m.forward_t(&x, true);
+        let loss =
+            out.landmarks.square().sum(Kind::Float) + out.pose.unwrap().square().sum(Kind::Float);
+        loss.backward();
+        let vars = vs.variables();
+        for name in [
+            "features.0.0.weight",
+            "features.16.conv.2.weight",
+            "landmarks.weight",
+            "pose.bias",
+        ] {
+            let g = vars[name].grad();
+            assert!(
+                g.defined() && g.abs().sum(Kind::Float).double_value(&[]) > 0.0,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_backbones_load_imagenet_weights() {
+        let file = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/imagenet/mobilenet_v2.safetensors"
+        ));
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = build(
+            &ModelConfig::Asmnet(AsmNetConfig::default()),
+            vs.root() / "model",
+            68,
+        )
+        .unwrap();
+        let report = m.load_imagenet(&vs, file).unwrap();
+        // features.17 (3 convs + 3 BN × 4 = 15 tensors) and features.18 (1 + 4 = 5) and the
+        // classifier (2) are skipped: 262 − 22 = 240 loaded.
+        assert_eq!((report.loaded, report.skipped.len()), (240, 22));
+        assert!(report
+            .skipped
+            .iter()
+            .any(|n| n == "features.17.conv.0.0.weight"));
+        let file_w: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(file)
+            .unwrap()
+            .into_iter()
+            .collect();
+        let ours = &vs.variables()["model.features.16.conv.1.1.running_var"];
+        assert!(ours.equal(&file_w["features.16.conv.1.1.running_var"]));
+        // The heatmap encoder (features.0..=17) skips features.18 and the classifier only.
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = build(
+            &ModelConfig::Heatmap(HeatmapConfig::default()),
+            vs.root(),
+            68,
+        )
+        .unwrap();
+        assert_eq!(m.load_imagenet(&vs, file).unwrap().skipped.len(), 7);
+    }
+
+    #[test]
+    fn efficientnet_has_no_imagenet_weights() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = build(
+            &ModelConfig::EfficientnetB0(EfficientNetOptions::default()),
+            vs.root(),
+            2,
+        )
+        .unwrap();
+        assert!(m
+            .load_imagenet(&vs, std::path::Path::new("x.safetensors"))
+            .is_err());
+    }
+
+    #[test]
+    fn path_prefix_of_root_and_sub_paths() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        assert_eq!(path_prefix(&vs.root()), "");
+        assert_eq!(path_prefix(&(vs.root() / "a" / "b")), "a.b.");
+    }
+}

@@ -1,0 +1,273 @@
+//! A light heatmap model for the STAR loss: MobileNetV2 encoder + U-Net-style bilinear decoder.
+//!
+//! Source of the idea: Zhou et al., "STAR Loss: Reducing Semantic Ambiguity in Facial Landmark
+//! Detection", CVPR 2023 (arXiv 2306.02763), which trains 64×64 heatmaps (for 256 inputs) and reads
+//! coordinates by soft-argmax of the heatmap normalised by its sum (`p = H / max(ΣH, 1e-6)`). The
+//! authors use a 4-stack hourglass (13.37 M params, SPEC §3.2); **this model is our light substitute**,
+//! not their network: MobileNetV2 `features.0..=17` (320 ch, stride 32) with skips from
+//! `features.13` (96 ch, stride 16), `features.6` (32, 8) and `features.3` (24, 4); three decoder
+//! stages `decoder.k` = bilinear upsampling to the skip's size → concat → 3×3 conv + BN + ReLU
+//! (128, 96, 64 ch); a 1×1 conv `head` to M maps at stride 4 (S/4), optionally resized bilinearly
+//! to `heatmap_size`; softplus (default) or ReLU keeps the maps non-negative. No AAM / edge maps.
+//!
+//! Coordinates: heatmap cell j (0-based, of w cells) is centred at crop_px `(j + 0.5)·S/w − 0.5`
+//! (pixel centres at integers, align_corners = false), and crop_u = crop_px / S − 0.5 (SPEC Decision
+//! 1). With the expected cell E[j] this gives `u = (E[j] + 0.5)/w − 0.5/S − 0.5`; likewise for y.
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module, ModuleT};
+use tch::{Kind, Tensor};
+
+use super::blocks::{Act, Conv, ConvBnAct};
+use super::mobilenet_v2::{MobileNetV2Config, MobileNetV2Features};
+use super::summary::Recorder;
+use crate::{Error, Result};
+
+/// Encoder layers used: skips at stride 4, 8, 16 and the stride-32 output.
+const TAPS: [usize; 4] = [3, 6, 13, 17];
+/// Decoder channels (stride 16, 8, 4).
+const DECODER_CHANNELS: [i64; 3] = [128, 96, 64];
+
+/// The non-negative output activation of the heatmaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeatmapActivation {
+    /// `ln(1 + eˣ)`: strictly positive, so the soft-argmax normalisation never divides by ~0.
+    #[default]
+    Softplus,
+    /// `max(x, 0)`.
+    Relu,
+}
+
+/// Configuration of the heatmap model.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeatmapConfig {
+    /// Side of the heatmaps; `None` = S/4 (64 for S = 256).
+    pub heatmap_size: Option<i64>,
+    /// Output activation.
+    pub activation: HeatmapActivation,
+}
+
+impl HeatmapConfig {
+    /// Builds the model at `p` (`features.*` as torchvision MobileNetV2, `decoder.k`, `head`).
+    pub fn build(&self, p: nn::Path, n_points: i64) -> Result<HeatmapModel> {
+        super::check_points(n_points)?;
+        if let Some(h) = self.heatmap_size {
+            if h < 1 {
+                return Err(Error::invalid(
+                    "heatmap.heatmap_size",
+                    format!("must be ≥ 1, got {h}"),
+                ));
+            }
+        }
+        let encoder = MobileNetV2Config::default().build_features(p.clone(), TAPS[3] + 1)?;
+        let ch = encoder.channels();
+        let skips = [ch[TAPS[2]], ch[TAPS[1]], ch[TAPS[0]]];
+        let mut cin = ch[TAPS[3]];
+        let dp = &p / "decoder";
+        let mut decoder = Vec::new();
+        for (k, (&skip, &cout)) in skips.iter().zip(DECODER_CHANNELS.iter()).enumerate() {
+            decoder.push(ConvBnAct::new(
+                &dp / k,
+                cin + skip,
+                cout,
+                3,
+                1,
+                1,
+                Act::Relu,
+            ));
+            cin = cout;
+        }
+        let head = Conv::new(&p / "head", cin, n_points, 1, 1, 1, true);
+        Ok(HeatmapModel {
+            encoder,
+            decoder,
+            head,
+            heatmap_size: self.heatmap_size,
+            activation: self.activation,
+            n_points,
+            prefix: super::path_prefix(&p),
+        })
+    }
+}
+
+/// The heatmap model.
+#[derive(Debug)]
+pub struct HeatmapModel {
+    encoder: MobileNetV2Features,
+    decoder: Vec<ConvBnAct>,
+    head: Conv,
+    heatmap_size: Option<i64>,
+    activation: HeatmapActivation,
+    n_points: i64,
+    prefix: String,
+}
+
+impl HeatmapModel {
+    /// Number of landmarks M.
+    pub fn n_points(&self) -> i64 {
+        self.n_points
+    }
+
+    /// The var-store prefix the model was built under.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Heatmaps and their soft-argmax landmarks.
+    ///
+    /// # Shapes
+    /// `xs`: `[N, 3, S, S]` RGB in [0, 1] → (heatmaps `[N, M, h, w]` ≥ 0 with h = w = heatmap_size or
+    /// ⌈S/4⌉, landmarks `[N, 2M]` crop_u interleaved).
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> (Tensor, Tensor) {
+        self.forward_rec(xs, train, None)
+    }
+
+    pub(crate) fn forward_rec(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        mut rec: Option<&mut Recorder>,
+    ) -> (Tensor, Tensor) {
+        let taps = self
+            .encoder
+            .forward_taps_rec(xs, train, &TAPS, rec.as_deref_mut(), "features");
+        let mut h = taps[3].shallow_clone();
+        for (k, dec) in self.decoder.iter().enumerate() {
+            let skip = &taps[2 - k];
+            let sz = skip.size();
+            let up = h.upsample_bilinear2d([sz[2], sz[3]], false, None, None);
+            h = dec.forward_t(&Tensor::cat(&[up, skip.shallow_clone()], 1), train);
+            if let Some(r) = rec.as_deref_mut() {
+                r.step(format!("decoder.{k}"), &h);
+            }
+        }
+        if let Some(s) = self.heatmap_size {
+            let sz = h.size();
+            if sz[2] != s || sz[3] != s {
+                h = h.upsample_bilinear2d([s, s], false, None, None);
+            }
+        }
+        let logits = self.head.forward(&h);
+        let hm = match self.activation {
+            HeatmapActivation::Softplus => logits.softplus(),
+            HeatmapActivation::Relu => logits.relu(),
+        };
+        if let Some(r) = rec {
+            r.step("head", &hm);
+        }
+        let size = xs.size();
+        let lm = soft_argmax_crop_u(&hm, (size[2], size[3]));
+        (hm, lm)
+    }
+}
+
+/// Soft-argmax of non-negative heatmaps, in crop_u units.
+///
+/// Each map is normalised by `max(ΣH, 1e-6)` (STAR); the expected cell indices (E[j], E[i]) are
+/// mapped to crop_px `(E + 0.5)·S/w − 0.5` and to crop_u `crop_px / S − 0.5`. `input_hw` is the model
+/// input size (S_h, S_w). An all-zero map gives E = 0.
+///
+/// # Shapes
+/// `heatmaps`: `[N, M, h, w]` → `[N, 2M]` interleaved `x0, y0, x1, …`.
+pub fn soft_argmax_crop_u(heatmaps: &Tensor, input_hw: (i64, i64)) -> Tensor {
+    let size = heatmaps.size();
+    let (n, m, h, w) = (size[0], size[1], size[2], size[3]);
+    let kind = heatmaps.kind();
+    let opts = (kind, heatmaps.device());
+    let total = heatmaps
+        .sum_dim_intlist([2i64, 3].as_slice(), true, kind)
+        .clamp_min(1e-6);
+    let p = heatmaps / total;
+    let jx = Tensor::arange(w, opts).view([1, 1, w]);
+    let iy = Tensor::arange(h, opts).view([1, 1, h]);
+    let ex = (p.sum_dim_intlist([2i64].as_slice(), false, kind) * jx).sum_dim_intlist(
+        [2i64].as_slice(),
+        false,
+        kind,
+    );
+    let ey = (p.sum_dim_intlist([3i64].as_slice(), false, kind) * iy).sum_dim_intlist(
+        [2i64].as_slice(),
+        false,
+        kind,
+    );
+    let (sh, sw) = (input_hw.0 as f64, input_hw.1 as f64);
+    let ux = ((ex + 0.5) * (sw / w as f64) - 0.5) / sw - 0.5;
+    let uy = ((ey + 0.5) * (sh / h as f64) - 0.5) / sh - 0.5;
+    Tensor::stack(&[ux, uy], 2)
+        .view([n, 2 * m])
+        .to_kind(Kind::Float)
+}
+
+/// crop_u → continuous heatmap cell coordinate (inverse of the soft-argmax mapping for one axis):
+/// crop_px = (u + 0.5)·S, cell = (crop_px + 0.5)·w/S − 0.5. Useful to render target heatmaps.
+pub fn heatmap_cell_from_crop_u(u: f64, input_size: i64, heatmap_size: i64) -> f64 {
+    let s = input_size as f64;
+    let px = (u + 0.5) * s;
+    (px + 0.5) * heatmap_size as f64 / s - 0.5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use tch::Device;
+
+    #[test]
+    fn soft_argmax_of_a_peak_and_a_flat_map() {
+        // One-hot at column j = 3, row i = 5 of a 16×16 map, S = 64 (4 px per cell):
+        // x = 3.5·4 − 0.5 = 13.5 px → u = 13.5/64 − 0.5 = −0.2890625;
+        // y = 5.5·4 − 0.5 = 21.5 px → u = 21.5/64 − 0.5 = −0.1640625.
+        let hm = Tensor::zeros([1, 2, 16, 16], (Kind::Float, Device::Cpu));
+        let _ = hm.get(0).get(0).get(5).get(3).fill_(2.0);
+        // Map 2 flat: E[j] = 7.5 → x = 8·4 − 0.5 = 31.5 px (image centre) → u = −0.0078125.
+        let _ = hm.get(0).get(1).fill_(0.3);
+        let u = soft_argmax_crop_u(&hm, (64, 64));
+        let got: Vec<f32> = Vec::try_from(u.view([-1])).unwrap();
+        let want = [-0.289_062_5f32, -0.164_062_5, -0.007_812_5, -0.007_812_5];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn model_shapes_at_64_and_112() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = HeatmapConfig::default().build(vs.root(), 68).unwrap();
+        for s in [64i64, 112] {
+            let x = Tensor::rand([1, 3, s, s], (Kind::Float, Device::Cpu));
+            let (hm, lm) = m.forward_t(&x, false);
+            assert_eq!(hm.size(), vec![1, 68, s / 4, s / 4]);
+            assert_eq!(lm.size(), vec![1, 136]);
+            assert!(hm.min().double_value(&[]) >= 0.0);
+            // Soft-argmax stays inside the crop: |u| ≤ 0.5.
+            assert!(lm.abs().max().double_value(&[]) <= 0.5);
+        }
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = HeatmapConfig {
+            heatmap_size: Some(20),
+            activation: HeatmapActivation::Relu,
+        };
+        let m = cfg.build(vs.root(), 5).unwrap();
+        let (hm, lm) = m.forward_t(
+            &Tensor::rand([2, 3, 64, 64], (Kind::Float, Device::Cpu)),
+            true,
+        );
+        assert_eq!((hm.size(), lm.size()), (vec![2, 5, 20, 20], vec![2, 10]));
+        assert!(hm.min().double_value(&[]) >= 0.0);
+    }
+
+    proptest! {
+        #[test]
+        fn peak_at_the_cell_of_u_decodes_to_u(ci in 0i64..16, cj in 0i64..16) {
+            // Put a one-hot at cell (ci, cj); decode; map back with heatmap_cell_from_crop_u: same cell.
+            let hm = Tensor::zeros([1, 1, 16, 16], (Kind::Float, Device::Cpu));
+            let _ = hm.get(0).get(0).get(ci).get(cj).fill_(1.0);
+            let u = soft_argmax_crop_u(&hm, (64, 64));
+            let ux = u.double_value(&[0, 0]);
+            let uy = u.double_value(&[0, 1]);
+            prop_assert!((heatmap_cell_from_crop_u(ux, 64, 16) - cj as f64).abs() < 1e-5);
+            prop_assert!((heatmap_cell_from_crop_u(uy, 64, 16) - ci as f64).abs() < 1e-5);
+        }
+    }
+}
