@@ -25,7 +25,7 @@ pub struct LoadedModel {
     pub cfg: TrainConfig,
     pub scheme: Scheme,
     pub vs: VarStore,
-    pub net: Box<dyn LandmarkModel>,
+    pub net: LandmarkModel,
     pub meta: BTreeMap<String, String>,
 }
 
@@ -33,6 +33,15 @@ pub struct LoadedModel {
 pub fn repo_root() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     p.canonicalize().ok()
+}
+
+/// The converted torchvision ImageNet MobileNetV2 weights shipped in the repository.
+pub fn imagenet_weights_path() -> PathBuf {
+    let rel = Path::new("models/imagenet/mobilenet_v2.safetensors");
+    match repo_root() {
+        Some(root) if root.join(rel).exists() => root.join(rel),
+        _ => rel.to_path_buf(),
+    }
 }
 
 /// Resolve a MODEL argument to a weights file.
@@ -96,7 +105,7 @@ impl LoadedModel {
             .ok_or_else(|| Error::ckpt(path, format!("unknown landmark scheme `{scheme_name}` in the metadata")))?;
         let scheme = Scheme::get(scheme_id);
         let vs = VarStore::new(Device::Cpu);
-        let net = model::build(&cfg.model, &vs.root(), scheme.n_points())?;
+        let net = model::build(&cfg.model, vs.root(), scheme.n_points() as i64)?;
         checkpoint::copy_into(&vs, &loaded.tensors, path)?;
         let name = if path.file_name().is_some_and(|f| f == "best.safetensors" || f == "last.safetensors") {
             path.parent().and_then(|d| d.file_name()).map(|s| s.to_string_lossy().into_owned())

@@ -4,25 +4,25 @@ use tch::Tensor;
 use crate::error::Result;
 use crate::model::LandmarkModel;
 use facealign_core::geometry::crop_u_to_image_px;
-use facealign_core::loader::CropLoader;
+use facealign_core::loader::{CropLoader, LoaderConfig};
 use facealign_core::Point;
 
 /// Predict every sample of a loader's dataset (in dataset order, no augmentation) and map the
 /// predictions back to image_px through each crop's inverse transform.
-pub fn predict_crops(net: &dyn LandmarkModel, loader: &CropLoader, batch: usize) -> Result<Vec<Vec<Point>>> {
-    let order = loader.epoch_order(0, false);
-    let size = loader.crop_size() as i64;
-    let mut out = Vec::with_capacity(order.len());
-    for chunk in order.chunks(batch.max(1)) {
-        let b = loader.batch(chunk, 0)?;
-        let n = chunk.len() as i64;
-        let xs = Tensor::from_slice(&b.images).view([n, 3, size, size]);
+pub fn predict_crops(net: &LandmarkModel, loader: &CropLoader) -> Result<Vec<Vec<Point>>> {
+    let size = loader.config().crop.size;
+    let mut out = Vec::with_capacity(loader.dataset().samples.len());
+    for b in loader.iter_epoch(0) {
+        let b = b?;
+        let n = b.len() as i64;
+        let s = size as i64;
+        let xs = Tensor::from_slice(&b.images).view([n, 3, s, s]);
         let pred = tch::no_grad(|| net.forward_t(&xs, false)).landmarks;
         let flat: Vec<f32> = Vec::try_from(&pred.flatten(0, -1).to_kind(tch::Kind::Float))?;
-        let dim = flat.len() / chunk.len();
+        let dim = flat.len() / b.len();
         for (k, t) in b.crop_from_image.iter().enumerate() {
             let u: Vec<Point> = flat[k * dim..(k + 1) * dim].chunks(2).map(|c| [c[0], c[1]]).collect();
-            out.push(crop_u_to_image_px(&u, t, loader.crop_size()));
+            out.push(crop_u_to_image_px(&u, t, size)?);
         }
     }
     Ok(out)
@@ -208,8 +208,8 @@ pub fn evaluate(model: &LoadedModel, ds: &Dataset, opts: &EvalOptions) -> Result
         )));
     }
     let spec = model.crop_spec();
-    let loader = CropLoader::new(std::sync::Arc::new(ds.clone()), spec, None, 0, 512 * 1024 * 1024);
-    let preds = predict_crops(model.net.as_ref(), &loader, opts.batch)?;
+    let loader = CropLoader::new(ds.clone(), LoaderConfig::eval(spec, opts.batch.max(1)))?;
+    let preds = predict_crops(&model.net, &loader)?;
     score(&model.name, ds, preds, protocol_text(spec.size, spec.enlarge, &ds.scheme, opts.norm), opts)
 }
 

@@ -106,7 +106,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             let s = &ds.samples[i];
             let img = s.image.load_rgb()?;
             let name = format!("{:02}_{:.1}pct_{}.png", rank + 1, r.nmes[i] * 100.0, s.id.replace(['/', '\\', '#'], "_"));
-            facealign::draw::save_overlay(&dir.join(name), &img, &ds.scheme, &r.predictions[i].landmarks, Some(&s.landmarks), None)?;
+            super::save_overlay(&dir.join(name), &img, &ds.scheme, &r.predictions[i].landmarks, Some(&s.landmarks), None)?;
         }
         println!("wrote the {} worst faces to {} (prediction coloured by group, truth in white)", n.min(order.len()), dir.display());
     }

@@ -1,9 +1,12 @@
 //! `facealign model summary`.
-use anyhow::Result;
+use anyhow::{Context, Result};
+use facealign::model::ModelConfig;
 
 pub fn summary(name: &str, size: u32, points: usize) -> Result<()> {
-    let cfg = facealign::model::ModelConfig::by_name(name)?;
-    let s = facealign::model::summary(&cfg, size, points)?;
-    print!("{}", s.to_text());
+    let cfg: ModelConfig = toml::from_str(&format!("arch = \"{name}\"")).with_context(|| {
+        format!("unknown model `{name}`; known: mobilenet_v2, efficientnet_b0, efficientnet_b3, asmnet, heatmap")
+    })?;
+    let s = facealign::model::summary(&cfg, size as i64, points as i64)?;
+    print!("{s}");
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::model::{self, LandmarkModel};
 use crate::objective::{scalar, with_input_size, Objective};
 use facealign_core::data::DataSpec;
 use facealign_core::geometry::{crop_from_landmarks, landmarks_to_crop_u, CropSpec};
-use facealign_core::loader::CropLoader;
+use facealign_core::loader::{CropLoader, LoaderConfig};
 use facealign_core::metrics::{self, Normalizer};
 use facealign_core::shape::ShapeModel;
 use facealign_core::Dataset;
@@ -106,10 +106,10 @@ pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
         .samples
         .iter()
         .map(|s| {
-            let t = crop_from_landmarks(&s.landmarks, spec);
-            landmarks_to_crop_u(&s.landmarks, &t, spec.size).into_iter().flatten().collect()
+            let t = crop_from_landmarks(&s.landmarks, spec)?;
+            Ok(landmarks_to_crop_u(&s.landmarks, &t, spec.size).into_iter().flatten().collect())
         })
-        .collect();
+        .collect::<facealign_core::Result<_>>()?;
     Ok(ShapeModel::fit(&shapes, train.scheme.id)?.with_crop(spec.size, spec.enlarge))
 }
 
@@ -179,10 +179,14 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
 
     tch::manual_seed(mix_seed(cfg.seed, u64::MAX, 0));
     let device = Device::Cpu;
-    let mut vs = VarStore::new(device);
-    let net = model::build(&cfg.model, &vs.root(), n_points)?;
+    let vs = VarStore::new(device);
+    let net = model::build(&cfg.model, vs.root(), n_points as i64)?;
     if cfg.init == Init::Imagenet {
-        model::load_imagenet(&mut vs, &cfg.model, &model::default_imagenet_path())?;
+        let path = crate::bundle::imagenet_weights_path();
+        let report = net.load_imagenet(&vs, &path)?;
+        if !opts.quiet {
+            eprintln!("ImageNet init: {} tensors from {}", report.loaded, path.display());
+        }
     }
     let mut opt = Adam::new(&vs, &cfg.optim);
 
@@ -210,14 +214,23 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         }
     }
 
+    let cache_bytes = cfg.data.cache_mb * 1024 * 1024;
     let train_loader = CropLoader::new(
         data.train.clone(),
-        spec,
-        Some(cfg.data.augment.clone()),
-        cfg.seed,
-        cfg.data.cache_mb * 1024 * 1024,
-    );
-    let val_loader = CropLoader::new(data.val.clone(), spec, None, cfg.seed, cfg.data.cache_mb * 1024 * 1024);
+        LoaderConfig {
+            crop: spec,
+            batch_size: cfg.batch_size,
+            shuffle: true,
+            seed: cfg.seed,
+            augment: Some(cfg.data.augment.clone()),
+            cache_bytes,
+            ..LoaderConfig::default()
+        },
+    )?;
+    let val_loader = CropLoader::new(
+        data.val.clone(),
+        LoaderConfig { cache_bytes, ..LoaderConfig::eval(spec, cfg.batch_size.max(16)) },
+    )?;
     let metrics_path = run_dir.join("metrics.csv");
     let mut rows = curves::read_rows(&metrics_path, state.epoch)?;
 
@@ -248,12 +261,12 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         let mut loss_n = 0usize;
         let mut images = 0usize;
         let mut schedule_value = None;
-        let order = train_loader.epoch_order(epoch, true);
+        let order = train_loader.order(epoch as u64);
         for (step, chunk) in order.chunks(cfg.batch_size).enumerate() {
             if step < state.step_in_epoch {
                 continue;
             }
-            let batch = pool.install(|| train_loader.batch(chunk, epoch))?;
+            let batch = pool.install(|| train_loader.batch_of(epoch as u64, chunk))?;
             let n = chunk.len() as i64;
             let s = cfg.data.input_size as i64;
             let xs = Tensor::from_slice(&batch.images).view([n, 3, s, s]);
@@ -297,7 +310,7 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         // Validation.
-        let preds = pool.install(|| predict_crops(net.as_ref(), &val_loader, cfg.batch_size.max(16)))?;
+        let preds = pool.install(|| predict_crops(&net, &val_loader))?;
         let nmes: Vec<f64> = data
             .val
             .samples
@@ -386,4 +399,4 @@ pub fn weights_of(vs: &VarStore) -> BTreeMap<String, Tensor> {
 }
 
 /// A boxed model is what `model::build` returns.
-pub type Net = Box<dyn LandmarkModel>;
+pub type Net = LandmarkModel;
