@@ -3,12 +3,19 @@
 //! Landmark schemes, dataset readers, crops and augmentation, the PCA shape model and the
 //! evaluation metrics. Nothing here depends on a tensor engine, so a pure-Rust inference
 //! build can reuse all of it.
+pub mod augment;
 pub mod data;
+pub mod draw;
 pub mod error;
+pub mod geometry;
+pub mod loader;
 pub mod sample;
 pub mod scheme;
 mod scheme_tables;
 
+pub use augment::{AugmentConfig, Augmentation};
 pub use error::{Error, Result};
+pub use geometry::{Affine2, BoxCalibration, CropSpec};
+pub use loader::{load_crop, Batch, CropLoader, CropSource, LoaderConfig};
 pub use sample::{BoxXywh, Dataset, ImageSource, Point, Sample};
 pub use scheme::{Scheme, SchemeId};
