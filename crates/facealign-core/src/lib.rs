@@ -3,10 +3,14 @@
 //! Landmark schemes, dataset readers, crops and augmentation, the PCA shape model and the
 //! evaluation metrics. Nothing here depends on a tensor engine, so a pure-Rust inference
 //! build can reuse all of it.
+pub mod augment;
 pub mod data;
+pub mod draw;
 pub mod error;
 pub mod fsio;
+pub mod geometry;
 pub mod inspect;
+pub mod loader;
 pub mod metrics;
 mod plotting;
 pub mod sample;
@@ -16,7 +20,10 @@ pub mod shape;
 #[cfg(test)]
 mod test_support;
 
+pub use augment::{AugmentConfig, Augmentation};
 pub use error::{Error, Result};
+pub use geometry::{Affine2, BoxCalibration, CropSpec};
+pub use loader::{load_crop, Batch, CropLoader, CropSource, LoaderConfig};
 pub use plotting::ensure_font;
 pub use sample::{BoxXywh, Dataset, ImageSource, Point, Sample};
 pub use scheme::{Scheme, SchemeId};

@@ -1,0 +1,214 @@
+//! Landmark overlays: points coloured by semantic group, an optional second set (e.g. ground
+//! truth under a prediction) and an optional box; PNGs are saved atomically.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use image::{Rgb, RgbImage};
+use imageproc::drawing::{
+    draw_filled_circle_mut, draw_hollow_circle_mut, draw_hollow_rect_mut, draw_line_segment_mut,
+};
+use imageproc::rect::Rect;
+
+use crate::error::{Error, Result};
+use crate::sample::{BoxXywh, Point};
+use crate::scheme::Scheme;
+
+/// Colours of the semantic groups, in `Scheme::groups` order (cycled when there are more).
+pub const PALETTE: [[u8; 3]; 10] = [
+    [230, 25, 75],   // red
+    [60, 180, 75],   // green
+    [255, 225, 25],  // yellow
+    [0, 130, 200],   // blue
+    [245, 130, 48],  // orange
+    [145, 30, 180],  // purple
+    [70, 240, 240],  // cyan
+    [240, 50, 230],  // magenta
+    [210, 245, 60],  // lime
+    [250, 190, 212], // pink
+];
+
+/// Drawing options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrawOptions {
+    /// Point radius in pixels; `None` = about 1/150 of the shorter image side (at least 1).
+    pub radius: Option<u32>,
+    /// Colour of the second (reference) set, drawn as hollow circles.
+    pub reference_color: [u8; 3],
+    /// Join each reference point to its primary point with a line.
+    pub error_lines: bool,
+    /// Colour of the box.
+    pub box_color: [u8; 3],
+}
+
+impl Default for DrawOptions {
+    fn default() -> Self {
+        DrawOptions {
+            radius: None,
+            reference_color: [255, 255, 255],
+            error_lines: true,
+            box_color: [255, 0, 0],
+        }
+    }
+}
+
+fn finite(p: Point) -> bool {
+    p[0].is_finite() && p[1].is_finite()
+}
+
+fn ipt(p: Point) -> (i32, i32) {
+    (p[0].round() as i32, p[1].round() as i32)
+}
+
+/// Draw on `img` (all points in its pixel space): the optional `bbox`, the optional `reference`
+/// set (hollow circles in `opts.reference_color`, joined to `points` when `error_lines`), then
+/// `points` as filled circles coloured by the scheme's groups. Non-finite points are skipped.
+/// Errors if a point set does not have the scheme's number of points.
+pub fn draw_landmarks(
+    img: &mut RgbImage,
+    scheme: &Scheme,
+    points: &[Point],
+    reference: Option<&[Point]>,
+    bbox: Option<&BoxXywh>,
+    opts: &DrawOptions,
+) -> Result<()> {
+    let m = scheme.n_points();
+    for (what, n) in [
+        ("points", Some(points.len())),
+        ("reference points", reference.map(<[Point]>::len)),
+    ] {
+        if let Some(n) = n.filter(|&n| n != m) {
+            return Err(Error::invalid(
+                format!("overlay {what}"),
+                format!("{n} points for the {} scheme ({m})", scheme.name()),
+            ));
+        }
+    }
+    let r = opts
+        .radius
+        .unwrap_or_else(|| (img.width().min(img.height()) / 150).max(1)) as i32;
+    if let Some(b) = bbox {
+        if b.w >= 1.0 && b.h >= 1.0 && b.x.is_finite() && b.y.is_finite() {
+            let rect = Rect::at(b.x.round() as i32, b.y.round() as i32)
+                .of_size(b.w.round() as u32, b.h.round() as u32);
+            draw_hollow_rect_mut(img, rect, Rgb(opts.box_color));
+        }
+    }
+    if let Some(reference) = reference {
+        for (q, p) in reference.iter().zip(points) {
+            if !finite(*q) {
+                continue;
+            }
+            if opts.error_lines && finite(*p) {
+                draw_line_segment_mut(img, (q[0], q[1]), (p[0], p[1]), Rgb(opts.reference_color));
+            }
+            draw_hollow_circle_mut(img, ipt(*q), r + 1, Rgb(opts.reference_color));
+        }
+    }
+    let group_of = scheme.group_of();
+    for (i, p) in points.iter().enumerate() {
+        if finite(*p) {
+            let color = PALETTE[group_of[i] % PALETTE.len()];
+            draw_filled_circle_mut(img, ipt(*p), r, Rgb(color));
+        }
+    }
+    Ok(())
+}
+
+/// A copy of `img` with the overlay drawn (see [`draw_landmarks`]).
+pub fn overlay(
+    img: &RgbImage,
+    scheme: &Scheme,
+    points: &[Point],
+    reference: Option<&[Point]>,
+    bbox: Option<&BoxXywh>,
+    opts: &DrawOptions,
+) -> Result<RgbImage> {
+    let mut out = img.clone();
+    draw_landmarks(&mut out, scheme, points, reference, bbox, opts)?;
+    Ok(out)
+}
+
+/// Save as PNG atomically: write `<path>.tmp`, then rename it to `path`.
+pub fn save_png_atomic(img: &RgbImage, path: &Path) -> Result<()> {
+    let mut tmp = PathBuf::from(path.as_os_str());
+    tmp.as_mut_os_string().push(".tmp");
+    let write = || -> Result<()> {
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = std::io::BufWriter::new(file);
+        img.write_to(&mut w, image::ImageFormat::Png)
+            .map_err(|e| Error::Image {
+                path: tmp.clone(),
+                message: e.to_string(),
+            })?;
+        w.flush().map_err(|e| Error::io(&tmp, e))?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheme::SchemeId;
+
+    #[test]
+    fn colours_follow_groups_and_reference_is_drawn() {
+        // Five scheme groups: eyes (0, 1), nose (2), mouth (3, 4) → palette 0, 1, 2.
+        let scheme = Scheme::get(SchemeId::Five);
+        let pts = [
+            [10.0, 10.0],
+            [30.0, 10.0],
+            [20.0, 20.0],
+            [12.0, 30.0],
+            [28.0, 30.0],
+        ];
+        let reference = [
+            [10.0, 40.0],
+            [30.0, 10.0],
+            [20.0, 20.0],
+            [12.0, 30.0],
+            [f32::NAN, 0.0],
+        ];
+        let opts = DrawOptions {
+            radius: Some(2),
+            error_lines: false,
+            ..DrawOptions::default()
+        };
+        let img = RgbImage::new(48, 48);
+        let bbox = BoxXywh {
+            x: 2.0,
+            y: 2.0,
+            w: 44.0,
+            h: 44.0,
+        };
+        let out = overlay(&img, &scheme, &pts, Some(&reference), Some(&bbox), &opts).unwrap();
+        assert_eq!(out.get_pixel(10, 10).0, PALETTE[0]);
+        assert_eq!(out.get_pixel(31, 11).0, PALETTE[0]); // within radius 2 of (30, 10)
+        assert_eq!(out.get_pixel(20, 20).0, PALETTE[1]);
+        assert_eq!(out.get_pixel(28, 30).0, PALETTE[2]);
+        // Hollow reference circle of radius 3 around (10, 40): (13, 40) on it, centre empty.
+        assert_eq!(out.get_pixel(13, 40).0, [255, 255, 255]);
+        assert_eq!(out.get_pixel(10, 40).0, [0, 0, 0]);
+        // Box edge at x = 2.
+        assert_eq!(out.get_pixel(2, 25).0, [255, 0, 0]);
+        assert!(overlay(&img, &scheme, &pts[..4], None, None, &opts).is_err());
+    }
+
+    #[test]
+    fn save_is_atomic_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.png");
+        let img = RgbImage::from_fn(5, 4, |x, y| Rgb([x as u8 * 40, y as u8 * 50, 7]));
+        save_png_atomic(&img, &path).unwrap();
+        assert!(!dir.path().join("o.png.tmp").exists());
+        assert_eq!(image::open(&path).unwrap().to_rgb8(), img);
+        let e = save_png_atomic(&img, &dir.path().join("missing/o.png"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing/o.png.tmp"), "{e}");
+    }
+}
