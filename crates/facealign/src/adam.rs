@@ -50,7 +50,7 @@ impl Adam {
                 }
                 let g = if wd > 0.0 && self.cfg.kind == OptimKind::Adam { &g + &*p * wd } else { g };
                 let _ = m.lerp_(&g, 1.0 - b1);
-                let _ = v.mul_(b2);
+                let _ = v.g_mul_scalar_(b2);
                 let _ = v.g_add_(&(g.square() * (1.0 - b2)));
                 let denom = (v.sqrt() / bc2.sqrt()) + eps;
                 if wd > 0.0 && self.cfg.kind == OptimKind::AdamW {

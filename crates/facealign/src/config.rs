@@ -24,6 +24,11 @@ pub struct TrainConfig {
     /// Initial weights: `random` or `imagenet` (MobileNetV2-based models).
     #[serde(default)]
     pub init: Init,
+    /// How the landmark regression head starts: `default` (the architecture's own init, the
+    /// authors' he_uniform) or `mean-shape` (weights ×0.01, bias = the mean training shape in
+    /// crop_u, so training starts from the mean face instead of outputs far outside the crop).
+    #[serde(default)]
+    pub head_init: HeadInit,
     pub loss: LossConfig,
     #[serde(default)]
     pub optim: OptimConfig,
@@ -56,6 +61,17 @@ pub enum Init {
     Random,
     /// torchvision's ImageNet MobileNetV2 weights (`models/imagenet/mobilenet_v2.safetensors`).
     Imagenet,
+}
+
+/// Start of the regression head.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadInit {
+    /// The architecture's own initialisation.
+    #[default]
+    Default,
+    /// Small weights and the mean training shape as bias.
+    MeanShape,
 }
 
 /// Data settings.

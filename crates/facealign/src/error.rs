@@ -37,6 +37,10 @@ impl Error {
     pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Core(facealign_core::Error::invalid(what, message))
     }
+    /// A malformed file, naming where in it.
+    pub fn parse(path: impl Into<PathBuf>, location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Core(facealign_core::Error::parse(path, location, message))
+    }
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

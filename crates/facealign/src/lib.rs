@@ -7,6 +7,7 @@ pub use facealign_core::{augment, data, draw, geometry, inspect, loader, metrics
 pub use facealign_core::{BoxXywh, Dataset, ImageSource, Point, Sample, Scheme, SchemeId};
 
 pub mod adam;
+pub mod bench;
 pub mod bundle;
 pub mod checkpoint;
 pub mod config;

@@ -14,7 +14,7 @@ use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use crate::adam::Adam;
 use crate::checkpoint::{self, META_CONFIG, META_STATE};
-use crate::config::{Init, TrainConfig};
+use crate::config::{HeadInit, Init, TrainConfig};
 use crate::error::{write_atomic, Error, Result};
 use crate::eval::predict_crops;
 use crate::model::{self, LandmarkModel};
@@ -70,6 +70,11 @@ struct RunState {
     best_epoch: usize,
     first_val_nme: f64,
     last_val_nme: f64,
+    /// Loss sum and sample count of the unfinished epoch (so its mean survives an interrupt).
+    #[serde(default)]
+    partial_loss_sum: f64,
+    #[serde(default)]
+    partial_loss_n: usize,
 }
 
 /// The training data after splitting, ready for loaders.
@@ -111,6 +116,34 @@ pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
         })
         .collect::<facealign_core::Result<_>>()?;
     Ok(ShapeModel::fit(&shapes, train.scheme.id)?.with_crop(spec.size, spec.enlarge))
+}
+
+/// Scale the landmark head's weights by 0.01 and set its bias to the mean training shape (crop_u),
+/// for regression heads (`head` of MobileNetV2/EfficientNet, `landmarks` of ASMNet). Heatmap models
+/// have no such head and are left as they are.
+fn init_head_to_mean_shape(vs: &VarStore, train: &Dataset, spec: &CropSpec) -> Result<()> {
+    let vars = vs.variables();
+    let Some(prefix) = ["head", "landmarks"].into_iter().find(|p| {
+        vars.get(&format!("{p}.bias")).is_some_and(|b| b.size() == [2 * train.n_points() as i64])
+    }) else {
+        return Ok(());
+    };
+    let m2 = 2 * train.n_points();
+    let mut mean = vec![0f64; m2];
+    for s in &train.samples {
+        let t = crop_from_landmarks(&s.landmarks, spec)?;
+        for (k, v) in landmarks_to_crop_u(&s.landmarks, &t, spec.size).into_iter().flatten().enumerate() {
+            mean[k] += v as f64 / train.samples.len() as f64;
+        }
+    }
+    let mean: Vec<f32> = mean.into_iter().map(|v| v as f32).collect();
+    let mut w = vars[&format!("{prefix}.weight")].shallow_clone();
+    let mut b = vars[&format!("{prefix}.bias")].shallow_clone();
+    tch::no_grad(|| {
+        let _ = w.g_mul_scalar_(0.01);
+        b.copy_(&Tensor::from_slice(&mean));
+    });
+    Ok(())
 }
 
 fn mix_seed(seed: u64, a: u64, b: u64) -> i64 {
@@ -157,11 +190,10 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
     }
     tch::set_num_threads(cfg.threads as i32);
-    tch::set_num_interop_threads(1).ok();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-        .map_err(|e| Error::Config(format!("threads: {e}")))?;
+    
+    // The data pipeline uses rayon's global pool; its size is set once per process (later
+    // calls keep the first size, which only matters for in-process tests).
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build_global();
 
     let data = prepare_data(&cfg)?;
     let scheme = data.train.scheme.clone();
@@ -188,6 +220,9 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
             eprintln!("ImageNet init: {} tensors from {}", report.loaded, path.display());
         }
     }
+    if cfg.head_init == HeadInit::MeanShape {
+        init_head_to_mean_shape(&vs, &data.train, &spec)?;
+    }
     let mut opt = Adam::new(&vs, &cfg.optim);
 
     let mut state = RunState {
@@ -198,6 +233,8 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         best_epoch: 0,
         first_val_nme: f64::NAN,
         last_val_nme: f64::NAN,
+        partial_loss_sum: 0.0,
+        partial_loss_n: 0,
     };
     let last_path = run_dir.join("last.safetensors");
     let best_path = run_dir.join("best.safetensors");
@@ -257,8 +294,8 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         let epoch = state.epoch;
         let epoch_start = Instant::now();
         let bar = progress_bar(opts.quiet, steps_per_epoch, epoch, cfg.epochs);
-        let mut loss_sum = 0.0;
-        let mut loss_n = 0usize;
+        let mut loss_sum = state.partial_loss_sum;
+        let mut loss_n = state.partial_loss_n;
         let mut images = 0usize;
         let mut schedule_value = None;
         let order = train_loader.order(epoch as u64);
@@ -266,7 +303,7 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
             if step < state.step_in_epoch {
                 continue;
             }
-            let batch = pool.install(|| train_loader.batch_of(epoch as u64, chunk))?;
+            let batch = train_loader.batch_of(epoch as u64, chunk)?;
             let n = chunk.len() as i64;
             let s = cfg.data.input_size as i64;
             let xs = Tensor::from_slice(&batch.images).view([n, 3, s, s]);
@@ -297,6 +334,8 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
                 b.set_message(format!("loss {:.5} {rate:.1} img/s", loss_sum / loss_n as f64));
                 b.inc(1);
             }
+            state.partial_loss_sum = loss_sum;
+            state.partial_loss_n = loss_n;
             if stop_requested(steps_this_call) && state.step_in_epoch < steps_per_epoch {
                 save_ckpt(&vs, &opt, &state, &last_path, true)?;
                 if let Some(b) = bar {
@@ -310,7 +349,7 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         // Validation.
-        let preds = pool.install(|| predict_crops(&net, &val_loader))?;
+        let preds = predict_crops(&net, &val_loader)?;
         let nmes: Vec<f64> = data
             .val
             .samples
@@ -327,6 +366,8 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         state.last_val_nme = val_nme;
         state.epoch = epoch + 1;
         state.step_in_epoch = 0;
+        state.partial_loss_sum = 0.0;
+        state.partial_loss_n = 0;
         let improved = val_nme < state.best_val_nme;
         if improved {
             state.best_val_nme = val_nme;

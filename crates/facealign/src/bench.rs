@@ -1,0 +1,172 @@
+//! `facealign bench`: training and inference speed, and the data pipeline's crops per second.
+//!
+//! Training step = forward + backward + Adam update with the ACR loss on `[batch, 3, S, S]`
+//! inputs (synthetic tensors; Φ is a fixed random tensor so the loss does the same arithmetic as
+//! in training). Times are medians over `steps` after `warmup` steps: memory first touched on these
+//! machines is slow, so the first steps are never counted.
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+use crate::adam::Adam;
+use crate::config::OptimConfig;
+use crate::error::Result;
+use crate::loss::AcrLossConfig;
+use crate::model::{self, ModelConfig};
+use facealign_core::loader::{CropLoader, LoaderConfig};
+use facealign_core::{AugmentConfig, CropSpec, Dataset};
+
+/// Benchmark settings.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub model: ModelConfig,
+    pub model_name: String,
+    pub size: u32,
+    pub batch: usize,
+    pub points: usize,
+    pub steps: usize,
+    pub warmup: usize,
+    pub threads: usize,
+}
+
+/// Results; the JSON keys are shared with `bench/pytorch_reference.py`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub stack: String,
+    pub model: String,
+    pub size: u32,
+    pub batch: usize,
+    pub threads: usize,
+    pub points: usize,
+    pub train_img_per_s: f64,
+    pub train_step_ms: f64,
+    pub infer_ms_b1: f64,
+    pub infer_img_per_s_b32: f64,
+    /// Data pipeline (decode + crop + augment) crops per second; absent without data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crops_per_s: Option<f64>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Time `f` `warmup + steps` times; median seconds of the last `steps`.
+fn time_median(warmup: usize, steps: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warmup {
+        f();
+    }
+    let times = (0..steps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(times)
+}
+
+/// Run the model benchmarks (and the pipeline one when `data` is given).
+pub fn run(opts: &BenchOptions, data: Option<&Dataset>) -> Result<BenchReport> {
+    tch::set_num_threads(opts.threads as i32);
+    tch::manual_seed(0);
+    let vs = VarStore::new(Device::Cpu);
+    let net = model::build(&opts.model, vs.root(), opts.points as i64)?;
+    let mut opt = Adam::new(&vs, &OptimConfig::default());
+    let loss = AcrLossConfig::default().init()?;
+    let (b, s, m2) = (opts.batch as i64, opts.size as i64, 2 * opts.points as i64);
+    let xs = Tensor::rand([b, 3, s, s], (Kind::Float, Device::Cpu));
+    let ys = Tensor::rand([b, m2], (Kind::Float, Device::Cpu)) - 0.5;
+    let phi = Tensor::rand([b, m2], (Kind::Float, Device::Cpu));
+    let step = time_median(opts.warmup, opts.steps, || {
+        let out = net.forward_t(&xs, true);
+        let l = loss.forward(&out.landmarks, &ys, &phi);
+        opt.zero_grad();
+        l.backward();
+        opt.step(1e-4);
+    });
+    let x1 = Tensor::rand([1, 3, s, s], (Kind::Float, Device::Cpu));
+    let infer1 = tch::no_grad(|| time_median(opts.warmup, opts.steps.max(10), || {
+        let _ = net.forward_t(&x1, false);
+    }));
+    let x32 = Tensor::rand([32, 3, s, s], (Kind::Float, Device::Cpu));
+    let infer32 = tch::no_grad(|| time_median(opts.warmup.min(2), opts.steps.clamp(1, 5), || {
+        let _ = net.forward_t(&x32, false);
+    }));
+    let crops_per_s = match data {
+        Some(ds) => Some(crops_per_second(ds, opts.size, 256.min(ds.samples.len()))?),
+        None => None,
+    };
+    Ok(BenchReport {
+        stack: "facealign (tch-rs)".into(),
+        model: opts.model_name.clone(),
+        size: opts.size,
+        batch: opts.batch,
+        threads: opts.threads,
+        points: opts.points,
+        train_img_per_s: opts.batch as f64 / step,
+        train_step_ms: step * 1e3,
+        infer_ms_b1: infer1 * 1e3,
+        infer_img_per_s_b32: 32.0 / infer32,
+        crops_per_s,
+    })
+}
+
+/// Decode + crop + augment `n` samples (a warm cache excluded: the first pass fills it).
+pub fn crops_per_second(ds: &Dataset, size: u32, n: usize) -> Result<f64> {
+    let loader = CropLoader::new(
+        ds.clone(),
+        LoaderConfig {
+            crop: CropSpec::new(size),
+            batch_size: 32,
+            augment: Some(AugmentConfig::default()),
+            ..LoaderConfig::default()
+        },
+    )?;
+    let idx: Vec<usize> = (0..n).collect();
+    let _ = loader.batch_of(0, &idx)?;
+    let t = Instant::now();
+    for chunk in idx.chunks(32) {
+        let _ = loader.batch_of(1, chunk)?;
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn tiny_bench_reports_positive_rates() {
+        let opts = BenchOptions {
+            model: ModelConfig::default(),
+            model_name: "mobilenet_v2".into(),
+            size: 32,
+            batch: 2,
+            points: 5,
+            steps: 2,
+            warmup: 1,
+            threads: 1,
+        };
+        let r = run(&opts, None).unwrap();
+        assert!(r.train_img_per_s > 0.0 && r.infer_ms_b1 > 0.0 && r.infer_img_per_s_b32 > 0.0);
+        assert!((r.train_img_per_s - 2.0 / (r.train_step_ms / 1e3)).abs() < 1e-6 * r.train_img_per_s);
+        let json = serde_json::to_value(&r).unwrap();
+        for k in ["model", "size", "batch", "threads", "train_img_per_s", "infer_ms_b1"] {
+            assert!(json.get(k).is_some(), "{k}");
+        }
+    }
+}
