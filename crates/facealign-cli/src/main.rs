@@ -114,6 +114,16 @@ enum ModelCmd {
         #[arg(long, default_value_t = 68)]
         points: usize,
     },
+    /// Write a trained model as one compact file (weights + config, no optimiser state).
+    Export {
+        /// Run directory, weights file or shipped model name.
+        model: String,
+        /// Output .safetensors file.
+        out: PathBuf,
+        /// Keep f32 weights (default: f16, half the size).
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -124,6 +134,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
         Command::Model(ModelCmd::Summary { name, size, points }) => commands::model::summary(&name, size, points),
+        Command::Model(ModelCmd::Export { model, out, full }) => {
+            let bytes = facealign::bundle::export(&model, &out, !full)?;
+            println!("wrote {} ({:.1} MB)", out.display(), bytes as f64 / 1e6);
+            Ok(())
+        }
         Command::Bench(a) => commands::bench::run(a),
     }
 }
