@@ -1,0 +1,152 @@
+//! facealign-detect: face detectors for `facealign predict`, pure Rust (no tch).
+//!
+//! Every detector implements [`FaceDetector`] and returns boxes in **image_px** (0-based pixel
+//! coordinates of the source image, pixel centres at integers). Build one by name with
+//! [`open`]; [`DETECTORS`] lists the names. ONNX models run on `tract-onnx` and are read from
+//! a models directory passed in (the CLI passes `../shared/models/detectors` or the repo's
+//! `models/detectors`); `rustface` embeds its SeetaFace model and needs no file.
+//!
+//! | name | file in the models directory | input |
+//! |---|---|---|
+//! | `ultraface-rfb` (default) | `version-RFB-320.onnx` | resize to 320×240, RGB (x−127)/128 |
+//! | `yunet` | `face_detection_yunet.onnx` | letterbox to 640×640, BGR 0–255 |
+//! | `ultraface-slim` | `version-slim-320.onnx` | resize to 320×240, RGB (x−127)/128 |
+//! | `blazeface` | `blazeface_front_128.onnx` | letterbox to 128×128, RGB x/127.5−1 |
+//! | `rustface` | (embedded `seeta_fd_frontal_v1.0.bin`) | grayscale, image pyramid |
+use std::path::Path;
+
+pub use facealign_core::{BoxXywh, Error, Result};
+
+pub mod blazeface;
+pub mod geometry;
+mod onnx;
+pub mod seeta;
+pub mod ultraface;
+pub mod yunet;
+
+/// One detected face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// The face box in image_px.
+    pub bbox: BoxXywh,
+    /// The detector's confidence. Probabilities in `[0, 1]` for the ONNX models; rustface
+    /// reports its raw classifier score (larger is surer, not bounded).
+    pub score: f32,
+    /// Facial keypoints in image_px, if the detector gives them: YuNet 5 (right eye, left eye,
+    /// nose tip, right mouth corner, left mouth corner; "right" = the subject's right, image
+    /// left), BlazeFace 6 (right eye, left eye, nose, mouth, right ear tragion, left ear tragion).
+    pub keypoints: Option<Vec<[f32; 2]>>,
+}
+
+/// A face detector.
+pub trait FaceDetector {
+    /// The name `open` knows it by.
+    fn name(&self) -> &str;
+    /// Faces in `img`, highest score first. An empty or tiny image gives `Ok(vec![])` or a
+    /// few boxes, never a panic.
+    fn detect(&mut self, img: &image::RgbImage) -> Result<Vec<Detection>>;
+}
+
+/// The detector names `open` accepts, best first: by faces found on the dlib example photos
+/// (43 adult faces), ties broken by the 210 InfAnFace training crops (`examples/
+/// detector_table.rs`). The first is the default.
+pub const DETECTORS: &[&str] = &[
+    "ultraface-rfb",
+    "yunet",
+    "ultraface-slim",
+    "rustface",
+    "blazeface",
+];
+
+/// The default detector's name.
+pub const DEFAULT_DETECTOR: &str = DETECTORS[0];
+
+/// The model file a detector reads from the models directory (`None`: embedded, no file).
+pub fn model_file(name: &str) -> Option<&'static str> {
+    match name {
+        "yunet" => Some(yunet::MODEL_FILE),
+        "ultraface-rfb" => Some(ultraface::RFB_FILE),
+        "ultraface-slim" => Some(ultraface::SLIM_FILE),
+        "blazeface" => Some(blazeface::MODEL_FILE),
+        _ => None,
+    }
+}
+
+/// Build the detector called `name` (one of [`DETECTORS`]) with its default thresholds,
+/// reading its model file from `models_dir`. Errors name a missing or unreadable file or an
+/// unknown detector name.
+pub fn open(name: &str, models_dir: &Path) -> Result<Box<dyn FaceDetector>> {
+    Ok(match name {
+        "yunet" => Box::new(yunet::YuNet::new(
+            &models_dir.join(yunet::MODEL_FILE),
+            yunet::Config::default(),
+        )?),
+        "ultraface-rfb" => Box::new(ultraface::UltraFace::new(
+            "ultraface-rfb",
+            &models_dir.join(ultraface::RFB_FILE),
+            ultraface::Config::default(),
+        )?),
+        "ultraface-slim" => Box::new(ultraface::UltraFace::new(
+            "ultraface-slim",
+            &models_dir.join(ultraface::SLIM_FILE),
+            ultraface::Config::default(),
+        )?),
+        "blazeface" => Box::new(blazeface::BlazeFace::new(
+            &models_dir.join(blazeface::MODEL_FILE),
+            blazeface::Config::default(),
+        )?),
+        "rustface" => Box::new(seeta::Seeta::new(seeta::Config::default())?),
+        other => {
+            return Err(Error::invalid(
+                "detector",
+                format!(
+                    "unknown detector `{other}`; known: {}",
+                    DETECTORS.join(", ")
+                ),
+            ))
+        }
+    })
+}
+
+/// Keep the `iou_threshold` hard-NMS survivors of `dets` (already above the score
+/// threshold), highest score first.
+pub(crate) fn nms_detections(dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+    let boxes: Vec<geometry::Corners> = dets.iter().map(|d| geometry::corners(&d.bbox)).collect();
+    let scores: Vec<f32> = dets.iter().map(|d| d.score).collect();
+    let keep = geometry::nms(&boxes, &scores, iou_threshold);
+    let mut slots: Vec<Option<Detection>> = dets.into_iter().map(Some).collect();
+    keep.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_unknown_name_lists_known() {
+        let err = open("nope", Path::new("/nonexistent"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("nope") && err.contains("yunet"), "{err}");
+    }
+
+    #[test]
+    fn open_missing_model_names_file() {
+        let err = open("yunet", Path::new("/nonexistent-dir"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("/nonexistent-dir/face_detection_yunet.onnx"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_name_has_a_model_file_or_is_embedded() {
+        for name in DETECTORS {
+            assert_eq!(model_file(name).is_none(), *name == "rustface", "{name}");
+        }
+    }
+}
