@@ -57,6 +57,6 @@ for model, loss in [('mnv2', 'l2'), ('mnv2', 'wing'), ('mnv2', 'asm'), ('mnv2', 
 
 MTFL_DATA = ('[data]\ntrain = "mtfl:../shared/data/mtfl/train.txt"\nval_ids = "configs/mtfl/val_ids.txt"\n'
              'input_size = 64\n')
-MTFL_HEAD = 'epochs = 8\nbatch_size = 64\nseed = 0\nthreads = 2\ninit = "imagenet"\nhead_init = "mean-shape"\n'
+MTFL_HEAD = 'epochs = 4\nbatch_size = 64\nseed = 0\nthreads = 2\ninit = "imagenet"\nhead_init = "mean-shape"\n'
 for loss in ['l2', 'acr']:
     write(f'configs/mtfl/mnv2_{loss}.toml', f'mtfl-mnv2-{loss}', MTFL_HEAD, MTFL_DATA, 'mnv2', loss, CPU_OPTIM)

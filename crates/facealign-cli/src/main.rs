@@ -114,6 +114,16 @@ enum ModelCmd {
         #[arg(long, default_value_t = 68)]
         points: usize,
     },
+    /// Fit the detector-box → crop calibration on annotated faces and store it in the model file.
+    Calibrate {
+        /// A .safetensors model file (rewritten with the calibration in its metadata).
+        model: PathBuf,
+        /// Annotated faces to fit on (training data, never the test split).
+        #[arg(long)]
+        data: String,
+        #[arg(long, default_value = facealign_detect::DEFAULT_DETECTOR)]
+        detector: String,
+    },
     /// Write a trained model as one compact file (weights + config, no optimiser state).
     Export {
         /// Run directory, weights file or shipped model name.
@@ -134,6 +144,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
         Command::Model(ModelCmd::Summary { name, size, points }) => commands::model::summary(&name, size, points),
+        Command::Model(ModelCmd::Calibrate { model, data, detector }) => {
+            let ds = facealign::data::DataSpec::parse(&data)?.load()?;
+            let mut det = facealign_detect::open(&detector, &facealign::infer::detector_dir())?;
+            let (c, n) = facealign::infer::calibrate(det.as_mut(), &ds)?;
+            facealign::infer::store_calibration(&model, &detector, &c)?;
+            println!(
+                "{detector}: matched {n} of {} faces; centre shift ({:+.3}·w, {:+.3}·h), side ×{:.3}; stored in {}",
+                ds.samples.len(),
+                c.dx,
+                c.dy,
+                c.scale,
+                model.display()
+            );
+            Ok(())
+        }
         Command::Model(ModelCmd::Export { model, out, full }) => {
             let bytes = facealign::bundle::export(&model, &out, !full)?;
             println!("wrote {} ({:.1} MB)", out.display(), bytes as f64 / 1e6);

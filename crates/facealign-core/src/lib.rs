@@ -17,6 +17,7 @@ pub mod sample;
 pub mod scheme;
 mod scheme_tables;
 pub mod shape;
+pub mod smooth;
 #[cfg(test)]
 mod test_support;
 

@@ -3,7 +3,7 @@
 //! The public facade. The tensor-free parts (schemes, readers, crops, augmentation, the PCA shape
 //! model, metrics, drawing) come from `facealign-core` and are re-exported here; losses, models,
 //! training, evaluation and inference run on tch (libtorch).
-pub use facealign_core::{augment, data, draw, geometry, inspect, loader, metrics, sample, scheme, shape};
+pub use facealign_core::{augment, data, draw, geometry, inspect, loader, metrics, sample, scheme, shape, smooth};
 pub use facealign_core::{BoxXywh, Dataset, ImageSource, Point, Sample, Scheme, SchemeId};
 
 pub mod adam;
@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod infer;
 pub mod loss;
 pub mod model;
 pub mod objective;

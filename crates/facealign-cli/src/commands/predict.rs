@@ -1,10 +1,180 @@
-//! `facealign predict` (filled in with the predictuation work).
-use anyhow::Result;
+//! `facealign predict`: faces and landmarks on photos.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use facealign::bundle::{default_model, LoadedModel};
+use facealign::infer::{Face, Predictor};
+use facealign::smooth::{LandmarkSmoother, OneEuroConfig};
+use facealign::{BoxXywh, SchemeId};
+use rayon::prelude::*;
+use serde::Serialize;
 
 #[derive(Args)]
-pub struct PredictArgs {}
+pub struct PredictArgs {
+    /// Images, or folders of images (processed in name order).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Model: a run directory, a .safetensors file or a shipped model name (default: the shipped
+    /// 68-point model).
+    #[arg(long)]
+    model: Option<String>,
+    /// Write all results as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write overlays (landmarks coloured by group, face box in red) into this folder.
+    #[arg(long)]
+    draw: Option<PathBuf>,
+    /// Face detector: ultraface-rfb (default), yunet, ultraface-slim, rustface, blazeface.
+    #[arg(long, default_value = facealign_detect::DEFAULT_DETECTOR)]
+    detector: String,
+    /// Skip detection: use this face box (x,y,w,h in pixels) for every image.
+    #[arg(long, value_name = "X,Y,W,H")]
+    r#box: Option<String>,
+    /// Treat the inputs as frames of one sequence and smooth landmarks over time (one-euro filter).
+    #[arg(long)]
+    smooth: bool,
+    /// Frames per second for --smooth.
+    #[arg(long, default_value_t = 30.0)]
+    fps: f64,
+    /// Images decoded in parallel per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+}
 
-pub fn run(_a: PredictArgs) -> Result<()> {
-    anyhow::bail!("predict: not built yet")
+#[derive(Serialize)]
+struct ImageResult {
+    image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    faces: Vec<Face>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    model: &'a str,
+    scheme: &'a str,
+    detector: &'a str,
+    coordinates: &'static str,
+    images: Vec<ImageResult>,
+}
+
+const IMAGE_EXT: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "ppm", "pgm", "webp"];
+
+fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXT.contains(&e.to_ascii_lowercase().as_str())))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            bail!("{}: no such file or folder", p.display());
+        }
+    }
+    if out.is_empty() {
+        bail!("no images found in {:?}", inputs);
+    }
+    Ok(out)
+}
+
+fn parse_box(s: &str) -> Result<BoxXywh> {
+    let v: Vec<f32> = s.split(',').map(|t| t.trim().parse::<f32>()).collect::<Result<_, _>>().with_context(|| format!("--box {s}: expected x,y,w,h"))?;
+    match v.as_slice() {
+        [x, y, w, h] if *w > 0.0 && *h > 0.0 => Ok(BoxXywh { x: *x, y: *y, w: *w, h: *h }),
+        _ => bail!("--box {s}: expected four numbers x,y,w,h with w, h > 0"),
+    }
+}
+
+fn decode(p: &Path) -> Result<image::RgbImage, String> {
+    image::ImageReader::open(p)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .decode()
+        .map(|i| i.to_rgb8())
+        .map_err(|e| e.to_string())
+}
+
+pub fn run(a: PredictArgs) -> Result<()> {
+    let files = expand(&a.inputs)?;
+    let given_box = a.r#box.as_deref().map(parse_box).transpose()?;
+    let model_path = match &a.model {
+        Some(m) => m.clone(),
+        None => default_model(SchemeId::Ibug68)?.display().to_string(),
+    };
+    let model = LoadedModel::load(&model_path)?;
+    let mut pred = Predictor::new(model, &a.detector)?;
+    if !pred.calibrated && given_box.is_none() {
+        eprintln!(
+            "note: model {} has no calibration for detector {}; using its boxes as they are (see `facealign model calibrate`)",
+            pred.model.name, a.detector
+        );
+    }
+    if let Some(d) = &a.draw {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let mut smoother = a.smooth.then(|| LandmarkSmoother::new(OneEuroConfig { fps: a.fps, ..OneEuroConfig::default() }));
+    let mut results = Vec::with_capacity(files.len());
+    let (mut n_faces, mut n_failed) = (0usize, 0usize);
+    for chunk in files.chunks(a.batch.max(1)) {
+        let decoded: Vec<(PathBuf, Result<image::RgbImage, String>)> = chunk.par_iter().map(|p| (p.clone(), decode(p))).collect();
+        for (path, img) in decoded {
+            let img = match img {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("skipping {}: {e}", path.display());
+                    n_failed += 1;
+                    results.push(ImageResult { image: path.display().to_string(), width: None, height: None, faces: vec![], error: Some(e) });
+                    continue;
+                }
+            };
+            let faces = match &given_box {
+                Some(b) => {
+                    let l = pred.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
+                    vec![Face { bbox: [b.x, b.y, b.w, b.h], score: 1.0, landmarks: l.into_iter().next().unwrap_or_default() }]
+                }
+                None => pred.predict(&img)?,
+            };
+            let mut faces = faces;
+            if let Some(s) = smoother.as_mut() {
+                // Track the most confident face through the sequence.
+                if let Some(f) = faces.first_mut() {
+                    f.landmarks = s.filter(&f.landmarks);
+                }
+            }
+            n_faces += faces.len();
+            if let Some(dir) = &a.draw {
+                let mut canvas = img.clone();
+                for f in &faces {
+                    let b = BoxXywh { x: f.bbox[0], y: f.bbox[1], w: f.bbox[2], h: f.bbox[3] };
+                    facealign::draw::draw_landmarks(&mut canvas, &pred.model.scheme, &f.landmarks, None, Some(&b), &Default::default())?;
+                }
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+                facealign::draw::save_png_atomic(&canvas, &dir.join(format!("{stem}.png")))?;
+            }
+            println!("{}: {} face(s)", path.display(), faces.len());
+            results.push(ImageResult { image: path.display().to_string(), width: Some(img.width()), height: Some(img.height()), faces, error: None });
+        }
+    }
+    println!("{} image(s), {} face(s), {} unreadable; model {}, detector {}", results.len(), n_faces, n_failed, pred.model.name, a.detector);
+    if let Some(p) = &a.json {
+        let out = Output { model: &pred.model.name, scheme: pred.model.scheme.name(), detector: &a.detector, coordinates: "image_px", images: results };
+        facealign::error::write_atomic(p, serde_json::to_string_pretty(&out)?.as_bytes())?;
+        println!("wrote {}", p.display());
+    }
+    if let Some(d) = &a.draw {
+        println!("wrote overlays to {}", d.display());
+    }
+    Ok(())
 }

@@ -3,6 +3,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod data;
+mod eval;
+mod model;
+mod predict;
+mod train;
 
 /// The repository root (the binary runs from there so `../shared` resolves as in the README).
 pub fn repo_root() -> PathBuf {
@@ -40,4 +44,40 @@ pub fn fails(args: &[&str]) -> String {
 /// A fresh temporary directory.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temp dir should be creatable")
+}
+
+/// A tiny 68-point model trained once per test run (64 px, 3 epochs on the 9 committed 300W-layout
+/// fixture faces): enough to exercise eval and predict end to end.
+pub fn tiny_model() -> PathBuf {
+    static MODEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("facealign-cli-tests-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let run = dir.join("tiny");
+            ok(&[
+                "train",
+                "configs/infanface/mnv2_l2.toml",
+                "--set",
+                &format!("data.train=300w:{}", fixture_300w()),
+                "--set",
+                &format!("data.val=300w:{}", fixture_300w()),
+                "--set",
+                "data.input_size=64",
+                "--set",
+                "batch_size=9",
+                "--epochs",
+                "3",
+                "--out",
+                run.to_str().unwrap(),
+                "--quiet",
+            ]);
+            run.join("best.safetensors")
+        })
+        .clone()
+}
+
+/// The core crate's 300W-layout fixture folder.
+pub fn fixture_300w() -> String {
+    repo_root().join("crates/facealign-core/tests/fixtures/300w").display().to_string()
 }
