@@ -13,7 +13,11 @@ use clap::{Args, Parser, Subcommand};
 mod commands;
 
 #[derive(Parser)]
-#[command(name = "facealign", version, about = "Face alignment: train, evaluate and run facial landmark models")]
+#[command(
+    name = "facealign",
+    version,
+    about = "Face alignment: train, evaluate and run facial landmark models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -138,13 +142,30 @@ enum ModelCmd {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Data(DataCmd::Inspect { spec, draw, limit, json }) => commands::data::inspect(&spec, draw, limit, json),
-        Command::Shape(ShapeCmd::Fit { spec, out, plot, size, enlarge }) => commands::shape::fit(&spec, &out, plot, size, enlarge),
+        Command::Data(DataCmd::Inspect {
+            spec,
+            draw,
+            limit,
+            json,
+        }) => commands::data::inspect(&spec, draw, limit, json),
+        Command::Shape(ShapeCmd::Fit {
+            spec,
+            out,
+            plot,
+            size,
+            enlarge,
+        }) => commands::shape::fit(&spec, &out, plot, size, enlarge),
         Command::Train(a) => train(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
-        Command::Model(ModelCmd::Summary { name, size, points }) => commands::model::summary(&name, size, points),
-        Command::Model(ModelCmd::Calibrate { model, data, detector }) => {
+        Command::Model(ModelCmd::Summary { name, size, points }) => {
+            commands::model::summary(&name, size, points)
+        }
+        Command::Model(ModelCmd::Calibrate {
+            model,
+            data,
+            detector,
+        }) => {
             let ds = facealign::data::DataSpec::parse(&data)?.load()?;
             let mut det = facealign_detect::open(&detector, &facealign::infer::detector_dir())?;
             let (c, n) = facealign::infer::calibrate(det.as_mut(), &ds)?;
@@ -198,7 +219,13 @@ fn train(a: TrainArgs) -> Result<()> {
         })
         .context("installing the Ctrl-C handler")?;
     }
-    let opts = facealign::train::TrainOptions { out: a.out, resume: a.resume, stop: Some(stop), stop_after_steps: None, quiet: a.quiet };
+    let opts = facealign::train::TrainOptions {
+        out: a.out,
+        resume: a.resume,
+        stop: Some(stop),
+        stop_after_steps: None,
+        quiet: a.quiet,
+    };
     let report = facealign::train::train(cfg, a.config.as_deref(), &opts);
     match report {
         Ok(r) => {

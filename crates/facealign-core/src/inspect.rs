@@ -50,12 +50,18 @@ pub fn inspect(ds: &Dataset) -> InspectReport {
                 .landmarks
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| p[0] < -0.5 || p[1] < -0.5 || p[0] > w as f32 - 0.5 || p[1] > h as f32 - 0.5)
+                .filter(|(_, p)| {
+                    p[0] < -0.5 || p[1] < -0.5 || p[0] > w as f32 - 0.5 || p[1] > h as f32 - 0.5
+                })
                 .map(|(i, _)| i)
                 .collect();
             let issue = (!outside.is_empty()).then(|| Issue {
                 sample: s.id.clone(),
-                message: format!("{} landmark(s) outside the {w}x{h} image (first: index {})", outside.len(), outside[0]),
+                message: format!(
+                    "{} landmark(s) outside the {w}x{h} image (first: index {})",
+                    outside.len(),
+                    outside[0]
+                ),
             });
             (None, !outside.is_empty(), issue)
         })
@@ -65,7 +71,10 @@ pub fn inspect(ds: &Dataset) -> InspectReport {
     let mut issues = Vec::new();
     for (m, o, i) in checks {
         if let Some(m) = m {
-            issues.push(Issue { sample: m.clone(), message: "image missing or unreadable".into() });
+            issues.push(Issue {
+                sample: m.clone(),
+                message: "image missing or unreadable".into(),
+            });
             missing.push(m);
         }
         outside += o as usize;
@@ -74,7 +83,11 @@ pub fn inspect(ds: &Dataset) -> InspectReport {
     let mut images: Vec<String> = ds.samples.iter().map(|s| s.image.display_name()).collect();
     images.sort();
     images.dedup();
-    let ocular: f64 = ds.samples.iter().map(|s| ds.scheme.ocular_distance(&s.landmarks) as f64).sum::<f64>()
+    let ocular: f64 = ds
+        .samples
+        .iter()
+        .map(|s| ds.scheme.ocular_distance(&s.landmarks) as f64)
+        .sum::<f64>()
         / ds.samples.len().max(1) as f64;
     InspectReport {
         format: ds.format.clone(),
@@ -83,7 +96,11 @@ pub fn inspect(ds: &Dataset) -> InspectReport {
         samples: ds.samples.len(),
         points: ds.scheme.n_points(),
         images: images.len(),
-        subsets: ds.subsets.iter().map(|(k, v)| (k.clone(), v.len())).collect(),
+        subsets: ds
+            .subsets
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect(),
         missing_images: missing,
         points_outside_image: outside,
         with_box: ds.samples.iter().filter(|s| s.bbox.is_some()).count(),
@@ -101,7 +118,11 @@ impl InspectReport {
             self.source, self.format, self.samples, self.points, self.scheme, self.images
         );
         if !self.subsets.is_empty() {
-            let subs: Vec<String> = self.subsets.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let subs: Vec<String> = self
+                .subsets
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             s.push_str(&format!("subsets: {}\n", subs.join(", ")));
         }
         s.push_str(&format!(
@@ -134,7 +155,14 @@ mod tests {
     fn counts_outside_points_and_subsets() {
         let img = Arc::new(image::RgbImage::new(10, 10));
         let mk = |id: &str, x: f32| {
-            Sample::new(id, ImageSource::InMemory { name: id.into(), image: img.clone() }, vec![[x, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0]])
+            Sample::new(
+                id,
+                ImageSource::InMemory {
+                    name: id.into(),
+                    image: img.clone(),
+                },
+                vec![[x, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0]],
+            )
         };
         let ds = Dataset {
             format: "test".into(),

@@ -33,7 +33,12 @@ impl BoxXywh {
             x1 = x1.max(p[0]);
             y1 = y1.max(p[1]);
         }
-        Some(BoxXywh { x: x0, y: y0, w: x1 - x0, h: y1 - y0 })
+        Some(BoxXywh {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        })
     }
     /// Centre of the box.
     pub fn center(&self) -> Point {
@@ -47,7 +52,10 @@ pub enum ImageSource {
     /// An image file on disk.
     Path(PathBuf),
     /// An image stored inside the annotation file (COFW `.mat`), already decoded (RGB8).
-    InMemory { name: String, image: Arc<image::RgbImage> },
+    InMemory {
+        name: String,
+        image: Arc<image::RgbImage>,
+    },
 }
 
 impl ImageSource {
@@ -64,11 +72,20 @@ impl ImageSource {
         match self {
             ImageSource::Path(p) => {
                 let img = image::ImageReader::open(p)
-                    .map_err(|e| Error::Image { path: p.clone(), message: e.to_string() })?
+                    .map_err(|e| Error::Image {
+                        path: p.clone(),
+                        message: e.to_string(),
+                    })?
                     .with_guessed_format()
-                    .map_err(|e| Error::Image { path: p.clone(), message: e.to_string() })?
+                    .map_err(|e| Error::Image {
+                        path: p.clone(),
+                        message: e.to_string(),
+                    })?
                     .decode()
-                    .map_err(|e| Error::Image { path: p.clone(), message: e.to_string() })?;
+                    .map_err(|e| Error::Image {
+                        path: p.clone(),
+                        message: e.to_string(),
+                    })?;
                 Ok(Arc::new(img.to_rgb8()))
             }
             ImageSource::InMemory { image, .. } => Ok(image.clone()),
@@ -129,13 +146,20 @@ impl Dataset {
             let known: Vec<&str> = self.subsets.keys().map(String::as_str).collect();
             return Err(Error::Spec {
                 spec: self.source.clone(),
-                message: format!("unknown subset `{subset}`; this dataset has: {}", known.join(", ")),
+                message: format!(
+                    "unknown subset `{subset}`; this dataset has: {}",
+                    known.join(", ")
+                ),
             });
         };
         let keep: Vec<Sample> = idx.iter().map(|&i| self.samples[i].clone()).collect();
         self.samples = keep;
         // Re-index the other subsets onto the kept samples.
-        let pos: BTreeMap<usize, usize> = idx.iter().enumerate().map(|(new, &old)| (old, new)).collect();
+        let pos: BTreeMap<usize, usize> = idx
+            .iter()
+            .enumerate()
+            .map(|(new, &old)| (old, new))
+            .collect();
         for v in self.subsets.values_mut() {
             *v = v.iter().filter_map(|i| pos.get(i).copied()).collect();
         }
@@ -149,7 +173,12 @@ impl Dataset {
     /// comments ignored). Every listed id must exist, so a typo cannot silently shrink a split.
     pub fn select_ids(self, list: &std::path::Path) -> Result<Dataset> {
         let text = std::fs::read_to_string(list).map_err(|e| Error::io(list, e))?;
-        let pos: BTreeMap<&str, usize> = self.samples.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let pos: BTreeMap<&str, usize> = self
+            .samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
         let mut keep = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let id = line.trim();
@@ -157,7 +186,11 @@ impl Dataset {
                 continue;
             }
             let i = pos.get(id).ok_or_else(|| {
-                Error::parse(list, format!("line {}", n + 1), format!("no sample with id `{id}` in {}", self.source))
+                Error::parse(
+                    list,
+                    format!("line {}", n + 1),
+                    format!("no sample with id `{id}` in {}", self.source),
+                )
             })?;
             keep.push(*i);
         }
@@ -166,7 +199,9 @@ impl Dataset {
         let name = format!("@{}", list.display());
         let mut ds = self;
         ds.subsets.insert(name.clone(), keep);
-        ds.select_subset(&name)
+        let mut ds = ds.select_subset(&name)?;
+        ds.subsets.remove(&name);
+        Ok(ds)
     }
 
     /// An empty dataset is an error.

@@ -24,7 +24,13 @@ pub enum SchemeId {
 
 impl SchemeId {
     /// All schemes.
-    pub const ALL: [SchemeId; 5] = [SchemeId::Ibug68, SchemeId::Cofw29, SchemeId::Wflw98, SchemeId::Aflw19, SchemeId::Five];
+    pub const ALL: [SchemeId; 5] = [
+        SchemeId::Ibug68,
+        SchemeId::Cofw29,
+        SchemeId::Wflw98,
+        SchemeId::Aflw19,
+        SchemeId::Five,
+    ];
 
     /// The scheme with `n` points, if exactly one has that many.
     pub fn from_n_points(n: usize) -> Option<SchemeId> {
@@ -144,7 +150,9 @@ fn dist(a: Point, b: Point) -> f32 {
 
 fn mean_of(pts: &[Point], idx: &[usize]) -> Point {
     let n = idx.len() as f32;
-    let (sx, sy) = idx.iter().fold((0.0, 0.0), |(sx, sy), &i| (sx + pts[i][0], sy + pts[i][1]));
+    let (sx, sy) = idx
+        .iter()
+        .fold((0.0, 0.0), |(sx, sy), &i| (sx + pts[i][0], sy + pts[i][1]));
     [sx / n, sy / n]
 }
 
@@ -159,7 +167,10 @@ pub(crate) fn perm_from_pairs(n: usize, pairs: &[(usize, usize)]) -> Vec<usize> 
 }
 
 pub(crate) fn range_group(name: &'static str, r: std::ops::Range<usize>) -> Group {
-    Group { name, indices: r.collect() }
+    Group {
+        name,
+        indices: r.collect(),
+    }
 }
 
 fn ibug68() -> Scheme {
@@ -198,10 +209,16 @@ fn ibug68() -> Scheme {
 fn five() -> Scheme {
     Scheme {
         id: SchemeId::Five,
-        names: ["left_eye", "right_eye", "nose", "left_mouth", "right_mouth"].map(String::from).to_vec(),
+        names: ["left_eye", "right_eye", "nose", "left_mouth", "right_mouth"]
+            .map(String::from)
+            .to_vec(),
         flip: vec![1, 0, 2, 4, 3],
         ocular: (0, 1),
         pupil: PupilDef::Points(0, 1),
-        groups: vec![range_group("eyes", 0..2), range_group("nose", 2..3), range_group("mouth", 3..5)],
+        groups: vec![
+            range_group("eyes", 0..2),
+            range_group("nose", 2..3),
+            range_group("mouth", 3..5),
+        ],
     }
 }

@@ -21,7 +21,12 @@ pub struct OneEuroConfig {
 
 impl Default for OneEuroConfig {
     fn default() -> Self {
-        OneEuroConfig { min_cutoff: 1.0, beta: 0.05, d_cutoff: 1.0, fps: 30.0 }
+        OneEuroConfig {
+            min_cutoff: 1.0,
+            beta: 0.05,
+            d_cutoff: 1.0,
+            fps: 30.0,
+        }
     }
 }
 
@@ -40,12 +45,19 @@ pub struct LandmarkSmoother {
 
 impl LandmarkSmoother {
     pub fn new(cfg: OneEuroConfig) -> LandmarkSmoother {
-        LandmarkSmoother { cfg, prev: None, dprev: Vec::new() }
+        LandmarkSmoother {
+            cfg,
+            prev: None,
+            dprev: Vec::new(),
+        }
     }
 
     /// Filter the next frame's landmarks; the first frame passes through unchanged.
     pub fn filter(&mut self, points: &[Point]) -> Vec<Point> {
-        let x: Vec<f64> = points.iter().flat_map(|p| [p[0] as f64, p[1] as f64]).collect();
+        let x: Vec<f64> = points
+            .iter()
+            .flat_map(|p| [p[0] as f64, p[1] as f64])
+            .collect();
         let dt = 1.0 / self.cfg.fps;
         let out = match &self.prev {
             Some(prev) if prev.len() == x.len() => {
@@ -79,10 +91,18 @@ mod tests {
     #[test]
     fn beta_zero_is_an_exponential_average() {
         let fps = 2.0 * std::f64::consts::PI; // Δt = 1/(2π) = τ for fc = 1 → α = 1/2
-        let mut f = LandmarkSmoother::new(OneEuroConfig { min_cutoff: 1.0, beta: 0.0, d_cutoff: 1.0, fps });
+        let mut f = LandmarkSmoother::new(OneEuroConfig {
+            min_cutoff: 1.0,
+            beta: 0.0,
+            d_cutoff: 1.0,
+            fps,
+        });
         assert_eq!(f.filter(&[[0.0, 0.0]]), vec![[0.0, 0.0]]);
         let y = f.filter(&[[10.0, -4.0]]);
-        assert!((y[0][0] - 5.0).abs() < 1e-5 && (y[0][1] + 2.0).abs() < 1e-5, "{y:?}");
+        assert!(
+            (y[0][0] - 5.0).abs() < 1e-5 && (y[0][1] + 2.0).abs() < 1e-5,
+            "{y:?}"
+        );
         let y = f.filter(&[[10.0, -4.0]]);
         assert!((y[0][0] - 7.5).abs() < 1e-5, "{y:?}");
     }
@@ -91,8 +111,12 @@ mod tests {
     fn reduces_jitter_and_follows_a_step() {
         let mut f = LandmarkSmoother::new(OneEuroConfig::default());
         // ±1 px alternating jitter around 100: the output varies much less.
-        let outs: Vec<f32> = (0..60).map(|i| f.filter(&[[100.0 + if i % 2 == 0 { 1.0 } else { -1.0 }, 0.0]])[0][0]).collect();
-        let spread = outs[30..].iter().fold(0f32, |m, v| m.max((v - 100.0).abs()));
+        let outs: Vec<f32> = (0..60)
+            .map(|i| f.filter(&[[100.0 + if i % 2 == 0 { 1.0 } else { -1.0 }, 0.0]])[0][0])
+            .collect();
+        let spread = outs[30..]
+            .iter()
+            .fold(0f32, |m, v| m.max((v - 100.0).abs()));
         assert!(spread < 0.5, "{spread}");
         // A 50 px jump is followed within a few frames thanks to the speed term.
         let mut last = 0.0;

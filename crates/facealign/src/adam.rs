@@ -22,11 +22,21 @@ pub struct Adam {
 impl Adam {
     /// Zero moments for every trainable variable of `vs`.
     pub fn new(vs: &VarStore, cfg: &OptimConfig) -> Adam {
-        let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        let vars: BTreeMap<String, Tensor> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
         let params: Vec<(String, Tensor)> = vars.into_iter().collect();
         let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        Adam { cfg: cfg.clone(), params, m, v, step: 0 }
+        Adam {
+            cfg: cfg.clone(),
+            params,
+            m,
+            v,
+            step: 0,
+        }
     }
 
     /// Clear the gradients of every parameter.
@@ -39,16 +49,29 @@ impl Adam {
     /// One update with learning rate `lr`.
     pub fn step(&mut self, lr: f64) {
         self.step += 1;
-        let (b1, b2, eps, wd) = (self.cfg.beta1, self.cfg.beta2, self.cfg.eps, self.cfg.weight_decay);
+        let (b1, b2, eps, wd) = (
+            self.cfg.beta1,
+            self.cfg.beta2,
+            self.cfg.eps,
+            self.cfg.weight_decay,
+        );
         let bc1 = 1.0 - b1.powi(self.step as i32);
         let bc2 = 1.0 - b2.powi(self.step as i32);
         tch::no_grad(|| {
-            for ((_, p), (m, v)) in self.params.iter_mut().zip(self.m.iter_mut().zip(self.v.iter_mut())) {
+            for ((_, p), (m, v)) in self
+                .params
+                .iter_mut()
+                .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+            {
                 let g = p.grad();
                 if !g.defined() {
                     continue;
                 }
-                let g = if wd > 0.0 && self.cfg.kind == OptimKind::Adam { &g + &*p * wd } else { g };
+                let g = if wd > 0.0 && self.cfg.kind == OptimKind::Adam {
+                    &g + &*p * wd
+                } else {
+                    g
+                };
                 let _ = m.lerp_(&g, 1.0 - b1);
                 let _ = v.g_mul_scalar_(b2);
                 let _ = v.g_add_(&(g.square() * (1.0 - b2)));
@@ -73,7 +96,11 @@ impl Adam {
 
     /// Restore moments saved by [`Adam::state`]. Missing entries are an error message.
     pub fn restore(&mut self, tensors: &BTreeMap<String, Tensor>, step: i64) -> Result<(), String> {
-        for ((name, _), (m, v)) in self.params.iter().zip(self.m.iter_mut().zip(self.v.iter_mut())) {
+        for ((name, _), (m, v)) in self
+            .params
+            .iter()
+            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+        {
             let mk = format!("optim.m.{name}");
             let vk = format!("optim.v.{name}");
             let (Some(ms), Some(vsrc)) = (tensors.get(&mk), tensors.get(&vk)) else {
@@ -99,8 +126,16 @@ mod tests {
     #[test]
     fn first_step_moves_by_lr_times_sign() {
         let vs = VarStore::new(Device::Cpu);
-        let w = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0, 3.0]));
-        let mut opt = Adam::new(&vs, &OptimConfig { eps: 1e-12, ..OptimConfig::default() });
+        let w = vs
+            .root()
+            .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0, 3.0]));
+        let mut opt = Adam::new(
+            &vs,
+            &OptimConfig {
+                eps: 1e-12,
+                ..OptimConfig::default()
+            },
+        );
         let loss = (&w * Tensor::from_slice(&[2.0f32, -3.0, 0.5])).sum(Kind::Float);
         opt.zero_grad();
         loss.backward();
@@ -119,7 +154,11 @@ mod tests {
     fn adamw_decoupled_decay() {
         let vs = VarStore::new(Device::Cpu);
         let w = vs.root().var_copy("w", &Tensor::from_slice(&[2.0f32]));
-        let cfg = OptimConfig { kind: OptimKind::AdamW, weight_decay: 0.5, ..OptimConfig::default() };
+        let cfg = OptimConfig {
+            kind: OptimKind::AdamW,
+            weight_decay: 0.5,
+            ..OptimConfig::default()
+        };
         let mut opt = Adam::new(&vs, &cfg);
         let loss = (&w * 0.0).sum(Kind::Float);
         opt.zero_grad();

@@ -93,13 +93,17 @@ pub fn run(opts: &BenchOptions, data: Option<&Dataset>) -> Result<BenchReport> {
         opt.step(1e-4);
     });
     let x1 = Tensor::rand([1, 3, s, s], (Kind::Float, Device::Cpu));
-    let infer1 = tch::no_grad(|| time_median(opts.warmup, opts.steps.max(10), || {
-        let _ = net.forward_t(&x1, false);
-    }));
+    let infer1 = tch::no_grad(|| {
+        time_median(opts.warmup, opts.steps.max(10), || {
+            let _ = net.forward_t(&x1, false);
+        })
+    });
     let x32 = Tensor::rand([32, 3, s, s], (Kind::Float, Device::Cpu));
-    let infer32 = tch::no_grad(|| time_median(opts.warmup.min(2), opts.steps.clamp(1, 5), || {
-        let _ = net.forward_t(&x32, false);
-    }));
+    let infer32 = tch::no_grad(|| {
+        time_median(opts.warmup.min(2), opts.steps.clamp(1, 5), || {
+            let _ = net.forward_t(&x32, false);
+        })
+    });
     let crops_per_s = match data {
         Some(ds) => Some(crops_per_second(ds, opts.size, 256.min(ds.samples.len()))?),
         None => None,
@@ -163,9 +167,18 @@ mod tests {
         };
         let r = run(&opts, None).unwrap();
         assert!(r.train_img_per_s > 0.0 && r.infer_ms_b1 > 0.0 && r.infer_img_per_s_b32 > 0.0);
-        assert!((r.train_img_per_s - 2.0 / (r.train_step_ms / 1e3)).abs() < 1e-6 * r.train_img_per_s);
+        assert!(
+            (r.train_img_per_s - 2.0 / (r.train_step_ms / 1e3)).abs() < 1e-6 * r.train_img_per_s
+        );
         let json = serde_json::to_value(&r).unwrap();
-        for k in ["model", "size", "batch", "threads", "train_img_per_s", "infer_ms_b1"] {
+        for k in [
+            "model",
+            "size",
+            "batch",
+            "threads",
+            "train_img_per_s",
+            "infer_ms_b1",
+        ] {
             assert!(json.get(k).is_some(), "{k}");
         }
     }

@@ -78,11 +78,17 @@ pub fn default_model(scheme: SchemeId) -> Result<PathBuf> {
     let root = repo_root().unwrap_or_else(|| PathBuf::from("."));
     let table_path = root.join("models/defaults.toml");
     let text = std::fs::read_to_string(&table_path).map_err(|e| Error::io(&table_path, e))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| Error::ckpt(&table_path, e.to_string()))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| Error::ckpt(&table_path, e.to_string()))?;
     let name = table
         .get(scheme.name())
         .and_then(|v| v.as_str())
-        .ok_or_else(|| Error::ckpt(&table_path, format!("no default model for the {} scheme", scheme.name())))?;
+        .ok_or_else(|| {
+            Error::ckpt(
+                &table_path,
+                format!("no default model for the {} scheme", scheme.name()),
+            )
+        })?;
     resolve(name)
 }
 
@@ -95,30 +101,56 @@ impl LoadedModel {
     /// Load from a weights file.
     pub fn load_path(path: &Path) -> Result<LoadedModel> {
         let loaded = checkpoint::load(path)?;
-        let text = loaded
-            .meta
-            .get(META_CONFIG)
-            .ok_or_else(|| Error::ckpt(path, "no facealign config in the file's metadata (not a facealign model?)"))?;
+        let text = loaded.meta.get(META_CONFIG).ok_or_else(|| {
+            Error::ckpt(
+                path,
+                "no facealign config in the file's metadata (not a facealign model?)",
+            )
+        })?;
         let cfg = TrainConfig::from_toml(text, &format!("{} (metadata)", path.display()))?;
-        let scheme_name = loaded.meta.get("facealign.scheme").cloned().unwrap_or_default();
-        let scheme_id = SchemeId::parse(&scheme_name)
-            .ok_or_else(|| Error::ckpt(path, format!("unknown landmark scheme `{scheme_name}` in the metadata")))?;
+        let scheme_name = loaded
+            .meta
+            .get("facealign.scheme")
+            .cloned()
+            .unwrap_or_default();
+        let scheme_id = SchemeId::parse(&scheme_name).ok_or_else(|| {
+            Error::ckpt(
+                path,
+                format!("unknown landmark scheme `{scheme_name}` in the metadata"),
+            )
+        })?;
         let scheme = Scheme::get(scheme_id);
         let vs = VarStore::new(Device::Cpu);
         let net = model::build(&cfg.model, vs.root(), scheme.n_points() as i64)?;
         checkpoint::copy_into(&vs, &loaded.tensors, path)?;
-        let name = if path.file_name().is_some_and(|f| f == "best.safetensors" || f == "last.safetensors") {
-            path.parent().and_then(|d| d.file_name()).map(|s| s.to_string_lossy().into_owned())
+        let name = if path
+            .file_name()
+            .is_some_and(|f| f == "best.safetensors" || f == "last.safetensors")
+        {
+            path.parent()
+                .and_then(|d| d.file_name())
+                .map(|s| s.to_string_lossy().into_owned())
         } else {
             path.file_stem().map(|s| s.to_string_lossy().into_owned())
         }
         .unwrap_or_else(|| "model".into());
-        Ok(LoadedModel { name, path: path.to_path_buf(), cfg, scheme, vs, net, meta: loaded.meta })
+        Ok(LoadedModel {
+            name,
+            path: path.to_path_buf(),
+            cfg,
+            scheme,
+            vs,
+            net,
+            meta: loaded.meta,
+        })
     }
 
     /// The crop the model was trained on.
     pub fn crop_spec(&self) -> CropSpec {
-        CropSpec { size: self.cfg.data.input_size, enlarge: self.cfg.data.enlarge }
+        CropSpec {
+            size: self.cfg.data.input_size,
+            enlarge: self.cfg.data.enlarge,
+        }
     }
 }
 
@@ -130,8 +162,11 @@ pub fn export(model: &str, out: &Path, half: bool) -> Result<u64> {
     if !loaded.meta.contains_key(META_CONFIG) {
         return Err(Error::ckpt(&src, "no facealign config in the metadata"));
     }
-    let tensors: Vec<(String, tch::Tensor)> =
-        loaded.tensors.into_iter().filter(|(k, _)| !k.starts_with("optim.")).collect();
+    let tensors: Vec<(String, tch::Tensor)> = loaded
+        .tensors
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("optim."))
+        .collect();
     let mut meta = loaded.meta;
     meta.insert("facealign.exported_from".into(), src.display().to_string());
     checkpoint::save(out, &tensors, &meta, half)?;

@@ -22,7 +22,12 @@ pub const META_FORMAT: &str = "facealign.format";
 pub const FORMAT: &str = "facealign-v1";
 
 /// Save named tensors (converted to f32, or f16 when `half`) with metadata, atomically.
-pub fn save(path: &Path, tensors: &[(String, Tensor)], meta: &BTreeMap<String, String>, half: bool) -> Result<()> {
+pub fn save(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    meta: &BTreeMap<String, String>,
+    half: bool,
+) -> Result<()> {
     let kind = if half { Kind::Half } else { Kind::Float };
     let dtype = if half { Dtype::F16 } else { Dtype::F32 };
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
@@ -37,13 +42,15 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], meta: &BTreeMap<String, S
     let views: Vec<(String, TensorView<'_>)> = data
         .iter()
         .map(|(n, s, b)| {
-            let view = TensorView::new(dtype, s.clone(), b).map_err(|e| Error::ckpt(path, e.to_string()))?;
+            let view = TensorView::new(dtype, s.clone(), b)
+                .map_err(|e| Error::ckpt(path, e.to_string()))?;
             Ok((n.clone(), view))
         })
         .collect::<Result<_>>()?;
     let mut m: HashMap<String, String> = meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     m.insert(META_FORMAT.into(), FORMAT.into());
-    let bytes = safetensors::tensor::serialize(views, Some(m)).map_err(|e| Error::ckpt(path, e.to_string()))?;
+    let bytes = safetensors::tensor::serialize(views, Some(m))
+        .map_err(|e| Error::ckpt(path, e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
@@ -60,7 +67,12 @@ pub fn load(path: &Path) -> Result<Loaded> {
         .map_err(|e| Error::ckpt(path, format!("not a safetensors file: {e}")))?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::ckpt(path, format!("bad safetensors header: {e}")))?;
-    let meta: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
+    let meta: BTreeMap<String, String> = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
         let kind = match view.dtype() {
@@ -69,12 +81,21 @@ pub fn load(path: &Path) -> Result<Loaded> {
             Dtype::F64 => Kind::Double,
             Dtype::BF16 => Kind::BFloat16,
             Dtype::I64 => Kind::Int64,
-            other => return Err(Error::ckpt(path, format!("tensor `{name}` has unsupported dtype {other:?}"))),
+            other => {
+                return Err(Error::ckpt(
+                    path,
+                    format!("tensor `{name}` has unsupported dtype {other:?}"),
+                ))
+            }
         };
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let t = Tensor::f_from_data_size(view.data(), &shape, kind)
             .map_err(|e| Error::ckpt(path, format!("tensor `{name}`: {e}")))?;
-        let t = if kind == Kind::Int64 { t } else { t.to_kind(Kind::Float) };
+        let t = if kind == Kind::Int64 {
+            t
+        } else {
+            t.to_kind(Kind::Float)
+        };
         tensors.insert(name, t);
     }
     Ok(Loaded { tensors, meta })
@@ -91,20 +112,33 @@ pub fn model_tensors(vs: &VarStore) -> Vec<(String, Tensor)> {
 pub fn copy_into(vs: &VarStore, tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
     let vars = vs.variables();
     for (name, var) in &vars {
-        let src = tensors
-            .get(name)
-            .ok_or_else(|| Error::ckpt(path, format!("variable `{name}` is missing (a different model?)")))?;
+        let src = tensors.get(name).ok_or_else(|| {
+            Error::ckpt(
+                path,
+                format!("variable `{name}` is missing (a different model?)"),
+            )
+        })?;
         if src.size() != var.size() {
             return Err(Error::ckpt(
                 path,
-                format!("variable `{name}` has shape {:?}, the model wants {:?}", src.size(), var.size()),
+                format!(
+                    "variable `{name}` has shape {:?}, the model wants {:?}",
+                    src.size(),
+                    var.size()
+                ),
             ));
         }
         let mut var = var.shallow_clone();
         tch::no_grad(|| var.copy_(src));
     }
-    if let Some(extra) = tensors.keys().find(|k| !k.starts_with("optim.") && !vars.contains_key(*k)) {
-        return Err(Error::ckpt(path, format!("unexpected variable `{extra}` (a different model?)")));
+    if let Some(extra) = tensors
+        .keys()
+        .find(|k| !k.starts_with("optim.") && !vars.contains_key(*k))
+    {
+        return Err(Error::ckpt(
+            path,
+            format!("unexpected variable `{extra}` (a different model?)"),
+        ));
     }
     Ok(())
 }
@@ -119,8 +153,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.safetensors");
         let vs = VarStore::new(Device::Cpu);
-        let _a = vs.root().var_copy("a", &Tensor::from_slice(&[1.5f32, -2.0, 3.25]).view([3, 1]));
-        let _b = vs.root().sub("blk").var_copy("b", &Tensor::from_slice(&[7.0f32]));
+        let _a = vs
+            .root()
+            .var_copy("a", &Tensor::from_slice(&[1.5f32, -2.0, 3.25]).view([3, 1]));
+        let _b = vs
+            .root()
+            .sub("blk")
+            .var_copy("b", &Tensor::from_slice(&[7.0f32]));
         let mut meta = BTreeMap::new();
         meta.insert(META_CONFIG.to_string(), "epochs = 3".to_string());
         save(&path, &model_tensors(&vs), &meta, false).unwrap();
@@ -131,7 +170,10 @@ mod tests {
         let a2 = vs2.root().zeros("a", &[3, 1]);
         let b2 = vs2.root().sub("blk").zeros("b", &[1]);
         copy_into(&vs2, &loaded.tensors, &path).unwrap();
-        assert_eq!(Vec::<f32>::try_from(&a2.flatten(0, -1)).unwrap(), vec![1.5, -2.0, 3.25]);
+        assert_eq!(
+            Vec::<f32>::try_from(&a2.flatten(0, -1)).unwrap(),
+            vec![1.5, -2.0, 3.25]
+        );
         assert_eq!(b2.double_value(&[0]), 7.0);
         assert!(!dir.path().join("w.safetensors.tmp").exists());
     }
@@ -145,8 +187,13 @@ mod tests {
         save(&path, &model_tensors(&vs), &BTreeMap::new(), true).unwrap();
         let vs2 = VarStore::new(Device::Cpu);
         let _a = vs2.root().zeros("a", &[3]);
-        let err = copy_into(&vs2, &load(&path).unwrap().tensors, &path).unwrap_err().to_string();
-        assert!(err.contains("w.safetensors") && err.contains("`a`"), "{err}");
+        let err = copy_into(&vs2, &load(&path).unwrap().tensors, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("w.safetensors") && err.contains("`a`"),
+            "{err}"
+        );
         let bad = dir.path().join("bad.safetensors");
         std::fs::write(&bad, b"not a tensor file").unwrap();
         let err = load(&bad).err().unwrap().to_string();

@@ -8,8 +8,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::objective::LossConfig;
 use crate::model::ModelConfig;
+use crate::objective::LossConfig;
 use facealign_core::augment::AugmentConfig;
 
 /// Everything a training run needs.
@@ -222,14 +222,16 @@ impl OptimConfig {
 impl TrainConfig {
     /// Parse a TOML text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<TrainConfig> {
-        let cfg: TrainConfig = toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        let cfg: TrainConfig =
+            toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Read and validate a TOML file, applying `key=value` overrides first.
     pub fn load(path: &Path, overrides: &[String]) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let mut value: toml::Value =
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         for o in overrides {
@@ -260,10 +262,16 @@ impl TrainConfig {
             return bad("threads", "must be at least 1".into());
         }
         if !(16..=1024).contains(&self.data.input_size) {
-            return bad("data.input_size", format!("{} is outside 16..=1024", self.data.input_size));
+            return bad(
+                "data.input_size",
+                format!("{} is outside 16..=1024", self.data.input_size),
+            );
         }
         if !(self.data.enlarge >= 1.0 && self.data.enlarge <= 3.0) {
-            return bad("data.enlarge", format!("{} is outside [1, 3]", self.data.enlarge));
+            return bad(
+                "data.enlarge",
+                format!("{} is outside [1, 3]", self.data.enlarge),
+            );
         }
         if let Some(f) = self.data.val_fraction {
             if !(f > 0.0 && f < 1.0) {
@@ -298,9 +306,12 @@ pub fn apply_override(root: &mut toml::Value, item: &str) -> Result<()> {
     let mut node = root;
     let parts: Vec<&str> = key.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
-        let table = node
-            .as_table_mut()
-            .ok_or_else(|| Error::Config(format!("--set `{key}`: `{}` is not a table", parts[..i].join("."))))?;
+        let table = node.as_table_mut().ok_or_else(|| {
+            Error::Config(format!(
+                "--set `{key}`: `{}` is not a table",
+                parts[..i].join(".")
+            ))
+        })?;
         if i + 1 == parts.len() {
             table.insert(part.to_string(), value);
             return Ok(());
@@ -321,7 +332,10 @@ mod tests {
         let o = OptimConfig {
             lr: 1.0,
             warmup_epochs: 0.0,
-            schedule: Schedule::Step { milestones: vec![2, 4], gamma: 0.1 },
+            schedule: Schedule::Step {
+                milestones: vec![2, 4],
+                gamma: 0.1,
+            },
             ..OptimConfig::default()
         };
         assert_eq!(o.lr_at(0.0, 6), 1.0);
@@ -331,7 +345,11 @@ mod tests {
 
     #[test]
     fn cosine_ends_at_min_lr() {
-        let o = OptimConfig { lr: 1.0, schedule: Schedule::Cosine { min_lr: 0.0 }, ..OptimConfig::default() };
+        let o = OptimConfig {
+            lr: 1.0,
+            schedule: Schedule::Cosine { min_lr: 0.0 },
+            ..OptimConfig::default()
+        };
         // halfway: 0.5 * (1 + cos(pi/2)) = 0.5
         assert!((o.lr_at(5.0, 10) - 0.5).abs() < 1e-12);
         assert!(o.lr_at(10.0, 10).abs() < 1e-12);

@@ -21,7 +21,10 @@ pub fn predict_crops(net: &LandmarkModel, loader: &CropLoader) -> Result<Vec<Vec
         let flat: Vec<f32> = Vec::try_from(&pred.flatten(0, -1).to_kind(tch::Kind::Float))?;
         let dim = flat.len() / b.len();
         for (k, t) in b.crop_from_image.iter().enumerate() {
-            let u: Vec<Point> = flat[k * dim..(k + 1) * dim].chunks(2).map(|c| [c[0], c[1]]).collect();
+            let u: Vec<Point> = flat[k * dim..(k + 1) * dim]
+                .chunks(2)
+                .map(|c| [c[0], c[1]])
+                .collect();
             out.push(crop_u_to_image_px(&u, t, size)?);
         }
     }
@@ -59,7 +62,12 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { norm: Normalizer::Ocular, threshold: 0.10, auc: AucConvention::Standard, batch: 32 }
+        EvalOptions {
+            norm: Normalizer::Ocular,
+            threshold: 0.10,
+            auc: AucConvention::Standard,
+            batch: 32,
+        }
     }
 }
 
@@ -130,7 +138,10 @@ fn row(subset: &str, nmes: &[f64], opts: &EvalOptions) -> Result<SubsetRow> {
 /// The crop protocol in words (printed with every result, SPEC Decision 8).
 pub fn protocol_text(size: u32, enlarge: f32, scheme: &Scheme, norm: Normalizer) -> String {
     let norm_text = match norm {
-        Normalizer::Ocular => format!("inter-ocular (outer eye corners {}, {})", scheme.ocular.0, scheme.ocular.1),
+        Normalizer::Ocular => format!(
+            "inter-ocular (outer eye corners {}, {})",
+            scheme.ocular.0, scheme.ocular.1
+        ),
         Normalizer::Pupil => "inter-pupil".to_string(),
         Normalizer::Box => "sqrt(w·h) of the ground-truth box".to_string(),
     };
@@ -178,7 +189,12 @@ pub fn score(
         .iter()
         .zip(preds)
         .zip(&nmes)
-        .map(|((s, p), &nme)| ImagePrediction { id: s.id.clone(), image: s.image.display_name(), landmarks: p, nme: Some(nme) })
+        .map(|((s, p), &nme)| ImagePrediction {
+            id: s.id.clone(),
+            image: s.image.display_name(),
+            landmarks: p,
+            nme: Some(nme),
+        })
         .collect();
     Ok(EvalReport {
         model: model_name.to_string(),
@@ -210,7 +226,13 @@ pub fn evaluate(model: &LoadedModel, ds: &Dataset, opts: &EvalOptions) -> Result
     let spec = model.crop_spec();
     let loader = CropLoader::new(ds.clone(), LoaderConfig::eval(spec, opts.batch.max(1)))?;
     let preds = predict_crops(&model.net, &loader)?;
-    score(&model.name, ds, preds, protocol_text(spec.size, spec.enlarge, &ds.scheme, opts.norm), opts)
+    score(
+        &model.name,
+        ds,
+        preds,
+        protocol_text(spec.size, spec.enlarge, &ds.scheme, opts.norm),
+        opts,
+    )
 }
 
 /// The markdown table of several reports in the papers' layout: one row per model, per subset
@@ -221,27 +243,56 @@ pub fn markdown(reports: &[EvalReport]) -> String {
     };
     let auc_name = match first.auc_convention {
         AucConvention::Standard => format!("AUC@{}", first.threshold),
-        AucConvention::AcrCode => format!("AUC@{} (ACR authors' formula, non-standard)", first.threshold),
+        AucConvention::AcrCode => format!(
+            "AUC@{} (ACR authors' formula, non-standard)",
+            first.threshold
+        ),
     };
-    let mut s = format!("data: {}  ({} points)\nprotocol: {}\n\n", first.data, first.scheme, first.protocol);
-    s.push_str(&format!("| model | subset | n | NME % ({}) | median % | FR@0.08 % | FR@0.10 % | {auc_name} |\n", first.norm));
+    let mut s = format!(
+        "data: {}  ({} points)\nprotocol: {}\n\n",
+        first.data, first.scheme, first.protocol
+    );
+    s.push_str(&format!(
+        "| model | subset | n | NME % ({}) | median % | FR@0.08 % | FR@0.10 % | {auc_name} |\n",
+        first.norm
+    ));
     s.push_str("|---|---|---|---|---|---|---|---|\n");
     for r in reports {
         for row in &r.rows {
             s.push_str(&format!(
                 "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.4} |\n",
-                r.model, row.subset, row.n, row.nme, row.median_nme, row.fr_008, row.fr_010, row.auc
+                r.model,
+                row.subset,
+                row.n,
+                row.nme,
+                row.median_nme,
+                row.fr_008,
+                row.fr_010,
+                row.auc
             ));
         }
     }
     s.push_str("\n| model | ");
-    s.push_str(&first.per_group.iter().map(|(g, _)| g.as_str()).collect::<Vec<_>>().join(" | "));
+    s.push_str(
+        &first
+            .per_group
+            .iter()
+            .map(|(g, _)| g.as_str())
+            .collect::<Vec<_>>()
+            .join(" | "),
+    );
     s.push_str(" |\n|---|");
     s.push_str(&"---|".repeat(first.per_group.len()));
     s.push('\n');
     for r in reports {
         s.push_str(&format!("| {} | ", r.model));
-        s.push_str(&r.per_group.iter().map(|(_, v)| format!("{v:.2}")).collect::<Vec<_>>().join(" | "));
+        s.push_str(
+            &r.per_group
+                .iter()
+                .map(|(_, v)| format!("{v:.2}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+        );
         s.push_str(" |\n");
     }
     s
@@ -267,25 +318,40 @@ pub fn write_predictions(path: &Path, report: &EvalReport) -> Result<()> {
         coordinates: "image_px".into(),
         images: report.predictions.clone(),
     };
-    crate::error::write_atomic(path, serde_json::to_string_pretty(&f).expect("predictions serialise").as_bytes())
+    crate::error::write_atomic(
+        path,
+        serde_json::to_string_pretty(&f)
+            .expect("predictions serialise")
+            .as_bytes(),
+    )
 }
 
 /// Read a predictions file and order it like `ds` (by sample id); every sample must be present.
 pub fn read_predictions(path: &Path, ds: &Dataset) -> Result<(String, Vec<Vec<Point>>)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let f: PredictionsFile = serde_json::from_str(&text)
-        .map_err(|e| facealign_core::Error::parse(path, format!("line {}", e.line()), e.to_string()))?;
-    let by_id: std::collections::HashMap<&str, &ImagePrediction> = f.images.iter().map(|p| (p.id.as_str(), p)).collect();
+    let f: PredictionsFile = serde_json::from_str(&text).map_err(|e| {
+        facealign_core::Error::parse(path, format!("line {}", e.line()), e.to_string())
+    })?;
+    let by_id: std::collections::HashMap<&str, &ImagePrediction> =
+        f.images.iter().map(|p| (p.id.as_str(), p)).collect();
     let mut out = Vec::with_capacity(ds.samples.len());
     for s in &ds.samples {
-        let p = by_id
-            .get(s.id.as_str())
-            .ok_or_else(|| facealign_core::Error::parse(path, "images", format!("no prediction for sample `{}`", s.id)))?;
+        let p = by_id.get(s.id.as_str()).ok_or_else(|| {
+            facealign_core::Error::parse(
+                path,
+                "images",
+                format!("no prediction for sample `{}`", s.id),
+            )
+        })?;
         if p.landmarks.len() != ds.scheme.n_points() {
             return Err(facealign_core::Error::parse(
                 path,
                 format!("images[id={}].landmarks", s.id),
-                format!("{} points, the data has {}", p.landmarks.len(), ds.scheme.n_points()),
+                format!(
+                    "{} points, the data has {}",
+                    p.landmarks.len(),
+                    ds.scheme.n_points()
+                ),
             )
             .into());
         }
@@ -303,9 +369,26 @@ mod tests {
     fn toy() -> Dataset {
         let img = Arc::new(image::RgbImage::new(4, 4));
         // Five-point faces with eye centres 100 px apart.
-        let face = |dx: f32| vec![[100.0 + dx, 100.0], [200.0 + dx, 100.0], [150.0, 150.0], [120.0, 200.0], [180.0, 200.0]];
+        let face = |dx: f32| {
+            vec![
+                [100.0 + dx, 100.0],
+                [200.0 + dx, 100.0],
+                [150.0, 150.0],
+                [120.0, 200.0],
+                [180.0, 200.0],
+            ]
+        };
         let samples = (0..4)
-            .map(|i| Sample::new(format!("f{i}"), ImageSource::InMemory { name: format!("f{i}"), image: img.clone() }, face(i as f32)))
+            .map(|i| {
+                Sample::new(
+                    format!("f{i}"),
+                    ImageSource::InMemory {
+                        name: format!("f{i}"),
+                        image: img.clone(),
+                    },
+                    face(i as f32),
+                )
+            })
             .collect();
         Dataset {
             format: "mem".into(),
@@ -324,7 +407,12 @@ mod tests {
             .samples
             .iter()
             .enumerate()
-            .map(|(i, s)| s.landmarks.iter().map(|p| [p[0] + 3.0 * i as f32, p[1] + 4.0 * i as f32]).collect())
+            .map(|(i, s)| {
+                s.landmarks
+                    .iter()
+                    .map(|p| [p[0] + 3.0 * i as f32, p[1] + 4.0 * i as f32])
+                    .collect()
+            })
             .collect();
         let r = score("m", &ds, preds, "p".into(), &EvalOptions::default()).unwrap();
         // all: mean of 0, 5, 10, 15 % = 7.5 %; FR@0.10: NME > 0.10 only for 15 % → 25 %.
@@ -342,7 +430,16 @@ mod tests {
     #[test]
     fn predictions_round_trip() {
         let ds = toy();
-        let preds: Vec<Vec<Point>> = ds.samples.iter().map(|s| s.landmarks.iter().map(|p| [p[0] + 0.25, p[1] - 1.5]).collect()).collect();
+        let preds: Vec<Vec<Point>> = ds
+            .samples
+            .iter()
+            .map(|s| {
+                s.landmarks
+                    .iter()
+                    .map(|p| [p[0] + 0.25, p[1] - 1.5])
+                    .collect()
+            })
+            .collect();
         let r = score("m", &ds, preds.clone(), "p".into(), &EvalOptions::default()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.json");

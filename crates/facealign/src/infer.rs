@@ -67,11 +67,21 @@ impl Predictor {
             ),
             None => (BoxCalibration::IDENTITY, false),
         };
-        Ok(Predictor { model, detector: det, detector_name: detector.to_string(), calibration, calibrated })
+        Ok(Predictor {
+            model,
+            detector: det,
+            detector_name: detector.to_string(),
+            calibration,
+            calibrated,
+        })
     }
 
     /// Landmarks for given boxes (image_px), in one batch.
-    pub fn landmarks_for_boxes(&self, img: &image::RgbImage, boxes: &[BoxXywh]) -> Result<Vec<Vec<Point>>> {
+    pub fn landmarks_for_boxes(
+        &self,
+        img: &image::RgbImage,
+        boxes: &[BoxXywh],
+    ) -> Result<Vec<Vec<Point>>> {
         if boxes.is_empty() {
             return Ok(Vec::new());
         }
@@ -92,7 +102,10 @@ impl Predictor {
             .iter()
             .enumerate()
             .map(|(k, t)| {
-                let u: Vec<Point> = flat[k * dim..(k + 1) * dim].chunks(2).map(|c| [c[0], c[1]]).collect();
+                let u: Vec<Point> = flat[k * dim..(k + 1) * dim]
+                    .chunks(2)
+                    .map(|c| [c[0], c[1]])
+                    .collect();
                 Ok(crop_u_to_image_px(&u, t, spec.size)?)
             })
             .collect()
@@ -106,7 +119,11 @@ impl Predictor {
         Ok(dets
             .iter()
             .zip(lms)
-            .map(|(d, l)| Face { bbox: [d.bbox.x, d.bbox.y, d.bbox.w, d.bbox.h], score: d.score, landmarks: l })
+            .map(|(d, l)| Face {
+                bbox: [d.bbox.x, d.bbox.y, d.bbox.w, d.bbox.h],
+                score: d.score,
+                landmarks: l,
+            })
             .collect())
     }
 }
@@ -144,7 +161,9 @@ pub fn match_detections(
         let dets = detector.detect(&img)?;
         let mut used = vec![false; dets.len()];
         for &i in idx {
-            let Some(gt) = BoxXywh::around(&ds.samples[i].landmarks) else { continue };
+            let Some(gt) = BoxXywh::around(&ds.samples[i].landmarks) else {
+                continue;
+            };
             let best = dets
                 .iter()
                 .enumerate()
@@ -177,9 +196,10 @@ pub fn calibrate(detector: &mut dyn FaceDetector, ds: &Dataset) -> Result<(BoxCa
 /// Store a calibration in a model file's metadata (rewritten atomically).
 pub fn store_calibration(model_path: &Path, detector: &str, c: &BoxCalibration) -> Result<()> {
     let mut loaded = crate::checkpoint::load(model_path)?;
-    loaded
-        .meta
-        .insert(format!("{META_CALIBRATION}{detector}"), serde_json::to_string(c).expect("calibration serialises"));
+    loaded.meta.insert(
+        format!("{META_CALIBRATION}{detector}"),
+        serde_json::to_string(c).expect("calibration serialises"),
+    );
     let half = loaded.meta.contains_key("facealign.exported_from");
     let tensors: Vec<(String, Tensor)> = loaded.tensors.into_iter().collect();
     crate::checkpoint::save(model_path, &tensors, &loaded.meta, half)
@@ -198,21 +218,34 @@ pub struct EndToEnd {
 }
 
 /// Run detector + landmarks over a dataset and score against its annotations.
-pub fn end_to_end(p: &mut Predictor, ds: &Dataset, norm: facealign_core::metrics::Normalizer) -> Result<EndToEnd> {
+pub fn end_to_end(
+    p: &mut Predictor,
+    ds: &Dataset,
+    norm: facealign_core::metrics::Normalizer,
+) -> Result<EndToEnd> {
     let matches = match_detections(p.detector.as_mut(), ds, 0.3)?;
     let mut nmes = Vec::new();
     for (s, m) in ds.samples.iter().zip(&matches) {
         let Some((b, _)) = m else { continue };
         let img = s.image.load_rgb()?;
         let l = p.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
-        nmes.push(facealign_core::metrics::nme_per_image(&l[0], &s.landmarks, &ds.scheme, norm)?);
+        nmes.push(facealign_core::metrics::nme_per_image(
+            &l[0],
+            &s.landmarks,
+            &ds.scheme,
+            norm,
+        )?);
     }
     let found = nmes.len();
     Ok(EndToEnd {
         faces: ds.samples.len(),
         found,
         recall: found as f64 / ds.samples.len().max(1) as f64,
-        mean_nme: if found > 0 { nmes.iter().sum::<f64>() / found as f64 } else { f64::NAN },
+        mean_nme: if found > 0 {
+            nmes.iter().sum::<f64>() / found as f64
+        } else {
+            f64::NAN
+        },
         nmes,
     })
 }
@@ -223,11 +256,32 @@ mod tests {
 
     #[test]
     fn iou_hand_cases() {
-        let a = BoxXywh { x: 0.0, y: 0.0, w: 10.0, h: 10.0 };
-        let b = BoxXywh { x: 5.0, y: 0.0, w: 10.0, h: 10.0 };
+        let a = BoxXywh {
+            x: 0.0,
+            y: 0.0,
+            w: 10.0,
+            h: 10.0,
+        };
+        let b = BoxXywh {
+            x: 5.0,
+            y: 0.0,
+            w: 10.0,
+            h: 10.0,
+        };
         // overlap 5×10 = 50; union 100 + 100 − 50 = 150
         assert!((iou(&a, &b) - 50.0 / 150.0).abs() < 1e-6);
-        assert_eq!(iou(&a, &BoxXywh { x: 20.0, y: 20.0, w: 1.0, h: 1.0 }), 0.0);
+        assert_eq!(
+            iou(
+                &a,
+                &BoxXywh {
+                    x: 20.0,
+                    y: 20.0,
+                    w: 1.0,
+                    h: 1.0
+                }
+            ),
+            0.0
+        );
         assert!((iou(&a, &a) - 1.0).abs() < 1e-6);
     }
 }

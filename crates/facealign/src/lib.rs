@@ -3,7 +3,9 @@
 //! The public facade. The tensor-free parts (schemes, readers, crops, augmentation, the PCA shape
 //! model, metrics, drawing) come from `facealign-core` and are re-exported here; losses, models,
 //! training, evaluation and inference run on tch (libtorch).
-pub use facealign_core::{augment, data, draw, geometry, inspect, loader, metrics, sample, scheme, shape, smooth};
+pub use facealign_core::{
+    augment, data, draw, geometry, inspect, loader, metrics, sample, scheme, shape, smooth,
+};
 pub use facealign_core::{BoxXywh, Dataset, ImageSource, Point, Sample, Scheme, SchemeId};
 
 pub mod adam;

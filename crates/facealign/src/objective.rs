@@ -11,8 +11,8 @@ use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
 use crate::loss::{
-    AcrLoss, AcrLossConfig, AsmLoss, AsmLossConfig, L1Loss, L1LossConfig, L2Loss, L2LossConfig, SmoothL1Loss,
-    SmoothL1LossConfig, StarLoss, StarLossConfig, WingLoss, WingLossConfig,
+    AcrLoss, AcrLossConfig, AsmLoss, AsmLossConfig, L1Loss, L1LossConfig, L2Loss, L2LossConfig,
+    SmoothL1Loss, SmoothL1LossConfig, StarLoss, StarLossConfig, WingLoss, WingLossConfig,
 };
 use crate::model::ModelOutput;
 use facealign_core::shape::{acr_variance_share, ShapeModel};
@@ -29,7 +29,10 @@ pub struct AsmObjectiveConfig {
 
 impl Default for AsmObjectiveConfig {
     fn default() -> Self {
-        AsmObjectiveConfig { variance_share: 0.9, alphas: [2.0, 1.0, 0.5] }
+        AsmObjectiveConfig {
+            variance_share: 0.9,
+            alphas: [2.0, 1.0, 0.5],
+        }
     }
 }
 
@@ -81,9 +84,16 @@ impl LossConfig {
             LossConfig::Wing(c) => c.validate(),
             LossConfig::Asm(c) => {
                 if !(c.variance_share > 0.0 && c.variance_share <= 1.0) {
-                    return Err(Error::invalid("asm.variance_share", format!("{} must be in (0, 1]", c.variance_share)));
+                    return Err(Error::invalid(
+                        "asm.variance_share",
+                        format!("{} must be in (0, 1]", c.variance_share),
+                    ));
                 }
-                AsmLossConfig { alphas: c.alphas, ..AsmLossConfig::default() }.validate()
+                AsmLossConfig {
+                    alphas: c.alphas,
+                    ..AsmLossConfig::default()
+                }
+                .validate()
             }
             LossConfig::Acr(c) => c.validate(),
             LossConfig::Star(c) => c.validate(),
@@ -119,33 +129,66 @@ pub struct LossValue {
 
 impl Objective {
     /// Build; `shape` must be given when the loss needs it.
-    pub fn new(cfg: LossConfig, shape: Option<ShapeModel>, input_size: u32, epochs: usize) -> Result<Objective> {
+    pub fn new(
+        cfg: LossConfig,
+        shape: Option<ShapeModel>,
+        input_size: u32,
+        epochs: usize,
+    ) -> Result<Objective> {
         cfg.validate()?;
         if cfg.needs_shape_model() && shape.is_none() {
-            return Err(Error::Config(format!("loss `{}` needs a shape model", cfg.name())));
+            return Err(Error::Config(format!(
+                "loss `{}` needs a shape model",
+                cfg.name()
+            )));
         }
         let built = match &cfg {
             LossConfig::L2(c) => Built::L2(c.init()?),
             LossConfig::L1(c) => Built::L1(c.init()?),
             LossConfig::SmoothL1(c) => Built::SmoothL1(c.init()?),
             LossConfig::Wing(c) => Built::Wing(c.init()?),
-            LossConfig::Asm(c) => {
-                Built::Asm(AsmLossConfig { alphas: c.alphas, ..AsmLossConfig::default() }.init()?, c.variance_share)
-            }
+            LossConfig::Asm(c) => Built::Asm(
+                AsmLossConfig {
+                    alphas: c.alphas,
+                    ..AsmLossConfig::default()
+                }
+                .init()?,
+                c.variance_share,
+            ),
             LossConfig::Acr(c) => Built::Acr(c.init()?),
             LossConfig::Star(c) => Built::Star(c.init()?),
         };
-        Ok(Objective { cfg, built, shape, input_size: input_size as f64, epochs })
+        Ok(Objective {
+            cfg,
+            built,
+            shape,
+            input_size: input_size as f64,
+            epochs,
+        })
     }
 
     /// The loss for one batch. `gt` is `[N, 2M]` crop_u on the model's device; `gt_host` the same
     /// values on the host (for the Smooth-Face projection).
-    pub fn compute(&self, out: &ModelOutput, gt: &Tensor, gt_host: &[f32], epoch: usize) -> Result<LossValue> {
+    pub fn compute(
+        &self,
+        out: &ModelOutput,
+        gt: &Tensor,
+        gt_host: &[f32],
+        epoch: usize,
+    ) -> Result<LossValue> {
         let pred = &out.landmarks;
         let n = pred.size()[0];
         let dim = pred.size()[1];
-        let plain = |loss: Tensor| LossValue { loss, schedule_value: None };
-        let to_tensor = |v: Vec<f32>| Tensor::from_slice(&v).view([n, dim]).to_device(pred.device()).to_kind(pred.kind());
+        let plain = |loss: Tensor| LossValue {
+            loss,
+            schedule_value: None,
+        };
+        let to_tensor = |v: Vec<f32>| {
+            Tensor::from_slice(&v)
+                .view([n, dim])
+                .to_device(pred.device())
+                .to_kind(pred.kind())
+        };
         Ok(match &self.built {
             Built::L2(l) => plain(l.forward(pred, gt)),
             Built::L1(l) => plain(l.forward(pred, gt)),
@@ -158,7 +201,10 @@ impl Objective {
                     a.extend(shape.smooth_face(g, *share)?);
                 }
                 let alpha = l.alpha(epoch, self.epochs);
-                LossValue { loss: l.forward(pred, gt, &to_tensor(a), alpha), schedule_value: Some(alpha) }
+                LossValue {
+                    loss: l.forward(pred, gt, &to_tensor(a), alpha),
+                    schedule_value: Some(alpha),
+                }
             }
             Built::Acr(l) => {
                 let shape = self.shape.as_ref().expect("checked in new");
@@ -167,11 +213,16 @@ impl Objective {
                 for g in gt_host.chunks(dim as usize) {
                     phi.extend(shape.acr_targets(g, share)?.1);
                 }
-                LossValue { loss: l.forward(pred, gt, &to_tensor(phi)), schedule_value: Some(share) }
+                LossValue {
+                    loss: l.forward(pred, gt, &to_tensor(phi)),
+                    schedule_value: Some(share),
+                }
             }
             Built::Star(l) => {
                 let heatmaps = out.heatmaps.as_ref().ok_or_else(|| {
-                    Error::Config("loss `star` needs a heatmap model (model.arch = \"heatmap\")".into())
+                    Error::Config(
+                        "loss `star` needs a heatmap model (model.arch = \"heatmap\")".into(),
+                    )
                 })?;
                 let hw = heatmaps.size()[3] as f64;
                 let target = crop_u_to_heatmap_grid(gt, self.input_size, hw).view([n, dim / 2, 2]);
@@ -239,12 +290,20 @@ mod tests {
     fn config_parses_with_defaults_and_rejects_unknown_keys() {
         let c: LossConfig = toml::from_str("kind = \"acr\"").unwrap();
         assert_eq!(c, LossConfig::Acr(AcrLossConfig::default()));
-        let c: LossConfig = toml::from_str("kind = \"acr\"\nc_mode = \"authors-code\"\nlambda = 1.0").unwrap();
-        let LossConfig::Acr(a) = c else { panic!("acr expected") };
+        let c: LossConfig =
+            toml::from_str("kind = \"acr\"\nc_mode = \"authors-code\"\nlambda = 1.0").unwrap();
+        let LossConfig::Acr(a) = c else {
+            panic!("acr expected")
+        };
         assert_eq!((a.lambda, a.c_mode), (1.0, AcrCMode::AuthorsCode));
-        let e = toml::from_str::<LossConfig>("kind = \"acr\"\nlamda = 1.0").unwrap_err().to_string();
+        let e = toml::from_str::<LossConfig>("kind = \"acr\"\nlamda = 1.0")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lamda"), "{e}");
-        let bad = LossConfig::Acr(AcrLossConfig { lambda: -1.0, ..AcrLossConfig::default() });
+        let bad = LossConfig::Acr(AcrLossConfig {
+            lambda: -1.0,
+            ..AcrLossConfig::default()
+        });
         assert!(bad.validate().unwrap_err().to_string().contains("lambda"));
         let w = with_input_size(toml::from_str("kind = \"wing\"").unwrap(), 128);
         assert!(matches!(w, LossConfig::Wing(c) if c.unit_scale == 128.0));

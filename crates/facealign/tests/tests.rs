@@ -1,2 +1,2 @@
 //! Integration tests of the facealign library: one module per area.
-mod lib;
+mod it;

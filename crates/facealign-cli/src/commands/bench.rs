@@ -42,7 +42,11 @@ pub struct BenchArgs {
 pub fn run(a: BenchArgs) -> Result<()> {
     let model: ModelConfig = toml::from_str(&format!("arch = \"{}\"", a.model))
         .with_context(|| format!("unknown model `{}`", a.model))?;
-    let ds = if a.no_data { None } else { Some(DataSpec::parse(&a.data)?.load()?) };
+    let ds = if a.no_data {
+        None
+    } else {
+        Some(DataSpec::parse(&a.data)?.load()?)
+    };
     let opts = BenchOptions {
         model,
         model_name: a.model.clone(),
@@ -57,11 +61,23 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
-        println!("{} {}px, {} points, {} threads", r.model, r.size, r.points, r.threads);
-        println!("train: {:.1} img/s (batch {}, median step {:.1} ms, ACR loss + Adam)", r.train_img_per_s, r.batch, r.train_step_ms);
-        println!("inference: {:.2} ms at batch 1, {:.1} img/s at batch 32", r.infer_ms_b1, r.infer_img_per_s_b32);
+        println!(
+            "{} {}px, {} points, {} threads",
+            r.model, r.size, r.points, r.threads
+        );
+        println!(
+            "train: {:.1} img/s (batch {}, median step {:.1} ms, ACR loss + Adam)",
+            r.train_img_per_s, r.batch, r.train_step_ms
+        );
+        println!(
+            "inference: {:.2} ms at batch 1, {:.1} img/s at batch 32",
+            r.infer_ms_b1, r.infer_img_per_s_b32
+        );
         if let Some(c) = r.crops_per_s {
-            println!("data pipeline: {c:.0} crops/s (decode + crop + augment, {}px)", r.size);
+            println!(
+                "data pipeline: {c:.0} crops/s (decode + crop + augment, {}px)",
+                r.size
+            );
         }
     }
     Ok(())

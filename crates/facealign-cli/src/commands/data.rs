@@ -24,7 +24,14 @@ pub fn inspect(spec: &str, draw: Option<PathBuf>, limit: usize, json: bool) -> R
                 }
             };
             let name = format!("{}.png", s.id.replace(['/', '\\', '#'], "_"));
-            super::save_overlay(&dir.join(&name), &img, &ds.scheme, &s.landmarks, None, s.bbox.as_ref())?;
+            super::save_overlay(
+                &dir.join(&name),
+                &img,
+                &ds.scheme,
+                &s.landmarks,
+                None,
+                s.bbox.as_ref(),
+            )?;
             written += 1;
         }
         if !json {

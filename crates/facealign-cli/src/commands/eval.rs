@@ -44,6 +44,10 @@ pub struct EvalArgs {
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// End to end: crop from this face detector's boxes (matched to the annotated faces at
+    /// IoU ≥ 0.3) instead of the ground-truth landmark box; reports recall too.
+    #[arg(long)]
+    detector: Option<String>,
 }
 
 fn evaluate_one(spec: &str, ds: &facealign::Dataset, opts: &EvalOptions) -> Result<EvalReport> {
@@ -57,7 +61,8 @@ fn evaluate_one(spec: &str, ds: &facealign::Dataset, opts: &EvalOptions) -> Resu
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
-    let norm = Normalizer::parse(&a.norm).with_context(|| format!("--norm {}: expected ocular, pupil or box", a.norm))?;
+    let norm = Normalizer::parse(&a.norm)
+        .with_context(|| format!("--norm {}: expected ocular, pupil or box", a.norm))?;
     let auc = match a.auc_convention.as_str() {
         "standard" => AucConvention::Standard,
         "acr-code" => AucConvention::AcrCode,
@@ -66,12 +71,20 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if !(a.threshold > 0.0 && a.threshold <= 1.0) {
         bail!("--threshold {}: expected a fraction in (0, 1]", a.threshold);
     }
-    let opts = EvalOptions { norm, threshold: a.threshold, auc, batch: a.batch.max(1) };
+    let opts = EvalOptions {
+        norm,
+        threshold: a.threshold,
+        auc,
+        batch: a.batch.max(1),
+    };
     let ds = DataSpec::parse(&a.data)?.load()?;
     let first = match &a.model {
         Some(m) => m.clone(),
         None => default_model(ds.scheme.id)?.display().to_string(),
     };
+    if let Some(det) = &a.detector {
+        return end_to_end(&first, det, &ds, &opts, a.json.as_deref());
+    }
     let mut reports = vec![evaluate_one(&first, &ds, &opts)?];
     for m in &a.compare {
         reports.push(evaluate_one(m, &ds, &opts)?);
@@ -86,7 +99,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         println!("wrote {}", p.display());
     }
     if let Some(p) = &a.plot {
-        let curves: Vec<(String, Vec<f64>)> = reports.iter().map(|r| (r.model.clone(), r.nmes.clone())).collect();
+        let curves: Vec<(String, Vec<f64>)> = reports
+            .iter()
+            .map(|r| (r.model.clone(), r.nmes.clone()))
+            .collect();
         let svg = p.with_extension("svg");
         facealign::metrics::plot_ced(&curves, a.threshold, p, &svg)?;
         println!("wrote {} and {}", p.display(), svg.display());
@@ -96,7 +112,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
         println!("wrote {}", p.display());
     }
     if let [n, dir] = a.worst.as_slice() {
-        let n: usize = n.parse().with_context(|| format!("--worst {n}: expected a number"))?;
+        let n: usize = n
+            .parse()
+            .with_context(|| format!("--worst {n}: expected a number"))?;
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let r = &reports[0];
@@ -105,10 +123,68 @@ pub fn run(a: EvalArgs) -> Result<()> {
         for (rank, &i) in order.iter().take(n).enumerate() {
             let s = &ds.samples[i];
             let img = s.image.load_rgb()?;
-            let name = format!("{:02}_{:.1}pct_{}.png", rank + 1, r.nmes[i] * 100.0, s.id.replace(['/', '\\', '#'], "_"));
-            super::save_overlay(&dir.join(name), &img, &ds.scheme, &r.predictions[i].landmarks, Some(&s.landmarks), None)?;
+            let name = format!(
+                "{:02}_{:.1}pct_{}.png",
+                rank + 1,
+                r.nmes[i] * 100.0,
+                s.id.replace(['/', '\\', '#'], "_")
+            );
+            super::save_overlay(
+                &dir.join(name),
+                &img,
+                &ds.scheme,
+                &r.predictions[i].landmarks,
+                Some(&s.landmarks),
+                None,
+            )?;
         }
-        println!("wrote the {} worst faces to {} (prediction coloured by group, truth in white)", n.min(order.len()), dir.display());
+        println!(
+            "wrote the {} worst faces to {} (prediction coloured by group, truth in white)",
+            n.min(order.len()),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn end_to_end(
+    model: &str,
+    detector: &str,
+    ds: &facealign::Dataset,
+    opts: &EvalOptions,
+    json: Option<&Path>,
+) -> Result<()> {
+    let m = LoadedModel::load(model)?;
+    let mut p = facealign::infer::Predictor::new(m, detector)?;
+    let r = facealign::infer::end_to_end(&mut p, ds, opts.norm)?;
+    let s = facealign::metrics::Summary::from_nmes(&r.nmes, opts.threshold)?;
+    println!("data: {}  ({} points)", ds.source, ds.scheme.name());
+    println!(
+        "protocol: detector {detector} boxes{} → crop × {} at {} px; faces matched to annotations at IoU ≥ 0.3; NME {}\n",
+        if p.calibrated { " (calibrated)" } else { " (uncalibrated)" },
+        p.model.cfg.data.enlarge,
+        p.model.cfg.data.input_size,
+        opts.norm.name()
+    );
+    println!(
+        "| model | faces | found | recall % | NME % | median % | FR@0.10 % | AUC@{} |",
+        opts.threshold
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.4} |",
+        p.model.name,
+        r.faces,
+        r.found,
+        r.recall * 100.0,
+        s.mean * 100.0,
+        s.median * 100.0,
+        s.fr_010 * 100.0,
+        s.auc_at_t
+    );
+    if let Some(path) = json {
+        facealign::error::write_atomic(path, serde_json::to_string_pretty(&r)?.as_bytes())?;
+        println!("wrote {}", path.display());
     }
     Ok(())
 }

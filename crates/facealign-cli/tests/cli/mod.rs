@@ -10,7 +10,10 @@ mod train;
 
 /// The repository root (the binary runs from there so `../shared` resolves as in the README).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root should exist")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root should exist")
 }
 
 /// Run `facealign ARGS` from the repository root.
@@ -37,7 +40,10 @@ pub fn ok(args: &[&str]) -> String {
 /// Run and require failure; returns stderr.
 pub fn fails(args: &[&str]) -> String {
     let out = facealign(args);
-    assert!(!out.status.success(), "facealign {args:?} should have failed");
+    assert!(
+        !out.status.success(),
+        "facealign {args:?} should have failed"
+    );
     String::from_utf8(out.stderr).expect("stderr should be UTF-8")
 }
 
@@ -52,7 +58,8 @@ pub fn tiny_model() -> PathBuf {
     static MODEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("facealign-cli-tests-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("facealign-cli-tests-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             let run = dir.join("tiny");
             ok(&[
@@ -79,5 +86,8 @@ pub fn tiny_model() -> PathBuf {
 
 /// The core crate's 300W-layout fixture folder.
 pub fn fixture_300w() -> String {
-    repo_root().join("crates/facealign-core/tests/fixtures/300w").display().to_string()
+    repo_root()
+        .join("crates/facealign-core/tests/fixtures/300w")
+        .display()
+        .to_string()
 }

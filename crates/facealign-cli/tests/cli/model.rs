@@ -5,7 +5,9 @@ use super::{fails, ok, tempdir, tiny_model};
 fn summary_counts_match_the_published_numbers() {
     // ASMNet with 68 points and pose: 1,412,435 trainable parameters (+27,072 BN statistics =
     // 1.44 M as Keras counts, the paper's 1.43 M); 256.5 M MACs = 0.51 GFLOPs at 224.
-    let text = ok(&["model", "summary", "asmnet", "--size", "224", "--points", "68"]);
+    let text = ok(&[
+        "model", "summary", "asmnet", "--size", "224", "--points", "68",
+    ]);
     assert!(text.contains("total params 1412435"), "{text}");
     let e = fails(&["model", "summary", "resnet9000"]);
     assert!(e.contains("resnet9000"), "{e}");
@@ -16,28 +18,90 @@ fn export_halves_the_file_and_keeps_predictions() {
     let model = tiny_model();
     let dir = tempdir();
     let out = dir.path().join("small.safetensors");
-    ok(&["model", "export", model.to_str().unwrap(), out.to_str().unwrap()]);
-    let (big, small) = (std::fs::metadata(&model).unwrap().len(), std::fs::metadata(&out).unwrap().len());
+    ok(&[
+        "model",
+        "export",
+        model.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    let (big, small) = (
+        std::fs::metadata(&model).unwrap().len(),
+        std::fs::metadata(&out).unwrap().len(),
+    );
     // best.safetensors holds f32 weights only (no optimiser state); f16 halves the tensor bytes,
     // the header and metadata stay: a little over half.
-    assert!((small as f64) < 0.55 * big as f64 && (small as f64) > 0.45 * big as f64, "{small} vs {big}");
+    assert!(
+        (small as f64) < 0.55 * big as f64 && (small as f64) > 0.45 * big as f64,
+        "{small} vs {big}"
+    );
     let img = super::repo_root().join("../shared/data/fixtures/dlib/2008_001322.jpg");
-    let a = ok(&["predict", "--model", model.to_str().unwrap(), img.to_str().unwrap(), "--box", "109,136,62,108", "--json", dir.path().join("a.json").to_str().unwrap()]);
-    let b = ok(&["predict", "--model", out.to_str().unwrap(), img.to_str().unwrap(), "--box", "109,136,62,108", "--json", dir.path().join("b.json").to_str().unwrap()]);
+    let a = ok(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        img.to_str().unwrap(),
+        "--box",
+        "109,136,62,108",
+        "--json",
+        dir.path().join("a.json").to_str().unwrap(),
+    ]);
+    let b = ok(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        img.to_str().unwrap(),
+        "--box",
+        "109,136,62,108",
+        "--json",
+        dir.path().join("b.json").to_str().unwrap(),
+    ]);
     assert!(a.contains("1 face(s)") && b.contains("1 face(s)"));
     let pts = |f: &str| -> Vec<f64> {
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join(f)).unwrap()).unwrap();
-        v["images"][0]["faces"][0]["landmarks"].as_array().unwrap().iter().flat_map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()]).collect()
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(f)).unwrap()).unwrap();
+        v["images"][0]["faces"][0]["landmarks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
+            .collect()
     };
-    let worst = pts("a.json").iter().zip(pts("b.json")).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let worst = pts("a.json")
+        .iter()
+        .zip(pts("b.json"))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
     assert!(worst < 0.5, "f16 export moved a landmark by {worst} px");
 }
 
 #[test]
 fn bench_json_has_the_agreed_keys() {
-    let text = ok(&["bench", "--size", "32", "--batch", "2", "--steps", "2", "--warmup", "1", "--threads", "1", "--points", "5", "--no-data", "--json"]);
+    let text = ok(&[
+        "bench",
+        "--size",
+        "32",
+        "--batch",
+        "2",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--points",
+        "5",
+        "--no-data",
+        "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
-    for k in ["model", "size", "batch", "threads", "train_img_per_s", "infer_ms_b1"] {
+    for k in [
+        "model",
+        "size",
+        "batch",
+        "threads",
+        "train_img_per_s",
+        "infer_ms_b1",
+    ] {
         assert!(v.get(k).is_some(), "{k} missing in {v}");
     }
     assert_eq!(v["size"], 32);

@@ -14,11 +14,21 @@ fn a_broken_image_is_reported_and_skipped() {
     let json = dir.path().join("out.json");
     let draw = dir.path().join("draw");
     let text = ok(&[
-        "predict", "--model", model.to_str().unwrap(), photos.to_str().unwrap(), "--json", json.to_str().unwrap(),
-        "--draw", draw.to_str().unwrap(),
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        photos.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--draw",
+        draw.to_str().unwrap(),
     ]);
-    assert!(text.contains("3 image(s)") && text.contains("1 unreadable"), "{text}");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        text.contains("3 image(s)") && text.contains("1 unreadable"),
+        "{text}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let images = v["images"].as_array().unwrap();
     assert_eq!(images.len(), 3);
     assert!(images[1]["error"].is_string());
@@ -27,17 +37,40 @@ fn a_broken_image_is_reported_and_skipped() {
     assert_eq!(faces.len(), 3);
     assert_eq!(faces[0]["landmarks"].as_array().unwrap().len(), 68);
     assert_eq!(v["coordinates"], "image_px");
-    assert_eq!(std::fs::read_dir(&draw).unwrap().count(), 2, "overlays for the two readable images");
+    assert_eq!(
+        std::fs::read_dir(&draw).unwrap().count(),
+        2,
+        "overlays for the two readable images"
+    );
 }
 
 #[test]
 fn a_given_box_skips_detection_and_bad_boxes_are_errors() {
     let model = tiny_model();
     let img = super::repo_root().join("../shared/data/fixtures/dlib/2008_001322.jpg");
-    let text = ok(&["predict", "--model", model.to_str().unwrap(), img.to_str().unwrap(), "--box", "109,136,62,108"]);
+    let text = ok(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        img.to_str().unwrap(),
+        "--box",
+        "109,136,62,108",
+    ]);
     assert!(text.contains("1 face(s)"), "{text}");
-    let e = fails(&["predict", "--model", model.to_str().unwrap(), img.to_str().unwrap(), "--box", "1,2,3"]);
+    let e = fails(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        img.to_str().unwrap(),
+        "--box",
+        "1,2,3",
+    ]);
     assert!(e.contains("--box"), "{e}");
-    let e = fails(&["predict", "--model", model.to_str().unwrap(), "/no/such/photo.jpg"]);
+    let e = fails(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "/no/such/photo.jpg",
+    ]);
     assert!(e.contains("/no/such/photo.jpg"), "{e}");
 }

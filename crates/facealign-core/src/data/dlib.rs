@@ -415,9 +415,15 @@ mod tests {
         let e = err_text(parse(
             "<dataset><images>\n<image file='a.jpg'>\n</images></dataset>",
         ));
-        assert!(e.contains("mem.xml: line 3") && e.contains("malformed XML"), "{e}");
+        assert!(
+            e.contains("mem.xml: line 3") && e.contains("malformed XML"),
+            "{e}"
+        );
         let e = err_text(parse("<dataset><images>\n<image file='a.jpg'>\n"));
-        assert!(e.contains("mem.xml: line 2") && e.contains("<image> is never closed"), "{e}");
+        assert!(
+            e.contains("mem.xml: line 2") && e.contains("<image> is never closed"),
+            "{e}"
+        );
         let e = err_text(parse(
             "<dataset><images><image file='a.jpg'><box top='1' left='2' width='3' height='4'>\
                                 <part name='x0' x='1' y='1'/></box></image></images></dataset>",

@@ -50,12 +50,21 @@ pub struct DataSpec {
 impl DataSpec {
     /// Parse `FORMAT:PATH[#SUBSET]`.
     pub fn parse(spec: &str) -> Result<DataSpec> {
-        let err = |message: String| Error::Spec { spec: spec.to_string(), message };
-        let (format, rest) = spec
-            .split_once(':')
-            .ok_or_else(|| err(format!("expected FORMAT:PATH[#SUBSET] with FORMAT one of {}", FORMATS.join(", "))))?;
+        let err = |message: String| Error::Spec {
+            spec: spec.to_string(),
+            message,
+        };
+        let (format, rest) = spec.split_once(':').ok_or_else(|| {
+            err(format!(
+                "expected FORMAT:PATH[#SUBSET] with FORMAT one of {}",
+                FORMATS.join(", ")
+            ))
+        })?;
         if !FORMATS.contains(&format) {
-            return Err(err(format!("unknown format `{format}`; known: {}", FORMATS.join(", "))));
+            return Err(err(format!(
+                "unknown format `{format}`; known: {}",
+                FORMATS.join(", ")
+            )));
         }
         let (path, subset) = match rest.rsplit_once('#') {
             Some((p, s)) if !s.is_empty() => (p, Some(s.to_string())),
@@ -65,7 +74,11 @@ impl DataSpec {
         if path.is_empty() {
             return Err(err("the path is empty".into()));
         }
-        Ok(DataSpec { format: format.to_string(), path: PathBuf::from(path), subset })
+        Ok(DataSpec {
+            format: format.to_string(),
+            path: PathBuf::from(path),
+            subset,
+        })
     }
 
     /// Load the dataset (and select the subset, if any). An empty result is an error.

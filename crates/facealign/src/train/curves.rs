@@ -22,7 +22,8 @@ pub struct Row {
     pub img_per_s: f64,
 }
 
-const HEADER: &str = "epoch,lr,train_loss,val_nme_pct,val_fr10_pct,val_auc10,schedule,seconds,img_per_s";
+const HEADER: &str =
+    "epoch,lr,train_loss,val_nme_pct,val_fr10_pct,val_auc10,schedule,seconds,img_per_s";
 
 /// Read the rows of epochs `1..=upto` (a resumed run keeps its history).
 pub fn read_rows(path: &Path, upto: usize) -> Result<Vec<Row>> {
@@ -31,9 +32,16 @@ pub fn read_rows(path: &Path, upto: usize) -> Result<Vec<Row>> {
     };
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<f64> = line.split(',').map(|v| v.parse::<f64>().unwrap_or(f64::NAN)).collect();
+        let f: Vec<f64> = line
+            .split(',')
+            .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
+            .collect();
         if f.len() != 9 {
-            return Err(Error::Config(format!("{}: line {}: expected 9 columns", path.display(), n + 1)));
+            return Err(Error::Config(format!(
+                "{}: line {}: expected 9 columns",
+                path.display(),
+                n + 1
+            )));
         }
         let row = Row {
             epoch: f[0] as usize,
@@ -60,7 +68,15 @@ pub fn write_rows(path: &Path, rows: &[Row]) -> Result<()> {
     for r in rows {
         s.push_str(&format!(
             "{},{:e},{:.6},{:.4},{:.3},{:.5},{},{:.2},{:.2}\n",
-            r.epoch, r.lr, r.train_loss, r.val_nme, r.val_fr10, r.val_auc10, r.schedule, r.seconds, r.img_per_s
+            r.epoch,
+            r.lr,
+            r.train_loss,
+            r.val_nme,
+            r.val_fr10,
+            r.val_auc10,
+            r.schedule,
+            r.seconds,
+            r.img_per_s
         ));
     }
     write_atomic(path, s.as_bytes())
@@ -75,10 +91,15 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<()> {
     let tmp = path.with_extension("tmp.png");
     {
         let root = BitMapBackend::new(&tmp, (960, 400)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| Error::Config(format!("plot: {e}")))?;
+        root.fill(&WHITE)
+            .map_err(|e| Error::Config(format!("plot: {e}")))?;
         let (left, right) = root.split_horizontally(480);
         let n = rows.last().map_or(1, |r| r.epoch).max(2) as f64;
-        let panel = |area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, title: &str, ys: Vec<(f64, f64)>, color: RGBColor| -> std::result::Result<(), String> {
+        let panel = |area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+                     title: &str,
+                     ys: Vec<(f64, f64)>,
+                     color: RGBColor|
+         -> std::result::Result<(), String> {
             let lo = ys.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
             let hi = ys.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
             let pad = ((hi - lo).abs() * 0.1).max(1e-6);
@@ -89,16 +110,30 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<()> {
                 .y_label_area_size(60)
                 .build_cartesian_2d(1.0..n, (lo - pad)..(hi + pad))
                 .map_err(|e| e.to_string())?;
-            chart.configure_mesh().x_desc("epoch").draw().map_err(|e| e.to_string())?;
-            chart.draw_series(LineSeries::new(ys.clone(), &color)).map_err(|e| e.to_string())?;
-            chart.draw_series(ys.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .draw()
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(LineSeries::new(ys.clone(), &color))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(ys.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| e.to_string())?;
             Ok(())
         };
-        let loss: Vec<(f64, f64)> = rows.iter().map(|r| (r.epoch as f64, r.train_loss)).collect();
+        let loss: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|r| (r.epoch as f64, r.train_loss))
+            .collect();
         let nme: Vec<(f64, f64)> = rows.iter().map(|r| (r.epoch as f64, r.val_nme)).collect();
-        panel(&left, "training loss", loss, BLUE).map_err(|e| Error::Config(format!("plot: {e}")))?;
-        panel(&right, "validation NME (%)", nme, RED).map_err(|e| Error::Config(format!("plot: {e}")))?;
-        root.present().map_err(|e| Error::Config(format!("plot: {e}")))?;
+        panel(&left, "training loss", loss, BLUE)
+            .map_err(|e| Error::Config(format!("plot: {e}")))?;
+        panel(&right, "validation NME (%)", nme, RED)
+            .map_err(|e| Error::Config(format!("plot: {e}")))?;
+        root.present()
+            .map_err(|e| Error::Config(format!("plot: {e}")))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     Ok(())
@@ -112,7 +147,17 @@ mod tests {
     fn rows_round_trip_and_truncate_on_resume() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("metrics.csv");
-        let mk = |e| Row { epoch: e, lr: 1e-3, train_loss: 0.5 / e as f64, val_nme: 10.0 / e as f64, val_fr10: 5.0, val_auc10: 0.3, schedule: 0.8, seconds: 1.0, img_per_s: 10.0 };
+        let mk = |e| Row {
+            epoch: e,
+            lr: 1e-3,
+            train_loss: 0.5 / e as f64,
+            val_nme: 10.0 / e as f64,
+            val_fr10: 5.0,
+            val_auc10: 0.3,
+            schedule: 0.8,
+            seconds: 1.0,
+            img_per_s: 10.0,
+        };
         write_rows(&p, &[mk(1), mk(2), mk(3)]).unwrap();
         let back = read_rows(&p, 2).unwrap();
         assert_eq!(back.len(), 2);

@@ -102,7 +102,10 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
             val.scheme.name()
         )));
     }
-    Ok(PreparedData { train: Arc::new(train), val: Arc::new(val) })
+    Ok(PreparedData {
+        train: Arc::new(train),
+        val: Arc::new(val),
+    })
 }
 
 /// Fit the PCA shape model on the (unaugmented) training crops, in crop_u.
@@ -112,7 +115,10 @@ pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
         .iter()
         .map(|s| {
             let t = crop_from_landmarks(&s.landmarks, spec)?;
-            Ok(landmarks_to_crop_u(&s.landmarks, &t, spec.size).into_iter().flatten().collect())
+            Ok(landmarks_to_crop_u(&s.landmarks, &t, spec.size)
+                .into_iter()
+                .flatten()
+                .collect())
         })
         .collect::<facealign_core::Result<_>>()?;
     Ok(ShapeModel::fit(&shapes, train.scheme.id)?.with_crop(spec.size, spec.enlarge))
@@ -124,7 +130,8 @@ pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
 fn init_head_to_mean_shape(vs: &VarStore, train: &Dataset, spec: &CropSpec) -> Result<()> {
     let vars = vs.variables();
     let Some(prefix) = ["head", "landmarks"].into_iter().find(|p| {
-        vars.get(&format!("{p}.bias")).is_some_and(|b| b.size() == [2 * train.n_points() as i64])
+        vars.get(&format!("{p}.bias"))
+            .is_some_and(|b| b.size() == [2 * train.n_points() as i64])
     }) else {
         return Ok(());
     };
@@ -132,7 +139,11 @@ fn init_head_to_mean_shape(vs: &VarStore, train: &Dataset, spec: &CropSpec) -> R
     let mut mean = vec![0f64; m2];
     for s in &train.samples {
         let t = crop_from_landmarks(&s.landmarks, spec)?;
-        for (k, v) in landmarks_to_crop_u(&s.landmarks, &t, spec.size).into_iter().flatten().enumerate() {
+        for (k, v) in landmarks_to_crop_u(&s.landmarks, &t, spec.size)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             mean[k] += v as f64 / train.samples.len() as f64;
         }
     }
@@ -148,7 +159,8 @@ fn init_head_to_mean_shape(vs: &VarStore, train: &Dataset, spec: &CropSpec) -> R
 
 fn mix_seed(seed: u64, a: u64, b: u64) -> i64 {
     // SplitMix64 over the three words: a well-spread, reproducible seed per (seed, epoch, step).
-    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     ((z ^ (z >> 31)) >> 1) as i64
@@ -167,20 +179,32 @@ fn new_run_dir(cfg: &TrainConfig, config_path: Option<&Path>) -> PathBuf {
     if !base.exists() {
         return base;
     }
-    (2..).map(|k| PathBuf::from("runs").join(format!("{stem}-{k}"))).find(|p| !p.exists()).expect("some suffix is free")
+    (2..)
+        .map(|k| PathBuf::from("runs").join(format!("{stem}-{k}")))
+        .find(|p| !p.exists())
+        .expect("some suffix is free")
 }
 
 /// Train from a config. `config_path` only names the default run directory.
-pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) -> Result<TrainReport> {
+pub fn train(
+    cfg: TrainConfig,
+    config_path: Option<&Path>,
+    opts: &TrainOptions,
+) -> Result<TrainReport> {
     let started = Instant::now();
     let (cfg, run_dir, resume_state) = match &opts.resume {
         Some(dir) => {
-            let text = std::fs::read_to_string(dir.join("config.toml")).map_err(|e| Error::io(dir.join("config.toml"), e))?;
-            let cfg = TrainConfig::from_toml(&text, &dir.join("config.toml").display().to_string())?;
+            let text = std::fs::read_to_string(dir.join("config.toml"))
+                .map_err(|e| Error::io(dir.join("config.toml"), e))?;
+            let cfg =
+                TrainConfig::from_toml(&text, &dir.join("config.toml").display().to_string())?;
             (cfg, dir.clone(), Some(()))
         }
         None => {
-            let dir = opts.out.clone().unwrap_or_else(|| new_run_dir(&cfg, config_path));
+            let dir = opts
+                .out
+                .clone()
+                .unwrap_or_else(|| new_run_dir(&cfg, config_path));
             (cfg, dir, None)
         }
     };
@@ -190,24 +214,34 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
     }
     tch::set_num_threads(cfg.threads as i32);
-    
+
     // The data pipeline uses rayon's global pool; its size is set once per process (later
     // calls keep the first size, which only matters for in-process tests).
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build_global();
 
     let data = prepare_data(&cfg)?;
     let scheme = data.train.scheme.clone();
     let n_points = scheme.n_points();
-    let spec = CropSpec { size: cfg.data.input_size, enlarge: cfg.data.enlarge };
+    let spec = CropSpec {
+        size: cfg.data.input_size,
+        enlarge: cfg.data.enlarge,
+    };
 
     let shape = if cfg.loss.needs_shape_model() {
         let m = fit_shape_model(&data.train, &spec)?;
-        m.save(&run_dir.join("shape.json"))?;
+        m.save(run_dir.join("shape.json"))?;
         Some(m)
     } else {
         None
     };
-    let objective = Objective::new(with_input_size(cfg.loss.clone(), cfg.data.input_size), shape, cfg.data.input_size, cfg.epochs)?;
+    let objective = Objective::new(
+        with_input_size(cfg.loss.clone(), cfg.data.input_size),
+        shape,
+        cfg.data.input_size,
+        cfg.epochs,
+    )?;
 
     tch::manual_seed(mix_seed(cfg.seed, u64::MAX, 0));
     let device = Device::Cpu;
@@ -217,7 +251,11 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         let path = crate::bundle::imagenet_weights_path();
         let report = net.load_imagenet(&vs, &path)?;
         if !opts.quiet {
-            eprintln!("ImageNet init: {} tensors from {}", report.loaded, path.display());
+            eprintln!(
+                "ImageNet init: {} tensors from {}",
+                report.loaded,
+                path.display()
+            );
         }
     }
     if cfg.head_init == HeadInit::MeanShape {
@@ -242,12 +280,21 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
         let loaded = checkpoint::load(&last_path)?;
         checkpoint::copy_into(&vs, &loaded.tensors, &last_path)?;
         state = serde_json::from_str(
-            loaded.meta.get(META_STATE).ok_or_else(|| Error::ckpt(&last_path, "no run state in the checkpoint"))?,
+            loaded
+                .meta
+                .get(META_STATE)
+                .ok_or_else(|| Error::ckpt(&last_path, "no run state in the checkpoint"))?,
         )
         .map_err(|e| Error::ckpt(&last_path, format!("run state: {e}")))?;
-        opt.restore(&loaded.tensors, state.adam_step).map_err(|e| Error::ckpt(&last_path, e))?;
+        opt.restore(&loaded.tensors, state.adam_step)
+            .map_err(|e| Error::ckpt(&last_path, e))?;
         if !opts.quiet {
-            eprintln!("resuming {} at epoch {} step {}", run_dir.display(), state.epoch + 1, state.step_in_epoch);
+            eprintln!(
+                "resuming {} at epoch {} step {}",
+                run_dir.display(),
+                state.epoch + 1,
+                state.step_in_epoch
+            );
         }
     }
 
@@ -259,26 +306,37 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
             batch_size: cfg.batch_size,
             shuffle: true,
             seed: cfg.seed,
-            augment: Some(cfg.data.augment.clone()),
+            augment: Some(cfg.data.augment),
             cache_bytes,
             ..LoaderConfig::default()
         },
     )?;
     let val_loader = CropLoader::new(
         data.val.clone(),
-        LoaderConfig { cache_bytes, ..LoaderConfig::eval(spec, cfg.batch_size.max(16)) },
+        LoaderConfig {
+            cache_bytes,
+            ..LoaderConfig::eval(spec, cfg.batch_size.max(16))
+        },
     )?;
     let metrics_path = run_dir.join("metrics.csv");
     let mut rows = curves::read_rows(&metrics_path, state.epoch)?;
 
-    let save_ckpt = |vs: &VarStore, opt: &Adam, state: &RunState, path: &Path, with_optim: bool| -> Result<()> {
+    let save_ckpt = |vs: &VarStore,
+                     opt: &Adam,
+                     state: &RunState,
+                     path: &Path,
+                     with_optim: bool|
+     -> Result<()> {
         let mut tensors = checkpoint::model_tensors(vs);
         if with_optim {
             tensors.extend(opt.state().0);
         }
         let mut meta = BTreeMap::new();
         meta.insert(META_CONFIG.to_string(), cfg.to_toml());
-        meta.insert(META_STATE.to_string(), serde_json::to_string(state).expect("state serialises"));
+        meta.insert(
+            META_STATE.to_string(),
+            serde_json::to_string(state).expect("state serialises"),
+        );
         meta.insert("facealign.scheme".to_string(), scheme.name().to_string());
         checkpoint::save(path, &tensors, &meta, false)
     };
@@ -287,7 +345,8 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
     let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
     let mut steps_this_call = 0usize;
     let stop_requested = |steps: usize| {
-        opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) || opts.stop_after_steps.is_some_and(|k| steps >= k)
+        opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+            || opts.stop_after_steps.is_some_and(|k| steps >= k)
     };
 
     while state.epoch < cfg.epochs {
@@ -309,7 +368,10 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
             let xs = Tensor::from_slice(&batch.images).view([n, 3, s, s]);
             let ys = Tensor::from_slice(&batch.landmarks).view([n, 2 * n_points as i64]);
             tch::manual_seed(mix_seed(cfg.seed, epoch as u64, step as u64));
-            let lr = cfg.optim.lr_at(epoch as f64 + step as f64 / steps_per_epoch as f64, cfg.epochs);
+            let lr = cfg.optim.lr_at(
+                epoch as f64 + step as f64 / steps_per_epoch as f64,
+                cfg.epochs,
+            );
             let out = net.forward_t(&xs, true);
             let lv = objective.compute(&out, &ys, &batch.landmarks, epoch)?;
             let loss_value = scalar(&lv.loss);
@@ -331,7 +393,10 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
             steps_this_call += 1;
             if let Some(b) = &bar {
                 let rate = images as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
-                b.set_message(format!("loss {:.5} {rate:.1} img/s", loss_sum / loss_n as f64));
+                b.set_message(format!(
+                    "loss {:.5} {rate:.1} img/s",
+                    loss_sum / loss_n as f64
+                ));
                 b.inc(1);
             }
             state.partial_loss_sum = loss_sum;
@@ -420,7 +485,12 @@ pub fn train(cfg: TrainConfig, config_path: Option<&Path>, opts: &TrainOptions) 
     })
 }
 
-fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {
+fn progress_bar(
+    quiet: bool,
+    steps: usize,
+    epoch: usize,
+    epochs: usize,
+) -> Option<indicatif::ProgressBar> {
     if quiet {
         return None;
     }
@@ -436,7 +506,10 @@ fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> Optio
 
 /// Load the model variables of `vs` in their current values into a fresh Tensor map (tests).
 pub fn weights_of(vs: &VarStore) -> BTreeMap<String, Tensor> {
-    checkpoint::model_tensors(vs).into_iter().map(|(k, v)| (k, v.to_kind(Kind::Float))).collect()
+    checkpoint::model_tensors(vs)
+        .into_iter()
+        .map(|(k, v)| (k, v.to_kind(Kind::Float)))
+        .collect()
 }
 
 /// A boxed model is what `model::build` returns.

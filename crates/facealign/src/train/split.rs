@@ -15,10 +15,18 @@ fn take(ds: &Dataset, keep: &[usize], suffix: &str) -> Dataset {
         scheme: ds.scheme.clone(),
         samples: keep.iter().map(|&i| ds.samples[i].clone()).collect(),
         subsets: {
-            let pos: std::collections::BTreeMap<usize, usize> = keep.iter().enumerate().map(|(n, &o)| (o, n)).collect();
+            let pos: std::collections::BTreeMap<usize, usize> =
+                keep.iter().enumerate().map(|(n, &o)| (o, n)).collect();
             ds.subsets
                 .iter()
-                .map(|(k, v)| (k.clone(), v.iter().filter_map(|i| pos.get(i).copied()).collect::<Vec<_>>()))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.iter()
+                            .filter_map(|i| pos.get(i).copied())
+                            .collect::<Vec<_>>(),
+                    )
+                })
                 .filter(|(_, v)| !v.is_empty())
                 .collect()
         },
@@ -29,7 +37,11 @@ fn take(ds: &Dataset, keep: &[usize], suffix: &str) -> Dataset {
 /// id must exist, so a typo cannot silently leak validation faces into training.
 pub fn split_by_ids(ds: Dataset, list: &Path) -> Result<(Dataset, Dataset)> {
     let text = std::fs::read_to_string(list).map_err(|e| Error::io(list, e))?;
-    let ids: BTreeSet<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let ids: BTreeSet<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     let known: BTreeSet<&str> = ds.samples.iter().map(|s| s.id.as_str()).collect();
     if let Some((n, missing)) = text
         .lines()
@@ -37,11 +49,20 @@ pub fn split_by_ids(ds: Dataset, list: &Path) -> Result<(Dataset, Dataset)> {
         .map(|(n, l)| (n, l.trim()))
         .find(|(_, l)| !l.is_empty() && !l.starts_with('#') && !known.contains(l))
     {
-        return Err(facealign_core::Error::parse(list, format!("line {}", n + 1), format!("no sample with id `{missing}` in {}", ds.source)).into());
+        return Err(facealign_core::Error::parse(
+            list,
+            format!("line {}", n + 1),
+            format!("no sample with id `{missing}` in {}", ds.source),
+        )
+        .into());
     }
-    let (val, train): (Vec<usize>, Vec<usize>) = (0..ds.samples.len()).partition(|&i| ids.contains(ds.samples[i].id.as_str()));
+    let (val, train): (Vec<usize>, Vec<usize>) =
+        (0..ds.samples.len()).partition(|&i| ids.contains(ds.samples[i].id.as_str()));
     if train.is_empty() || val.is_empty() {
-        return Err(Error::Config(format!("{}: the split leaves an empty train or validation set", list.display())));
+        return Err(Error::Config(format!(
+            "{}: the split leaves an empty train or validation set",
+            list.display()
+        )));
     }
     Ok((take(&ds, &train, "#train"), take(&ds, &val, "#val")))
 }
@@ -50,11 +71,16 @@ pub fn split_by_ids(ds: Dataset, list: &Path) -> Result<(Dataset, Dataset)> {
 pub fn split_train_val(ds: Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
     let n = ds.samples.len();
     if n < 2 {
-        return Err(Error::Config(format!("{}: need at least 2 samples to hold out validation", ds.source)));
+        return Err(Error::Config(format!(
+            "{}: need at least 2 samples to hold out validation",
+            ds.source
+        )));
     }
     let n_val = ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
     let mut idx: Vec<usize> = (0..n).collect();
-    idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_5EED));
+    idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+        seed ^ 0x5EED_5EED,
+    ));
     let mut val = idx[..n_val].to_vec();
     let mut train = idx[n_val..].to_vec();
     val.sort_unstable();

@@ -51,15 +51,29 @@ lr = 1e-3
 /// model that learned nothing about the individual face.
 fn mean_shape_nme() -> f64 {
     let ds = DataSpec::parse(&fixture_300w()).unwrap().load().unwrap();
-    let spec = CropSpec { size: 64, enlarge: 1.25 };
-    let crops: Vec<_> = ds.samples.iter().map(|s| crop_from_landmarks(&s.landmarks, &spec).unwrap()).collect();
-    let us: Vec<Vec<[f32; 2]>> =
-        ds.samples.iter().zip(&crops).map(|(s, t)| landmarks_to_crop_u(&s.landmarks, t, 64)).collect();
+    let spec = CropSpec {
+        size: 64,
+        enlarge: 1.25,
+    };
+    let crops: Vec<_> = ds
+        .samples
+        .iter()
+        .map(|s| crop_from_landmarks(&s.landmarks, &spec).unwrap())
+        .collect();
+    let us: Vec<Vec<[f32; 2]>> = ds
+        .samples
+        .iter()
+        .zip(&crops)
+        .map(|(s, t)| landmarks_to_crop_u(&s.landmarks, t, 64))
+        .collect();
     let m = us[0].len();
     let mean: Vec<[f32; 2]> = (0..m)
         .map(|i| {
             let n = us.len() as f32;
-            [us.iter().map(|u| u[i][0]).sum::<f32>() / n, us.iter().map(|u| u[i][1]).sum::<f32>() / n]
+            [
+                us.iter().map(|u| u[i][0]).sum::<f32>() / n,
+                us.iter().map(|u| u[i][1]).sum::<f32>() / n,
+            ]
         })
         .collect();
     let total: f64 = ds
@@ -78,17 +92,41 @@ fn mean_shape_nme() -> f64 {
 fn a_tiny_model_learns_the_fixture_faces() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let opts = TrainOptions { out: Some(dir.path().join("run")), quiet: true, ..TrainOptions::default() };
+    let opts = TrainOptions {
+        out: Some(dir.path().join("run")),
+        quiet: true,
+        ..TrainOptions::default()
+    };
     let mut cfg = tiny("acr", 50, 2);
     cfg.head_init = facealign::config::HeadInit::MeanShape;
     let r = train(cfg, None, &opts).unwrap();
     let baseline = mean_shape_nme();
-    eprintln!("first {:.4} best {:.4} mean-shape baseline {baseline:.4}", r.first_val_nme, r.best_val_nme);
-    assert!(r.best_val_nme <= 0.5 * r.first_val_nme, "NME fell from {} to {}", r.first_val_nme, r.best_val_nme);
+    eprintln!(
+        "first {:.4} best {:.4} mean-shape baseline {baseline:.4}",
+        r.first_val_nme, r.best_val_nme
+    );
+    assert!(
+        r.best_val_nme <= 0.5 * r.first_val_nme,
+        "NME fell from {} to {}",
+        r.first_val_nme,
+        r.best_val_nme
+    );
     // The head starts at the mean shape, so the first epoch is near the baseline; learning the
     // individual faces must take it well below.
-    assert!(r.best_val_nme < 0.5 * baseline, "best {} vs mean-shape {}", r.best_val_nme, baseline);
-    for f in ["config.toml", "metrics.csv", "curves.png", "best.safetensors", "last.safetensors", "shape.json"] {
+    assert!(
+        r.best_val_nme < 0.5 * baseline,
+        "best {} vs mean-shape {}",
+        r.best_val_nme,
+        baseline
+    );
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "curves.png",
+        "best.safetensors",
+        "last.safetensors",
+        "shape.json",
+    ] {
         assert!(dir.path().join("run").join(f).exists(), "{f} missing");
     }
     let rows = std::fs::read_to_string(dir.path().join("run/metrics.csv")).unwrap();
@@ -104,14 +142,27 @@ fn resume_after_interrupt_reaches_the_same_weights() {
     cfg.batch_size = 4;
     cfg.data.augment = facealign::augment::AugmentConfig::default();
     let straight = dir.path().join("straight");
-    let opts = TrainOptions { out: Some(straight.clone()), quiet: true, ..TrainOptions::default() };
+    let opts = TrainOptions {
+        out: Some(straight.clone()),
+        quiet: true,
+        ..TrainOptions::default()
+    };
     train(cfg.clone(), None, &opts).unwrap();
 
     let broken = dir.path().join("broken");
-    let opts = TrainOptions { out: Some(broken.clone()), quiet: true, stop_after_steps: Some(4), ..TrainOptions::default() };
+    let opts = TrainOptions {
+        out: Some(broken.clone()),
+        quiet: true,
+        stop_after_steps: Some(4),
+        ..TrainOptions::default()
+    };
     let err = train(cfg.clone(), None, &opts).unwrap_err();
     assert!(matches!(err, facealign::Error::Interrupted), "{err}");
-    let opts = TrainOptions { resume: Some(broken.clone()), quiet: true, ..TrainOptions::default() };
+    let opts = TrainOptions {
+        resume: Some(broken.clone()),
+        quiet: true,
+        ..TrainOptions::default()
+    };
     train(cfg, None, &opts).unwrap();
 
     let a = facealign::checkpoint::load(&straight.join("last.safetensors")).unwrap();
@@ -123,6 +174,14 @@ fn resume_after_interrupt_reaches_the_same_weights() {
     }
     let rows = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
     let (ra, rb) = (rows(&straight), rows(&broken));
-    let strip = |s: &str| s.lines().map(|l| l.split(',').take(7).collect::<Vec<_>>().join(",")).collect::<Vec<_>>();
-    assert_eq!(strip(&ra), strip(&rb), "same losses and validation numbers per epoch");
+    let strip = |s: &str| {
+        s.lines()
+            .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(&ra),
+        strip(&rb),
+        "same losses and validation numbers per epoch"
+    );
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Summarise runs/exp/*/eval.json into markdown tables (mean ± sample std over seeds).
+
+Run from the repository root after scripts/run_experiments.sh; prints markdown to stdout.
+"""
+import collections
+import glob
+import json
+import os
+import statistics
+
+runs = collections.defaultdict(list)
+times = {}
+if os.path.exists('runs/exp/times.tsv'):
+    for line in open('runs/exp/times.tsv'):
+        name, secs = line.split()
+        times[name] = float(secs)
+for path in sorted(glob.glob('runs/exp/*/eval.json')):
+    name = os.path.basename(os.path.dirname(path))
+    config, seed = name.rsplit('-s', 1)
+    report = json.load(open(path))[0]
+    row = next(r for r in report['rows'] if r['subset'] == 'all')
+    subsets = {r['subset']: r['nme'] for r in report['rows'] if r['subset'] != 'all'}
+    runs[config].append((int(seed), row, subsets, times.get(name)))
+
+
+def ms(values, digits=2):
+    if len(values) == 1:
+        return f'{values[0]:.{digits}f}'
+    return f'{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}'
+
+
+for dataset in ['infanface', 'mtfl']:
+    rows = {k: v for k, v in runs.items() if k.endswith('-' + dataset)}
+    if not rows:
+        continue
+    print(f'\n### {dataset}\n')
+    print('| config | seeds | NME % | FR@0.10 % | AUC@0.10 | wall-clock per run (s) |')
+    print('|---|---|---|---|---|---|')
+    for config in sorted(rows):
+        rs = rows[config]
+        t = [x[3] for x in rs if x[3] is not None]
+        print(f"| {config.rsplit('-', 1)[0]} | {len(rs)} | {ms([r[1]['nme'] for r in rs])} | "
+              f"{ms([r[1]['fr_010'] for r in rs])} | {ms([r[1]['auc'] for r in rs], 4)} | "
+              f"{ms(t, 0) if t else '-'} |")
+    subs = sorted({s for rs in rows.values() for r in rs for s in r[2]})
+    if subs:
+        print(f'\nNME % per subset ({dataset} validation split):\n')
+        print('| config | ' + ' | '.join(subs) + ' |')
+        print('|---|' + '---|' * len(subs))
+        for config in sorted(rows):
+            rs = rows[config]
+            print(f"| {config.rsplit('-', 1)[0]} | " + ' | '.join(ms([r[2][s] for r in rs if s in r[2]]) for s in subs) + ' |')
