@@ -5,7 +5,7 @@
 # Usage (repository root, after scripts/run_experiments.sh main): scripts/ship_models.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=./target/release/facealign
+B=${FACEALIGN:-./target/release/facealign}
 ship() {  # run-dir name calibration-data
   $B model export "runs/exp/$1" "models/$2.safetensors"
   $B model calibrate "models/$2.safetensors" --data "$3"

@@ -20,7 +20,7 @@ for path in sorted(glob.glob('runs/exp/*/eval.json')):
     config, seed = name.rsplit('-s', 1)
     report = json.load(open(path))[0]
     row = next(r for r in report['rows'] if r['subset'] == 'all')
-    subsets = {r['subset']: r['nme'] for r in report['rows'] if r['subset'] != 'all'}
+    subsets = {r['subset']: r['nme'] for r in report['rows'] if r['subset'] != 'all' and not r['subset'].startswith('@')}
     runs[config].append((int(seed), row, subsets, times.get(name)))
 
 
