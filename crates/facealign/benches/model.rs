@@ -14,21 +14,26 @@ fn train_and_infer(c: &mut Criterion) {
         let vs = VarStore::new(Device::Cpu);
         let net = build(&ModelConfig::default(), vs.root(), 68).expect("MobileNetV2 builds");
         let mut opt = Adam::new(&vs, &OptimConfig::default());
-        let loss = AcrLossConfig::default().init().expect("default ACR config is valid");
+        let loss = AcrLossConfig::default()
+            .init()
+            .expect("default ACR config is valid");
         let xs = Tensor::rand([batch, 3, size, size], (Kind::Float, Device::Cpu));
         let ys = Tensor::rand([batch, 136], (Kind::Float, Device::Cpu)) - 0.5;
         let phi = Tensor::rand([batch, 136], (Kind::Float, Device::Cpu));
         let mut g = c.benchmark_group("mobilenet_v2");
         g.sample_size(10);
-        g.bench_function(format!("train_step/acr/size{size}/batch{batch}/threads2"), |b| {
-            b.iter(|| {
-                let out = net.forward_t(&xs, true);
-                let l = loss.forward(&out.landmarks, &ys, &phi);
-                opt.zero_grad();
-                l.backward();
-                opt.step(1e-4);
-            })
-        });
+        g.bench_function(
+            format!("train_step/acr/size{size}/batch{batch}/threads2"),
+            |b| {
+                b.iter(|| {
+                    let out = net.forward_t(&xs, true);
+                    let l = loss.forward(&out.landmarks, &ys, &phi);
+                    opt.zero_grad();
+                    l.backward();
+                    opt.step(1e-4);
+                })
+            },
+        );
         let x1 = Tensor::rand([1, 3, size, size], (Kind::Float, Device::Cpu));
         g.bench_function(format!("infer/size{size}/batch1/threads2"), |b| {
             b.iter(|| tch::no_grad(|| net.forward_t(&x1, false)))
