@@ -140,9 +140,35 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The samples at `keep` (in that order) as a new dataset; the subsets are re-indexed onto
+    /// them (empty ones dropped) and `suffix` is appended to the source.
+    pub fn subset_of(&self, keep: &[usize], suffix: &str) -> Dataset {
+        let pos: BTreeMap<usize, usize> = keep
+            .iter()
+            .enumerate()
+            .map(|(new, &old)| (old, new))
+            .collect();
+        let subsets = self
+            .subsets
+            .iter()
+            .map(|(k, v)| {
+                let v: Vec<usize> = v.iter().filter_map(|i| pos.get(i).copied()).collect();
+                (k.clone(), v)
+            })
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        Dataset {
+            format: self.format.clone(),
+            source: format!("{}{suffix}", self.source),
+            scheme: self.scheme.clone(),
+            samples: keep.iter().map(|&i| self.samples[i].clone()).collect(),
+            subsets,
+        }
+    }
+
     /// Keep only the samples of `subset`; an unknown subset is an error listing the known ones.
-    pub fn select_subset(mut self, subset: &str) -> Result<Dataset> {
-        let Some(idx) = self.subsets.get(subset).cloned() else {
+    pub fn select_subset(self, subset: &str) -> Result<Dataset> {
+        let Some(idx) = self.subsets.get(subset) else {
             let known: Vec<&str> = self.subsets.keys().map(String::as_str).collect();
             return Err(Error::Spec {
                 spec: self.source.clone(),
@@ -152,26 +178,15 @@ impl Dataset {
                 ),
             });
         };
-        let keep: Vec<Sample> = idx.iter().map(|&i| self.samples[i].clone()).collect();
-        self.samples = keep;
-        // Re-index the other subsets onto the kept samples.
-        let pos: BTreeMap<usize, usize> = idx
-            .iter()
-            .enumerate()
-            .map(|(new, &old)| (old, new))
-            .collect();
-        for v in self.subsets.values_mut() {
-            *v = v.iter().filter_map(|i| pos.get(i).copied()).collect();
-        }
-        self.subsets.retain(|_, v| !v.is_empty());
-        self.source = format!("{}#{subset}", self.source);
-        self.ensure_not_empty()?;
-        Ok(self)
+        let ds = self.subset_of(idx, &format!("#{subset}"));
+        ds.ensure_not_empty()?;
+        Ok(ds)
     }
 
-    /// Keep only the samples whose ids are listed in `list` (one per line; blank lines and `#`
-    /// comments ignored). Every listed id must exist, so a typo cannot silently shrink a split.
-    pub fn select_ids(self, list: &std::path::Path) -> Result<Dataset> {
+    /// Indices (sorted, unique) of the samples whose ids are listed in `list` (one per line; blank
+    /// lines and `#` comments ignored). Every listed id must exist, so a typo cannot silently
+    /// shrink a split; the error names the file and line.
+    pub fn indices_of_ids(&self, list: &std::path::Path) -> Result<Vec<usize>> {
         let text = std::fs::read_to_string(list).map_err(|e| Error::io(list, e))?;
         let pos: BTreeMap<&str, usize> = self
             .samples
@@ -196,11 +211,14 @@ impl Dataset {
         }
         keep.sort_unstable();
         keep.dedup();
-        let name = format!("@{}", list.display());
-        let mut ds = self;
-        ds.subsets.insert(name.clone(), keep);
-        let mut ds = ds.select_subset(&name)?;
-        ds.subsets.remove(&name);
+        Ok(keep)
+    }
+
+    /// Keep only the samples whose ids are listed in `list` (see [`Dataset::indices_of_ids`]).
+    pub fn select_ids(self, list: &std::path::Path) -> Result<Dataset> {
+        let keep = self.indices_of_ids(list)?;
+        let ds = self.subset_of(&keep, &format!("#@{}", list.display()));
+        ds.ensure_not_empty()?;
         Ok(ds)
     }
 

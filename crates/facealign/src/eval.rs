@@ -3,30 +3,41 @@ use tch::Tensor;
 
 use crate::error::Result;
 use crate::model::LandmarkModel;
-use facealign_core::geometry::crop_u_to_image_px;
+use facealign_core::geometry::{crop_u_to_image_px, Affine2};
 use facealign_core::loader::{CropLoader, LoaderConfig};
 use facealign_core::Point;
+
+/// Run the model on `[N,3,S,S]` crops and map each prediction from crop_u back to image_px
+/// through its crop's inverse transform.
+pub fn predict_image_px(
+    net: &LandmarkModel,
+    xs: &Tensor,
+    crops: &[Affine2],
+    size: u32,
+) -> Result<Vec<Vec<Point>>> {
+    let pred = tch::no_grad(|| net.forward_t(xs, false)).landmarks;
+    let flat: Vec<f32> = Vec::try_from(&pred.flatten(0, -1).to_kind(tch::Kind::Float))?;
+    let dim = flat.len() / crops.len().max(1);
+    crops
+        .iter()
+        .zip(flat.chunks(dim.max(1)))
+        .map(|(t, f)| {
+            let u: Vec<Point> = f.chunks(2).map(|c| [c[0], c[1]]).collect();
+            Ok(crop_u_to_image_px(&u, t, size)?)
+        })
+        .collect()
+}
 
 /// Predict every sample of a loader's dataset (in dataset order, no augmentation) and map the
 /// predictions back to image_px through each crop's inverse transform.
 pub fn predict_crops(net: &LandmarkModel, loader: &CropLoader) -> Result<Vec<Vec<Point>>> {
     let size = loader.config().crop.size;
+    let s = size as i64;
     let mut out = Vec::with_capacity(loader.dataset().samples.len());
     for b in loader.iter_epoch(0) {
         let b = b?;
-        let n = b.len() as i64;
-        let s = size as i64;
-        let xs = Tensor::from_slice(&b.images).view([n, 3, s, s]);
-        let pred = tch::no_grad(|| net.forward_t(&xs, false)).landmarks;
-        let flat: Vec<f32> = Vec::try_from(&pred.flatten(0, -1).to_kind(tch::Kind::Float))?;
-        let dim = flat.len() / b.len();
-        for (k, t) in b.crop_from_image.iter().enumerate() {
-            let u: Vec<Point> = flat[k * dim..(k + 1) * dim]
-                .chunks(2)
-                .map(|c| [c[0], c[1]])
-                .collect();
-            out.push(crop_u_to_image_px(&u, t, size)?);
-        }
+        let xs = Tensor::from_slice(&b.images).view([b.len() as i64, 3, s, s]);
+        out.extend(predict_image_px(net, &xs, &b.crop_from_image, size)?);
     }
     Ok(out)
 }

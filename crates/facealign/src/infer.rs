@@ -12,9 +12,10 @@ use tch::Tensor;
 
 use crate::bundle::LoadedModel;
 use crate::error::{Error, Result};
-use facealign_core::geometry::{crop_from_box, crop_u_to_image_px, warp_rgb, BoxCalibration};
+use facealign_core::geometry::{crop_from_box, warp_rgb, BoxCalibration};
 use facealign_core::loader::to_chw;
 use facealign_core::{BoxXywh, Dataset, Point};
+use facealign_detect::geometry::iou_xywh;
 use facealign_detect::FaceDetector;
 
 /// Metadata key prefix of detector calibrations.
@@ -95,20 +96,7 @@ impl Predictor {
             crops.push(t);
         }
         let xs = Tensor::from_slice(&chw).view([boxes.len() as i64, 3, s, s]);
-        let out = tch::no_grad(|| self.model.net.forward_t(&xs, false)).landmarks;
-        let flat: Vec<f32> = Vec::try_from(&out.flatten(0, -1).to_kind(tch::Kind::Float))?;
-        let dim = flat.len() / boxes.len();
-        crops
-            .iter()
-            .enumerate()
-            .map(|(k, t)| {
-                let u: Vec<Point> = flat[k * dim..(k + 1) * dim]
-                    .chunks(2)
-                    .map(|c| [c[0], c[1]])
-                    .collect();
-                Ok(crop_u_to_image_px(&u, t, spec.size)?)
-            })
-            .collect()
+        crate::eval::predict_image_px(&self.model.net, &xs, &crops, spec.size)
     }
 
     /// Detect faces and predict their landmarks.
@@ -125,21 +113,6 @@ impl Predictor {
                 landmarks: l,
             })
             .collect())
-    }
-}
-
-/// IoU of two boxes.
-pub fn iou(a: &BoxXywh, b: &BoxXywh) -> f32 {
-    let x0 = a.x.max(b.x);
-    let y0 = a.y.max(b.y);
-    let x1 = (a.x + a.w).min(b.x + b.w);
-    let y1 = (a.y + a.h).min(b.y + b.h);
-    let inter = (x1 - x0).max(0.0) * (y1 - y0).max(0.0);
-    let union = a.w * a.h + b.w * b.h - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
     }
 }
 
@@ -168,7 +141,7 @@ pub fn match_detections(
                 .iter()
                 .enumerate()
                 .filter(|(k, _)| !used[*k])
-                .map(|(k, d)| (k, iou(&d.bbox, &gt), d))
+                .map(|(k, d)| (k, iou_xywh(&d.bbox, &gt), d))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             if let Some((k, v, d)) = best {
                 if v >= min_iou {
@@ -248,40 +221,4 @@ pub fn end_to_end(
         },
         nmes,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iou_hand_cases() {
-        let a = BoxXywh {
-            x: 0.0,
-            y: 0.0,
-            w: 10.0,
-            h: 10.0,
-        };
-        let b = BoxXywh {
-            x: 5.0,
-            y: 0.0,
-            w: 10.0,
-            h: 10.0,
-        };
-        // overlap 5×10 = 50; union 100 + 100 − 50 = 150
-        assert!((iou(&a, &b) - 50.0 / 150.0).abs() < 1e-6);
-        assert_eq!(
-            iou(
-                &a,
-                &BoxXywh {
-                    x: 20.0,
-                    y: 20.0,
-                    w: 1.0,
-                    h: 1.0
-                }
-            ),
-            0.0
-        );
-        assert!((iou(&a, &a) - 1.0).abs() < 1e-6);
-    }
 }

@@ -6,7 +6,7 @@ use clap::Args;
 use facealign::bundle::{default_model, LoadedModel};
 use facealign::infer::{Face, Predictor};
 use facealign::smooth::{LandmarkSmoother, OneEuroConfig};
-use facealign::{BoxXywh, SchemeId};
+use facealign::{BoxXywh, ImageSource, SchemeId};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -110,12 +110,9 @@ fn parse_box(s: &str) -> Result<BoxXywh> {
 }
 
 fn decode(p: &Path) -> Result<image::RgbImage, String> {
-    image::ImageReader::open(p)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .decode()
-        .map(|i| i.to_rgb8())
+    ImageSource::Path(p.to_path_buf())
+        .load_rgb()
+        .map(std::sync::Arc::unwrap_or_clone)
         .map_err(|e| e.to_string())
 }
 
@@ -152,7 +149,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
             let img = match img {
                 Ok(i) => i,
                 Err(e) => {
-                    eprintln!("skipping {}: {e}", path.display());
+                    eprintln!("skipping: {e}");
                     n_failed += 1;
                     results.push(ImageResult {
                         image: path.display().to_string(),

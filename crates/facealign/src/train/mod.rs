@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{nn::VarStore, Device, Tensor};
 
 use crate::adam::Adam;
 use crate::checkpoint::{self, META_CONFIG, META_STATE};
 use crate::config::{HeadInit, Init, TrainConfig};
 use crate::error::{write_atomic, Error, Result};
 use crate::eval::predict_crops;
-use crate::model::{self, LandmarkModel};
+use crate::model;
 use crate::objective::{scalar, with_input_size, Objective};
 use facealign_core::data::DataSpec;
 use facealign_core::geometry::{crop_from_landmarks, landmarks_to_crop_u, CropSpec};
@@ -503,14 +503,3 @@ fn progress_bar(
     bar.set_prefix(format!("epoch {}/{}", epoch + 1, epochs));
     Some(bar)
 }
-
-/// Load the model variables of `vs` in their current values into a fresh Tensor map (tests).
-pub fn weights_of(vs: &VarStore) -> BTreeMap<String, Tensor> {
-    checkpoint::model_tensors(vs)
-        .into_iter()
-        .map(|(k, v)| (k, v.to_kind(Kind::Float)))
-        .collect()
-}
-
-/// A boxed model is what `model::build` returns.
-pub type Net = LandmarkModel;
