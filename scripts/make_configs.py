@@ -60,3 +60,15 @@ MTFL_DATA = ('[data]\ntrain = "mtfl:../shared/data/mtfl/train.txt"\nval_ids = "c
 MTFL_HEAD = 'epochs = 4\nbatch_size = 64\nseed = 0\nthreads = 2\ninit = "imagenet"\nhead_init = "mean-shape"\n'
 for loss in ['l2', 'acr']:
     write(f'configs/mtfl/mnv2_{loss}.toml', f'mtfl-mnv2-{loss}', MTFL_HEAD, MTFL_DATA, 'mnv2', loss, CPU_OPTIM)
+
+# Issue 9: adult 68-point models from the MTFL teacher labels (80x80 sources, so 96 px input).
+MTFL68_DATA = ('[data]\ntrain = "pts:../shared/data/mtfl"\nval_ids = "configs/mtfl68/val_ids.txt"\n'
+               'input_size = 96\n')
+MTFL68_HEAD = 'epochs = 12\nbatch_size = 32\nseed = 0\nthreads = 2\ninit = "imagenet"\nhead_init = "mean-shape"\n'
+for loss in ['l2', 'acr']:
+    write(f'configs/mtfl68/mnv2_{loss}.toml', f'mtfl68-mnv2-{loss}', MTFL68_HEAD, MTFL68_DATA, 'mnv2', loss,
+          CPU_OPTIM)
+MTFL68_MIX = MTFL68_DATA + 'extra_train = ["pts:../shared/data/infanface/train"]\n'
+for loss in ['l2', 'acr']:
+    write(f'configs/mtfl68/mnv2_{loss}_infanface.toml', f'mtfl68-mnv2-{loss}-infanface', MTFL68_HEAD, MTFL68_MIX,
+          'mnv2', loss, CPU_OPTIM)

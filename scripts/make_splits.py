@@ -30,3 +30,13 @@ val = sorted(random.Random(2014).sample(lines, 1000))
 with open('configs/mtfl/val_ids.txt', 'w') as f:
     f.write('# MTFL validation split: 1000 of %d training faces, random.Random(2014) (scripts/make_splits.py).\n' % len(lines))
     f.write('\n'.join(val) + '\n')
+
+# configs/mtfl68/val_ids.txt: the MTFL faces with 68-point teacher labels (.pts beside the image) that
+# are in the MTFL validation split above, so the 5- and 68-point studies hold out the same faces.
+have = {l for l in lines if os.path.exists('../shared/data/mtfl/' + os.path.splitext(l)[0] + '.pts')}
+val68 = [v for v in val if v in have]
+os.makedirs('configs/mtfl68', exist_ok=True)
+with open('configs/mtfl68/val_ids.txt', 'w') as f:
+    f.write('# MTFL 68-point teacher-label validation split: the %d of the %d teacher-labelled faces that are in\n'
+            '# configs/mtfl/val_ids.txt (scripts/make_splits.py). Never trained on.\n' % (len(val68), len(have)))
+    f.write('\n'.join(val68) + '\n')

@@ -5,7 +5,7 @@
 # Wall-clock on the 2-core machine is recorded in runs/exp/times.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=./target/release/facealign
+B=${FACEALIGN:-./target/release/facealign}
 what=${1:-all}
 mkdir -p runs/exp
 run() {  # config seed val-spec

@@ -249,6 +249,8 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Keep libtorch's freed activations in the heap instead of re-faulting them every step.
+    facealign::alloc::tune_allocator();
     // `facealign ... | head` closes stdout early: end quietly instead of panicking in println!.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

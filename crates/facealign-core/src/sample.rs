@@ -222,6 +222,35 @@ impl Dataset {
         Ok(ds)
     }
 
+    /// Append the samples of `other` (same landmark scheme, else an error naming both sources).
+    /// Subsets of the same name are merged; the source becomes `a + b`.
+    pub fn append(&mut self, other: Dataset) -> Result<()> {
+        if other.scheme.id != self.scheme.id {
+            return Err(Error::Spec {
+                spec: other.source.clone(),
+                message: format!(
+                    "has {} landmarks but {} has {}",
+                    other.scheme.name(),
+                    self.source,
+                    self.scheme.name()
+                ),
+            });
+        }
+        let offset = self.samples.len();
+        for (k, v) in other.subsets {
+            self.subsets
+                .entry(k)
+                .or_default()
+                .extend(v.into_iter().map(|i| i + offset));
+        }
+        self.samples.extend(other.samples);
+        self.source = format!("{} + {}", self.source, other.source);
+        if self.format != other.format {
+            self.format = format!("{}+{}", self.format, other.format);
+        }
+        Ok(())
+    }
+
     /// An empty dataset is an error.
     pub fn ensure_not_empty(&self) -> Result<()> {
         if self.samples.is_empty() {
@@ -233,5 +262,58 @@ impl Dataset {
     /// Number of landmarks per sample.
     pub fn n_points(&self) -> usize {
         self.scheme.n_points()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheme::SchemeId;
+
+    fn ds(source: &str, id: SchemeId, ids: &[&str], subset: Option<(&str, Vec<usize>)>) -> Dataset {
+        let n = id.n_points();
+        Dataset {
+            format: "pts".into(),
+            source: source.into(),
+            scheme: Scheme::get(id),
+            samples: ids
+                .iter()
+                .map(|i| {
+                    Sample::new(
+                        *i,
+                        ImageSource::Path(PathBuf::from(format!("{i}.jpg"))),
+                        vec![[0.0, 0.0]; n],
+                    )
+                })
+                .collect(),
+            subsets: subset
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn append_offsets_subsets_and_checks_the_scheme() {
+        let mut a = ds(
+            "a",
+            SchemeId::Ibug68,
+            &["a0", "a1"],
+            Some(("hard", vec![1])),
+        );
+        let b = ds(
+            "b",
+            SchemeId::Ibug68,
+            &["b0", "b1", "b2"],
+            Some(("hard", vec![0, 2])),
+        );
+        a.append(b).unwrap();
+        let ids: Vec<&str> = a.samples.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a0", "a1", "b0", "b1", "b2"]);
+        assert_eq!(a.subsets["hard"], vec![1, 2, 4]);
+        assert_eq!(a.source, "a + b");
+        let five = ds("m", SchemeId::Five, &["m0"], None);
+        let err = a.append(five).unwrap_err().to_string();
+        assert!(err.contains("five") && err.contains("ibug68"), "{err}");
     }
 }

