@@ -122,9 +122,9 @@ enum ModelCmd {
     Calibrate {
         /// A .safetensors model file (rewritten with the calibration in its metadata).
         model: PathBuf,
-        /// Annotated faces to fit on (training data, never the test split).
-        #[arg(long)]
-        data: String,
+        /// Annotated faces to fit on (training data, never the test split); several specs pool.
+        #[arg(long, num_args = 1.., required = true)]
+        data: Vec<String>,
         #[arg(long, default_value = facealign_detect::DEFAULT_DETECTOR)]
         detector: String,
     },
@@ -166,7 +166,7 @@ fn run(cli: Cli) -> Result<()> {
             data,
             detector,
         }) => {
-            let ds = facealign::data::DataSpec::parse(&data)?.load()?;
+            let ds = commands::load_data(&data)?;
             let mut det = facealign_detect::open(&detector, &facealign::infer::detector_dir())?;
             let (c, n) = facealign::infer::calibrate(det.as_mut(), &ds)?;
             facealign::infer::store_calibration(&model, &detector, &c)?;

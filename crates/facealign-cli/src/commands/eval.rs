@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use facealign::bundle::{default_model, LoadedModel};
-use facealign::data::DataSpec;
 use facealign::eval::{self, AucConvention, EvalOptions, EvalReport};
 use facealign::metrics::Normalizer;
 
@@ -61,24 +60,6 @@ fn evaluate_one(spec: &str, ds: &facealign::Dataset, opts: &EvalOptions) -> Resu
     Ok(eval::evaluate(&model, ds, opts)?)
 }
 
-/// One dataset from one or more specs; with several, each spec's samples also form a subset named
-/// after the spec, so the table shows every source beside the pooled numbers.
-fn load_data(specs: &[String]) -> Result<facealign::Dataset> {
-    let mut all: Option<facealign::Dataset> = None;
-    for spec in specs {
-        let mut ds = DataSpec::parse(spec)?.load()?;
-        if specs.len() > 1 {
-            ds.subsets
-                .insert(spec.clone(), (0..ds.samples.len()).collect());
-        }
-        match &mut all {
-            None => all = Some(ds),
-            Some(a) => a.append(ds)?,
-        }
-    }
-    all.context("--data: no data spec given")
-}
-
 pub fn run(a: EvalArgs) -> Result<()> {
     let norm = Normalizer::parse(&a.norm)
         .with_context(|| format!("--norm {}: expected ocular, pupil or box", a.norm))?;
@@ -96,7 +77,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         auc,
         batch: a.batch.max(1),
     };
-    let ds = load_data(&a.data)?;
+    let ds = super::load_data(&a.data)?;
     let first = match &a.model {
         Some(m) => m.clone(),
         None => default_model(ds.scheme.id)?.display().to_string(),

@@ -32,3 +32,21 @@ pub fn save_overlay(
     save_png_atomic(&out, path)?;
     Ok(())
 }
+
+/// One dataset from one or more specs; with several, each spec's samples also form a subset named
+/// after the spec, so the table shows every source beside the pooled numbers.
+pub fn load_data(specs: &[String]) -> anyhow::Result<facealign::Dataset> {
+    let mut all: Option<facealign::Dataset> = None;
+    for spec in specs {
+        let mut ds = facealign::data::DataSpec::parse(spec)?.load()?;
+        if specs.len() > 1 {
+            ds.subsets
+                .insert(spec.clone(), (0..ds.samples.len()).collect());
+        }
+        match &mut all {
+            None => all = Some(ds),
+            Some(a) => a.append(ds)?,
+        }
+    }
+    anyhow::Context::context(all, "--data: no data spec given")
+}
