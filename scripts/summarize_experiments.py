@@ -9,12 +9,10 @@ import json
 import os
 import statistics
 
+from summary_common import load_times, metric_cells, ms
+
 runs = collections.defaultdict(list)
-times = {}
-if os.path.exists('runs/exp/times.tsv'):
-    for line in open('runs/exp/times.tsv'):
-        name, secs = line.split()
-        times[name] = float(secs)
+times = load_times('runs/exp/times.tsv')
 for path in sorted(glob.glob('runs/exp/*/eval.json')):
     name = os.path.basename(os.path.dirname(path))
     config, seed = name.rsplit('-s', 1)
@@ -23,11 +21,6 @@ for path in sorted(glob.glob('runs/exp/*/eval.json')):
     subsets = {r['subset']: r['nme'] for r in report['rows'] if r['subset'] != 'all' and not r['subset'].startswith('@')}
     runs[config].append((int(seed), row, subsets, times.get(name)))
 
-
-def ms(values, digits=2):
-    if len(values) == 1:
-        return f'{values[0]:.{digits}f}'
-    return f'{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}'
 
 
 for dataset in ['infanface', 'mtfl']:
@@ -40,9 +33,7 @@ for dataset in ['infanface', 'mtfl']:
     for config in sorted(rows):
         rs = rows[config]
         t = [x[3] for x in rs if x[3] is not None]
-        print(f"| {config.rsplit('-', 1)[0]} | {len(rs)} | {ms([r[1]['nme'] for r in rs])} | "
-              f"{ms([r[1]['fr_010'] for r in rs])} | {ms([r[1]['auc'] for r in rs], 4)} | "
-              f"{ms(t, 0) if t else '-'} |")
+        print(f"| {config.rsplit('-', 1)[0]} | {len(rs)} | {metric_cells([r[1] for r in rs], t)}")
     subs = sorted({s for rs in rows.values() for r in rs for s in r[2]})
     if subs:
         print(f'\nNME % per subset ({dataset} validation split):\n')
