@@ -73,37 +73,66 @@ fn time_median(warmup: usize, steps: usize, mut f: impl FnMut()) -> f64 {
     median(times)
 }
 
+/// The measured training step on synthetic tensors, shared by [`run`] and the criterion bench
+/// (`benches/model.rs`) so both time the same thing.
+pub struct TrainStep {
+    // Kept alive for the model's and optimiser's variables.
+    _vs: VarStore,
+    net: model::LandmarkModel,
+    opt: Adam,
+    loss: crate::loss::AcrLoss,
+    xs: Tensor,
+    ys: Tensor,
+    phi: Tensor,
+}
+
+impl TrainStep {
+    /// A freshly initialised `model` with `points` landmarks, default Adam, the default ACR loss,
+    /// and random inputs `[batch, 3, size, size]`, targets and Φ.
+    pub fn new(model: &ModelConfig, points: usize, batch: usize, size: u32) -> Result<TrainStep> {
+        let vs = VarStore::new(Device::Cpu);
+        let net = model::build(model, vs.root(), points as i64)?;
+        let opt = Adam::new(&vs, &OptimConfig::default());
+        let loss = AcrLossConfig::default().init()?;
+        let (b, s, m2) = (batch as i64, size as i64, 2 * points as i64);
+        Ok(TrainStep {
+            xs: Tensor::rand([b, 3, s, s], (Kind::Float, Device::Cpu)),
+            ys: Tensor::rand([b, m2], (Kind::Float, Device::Cpu)) - 0.5,
+            phi: Tensor::rand([b, m2], (Kind::Float, Device::Cpu)),
+            _vs: vs,
+            net,
+            opt,
+            loss,
+        })
+    }
+
+    /// Forward + backward + Adam update (lr 1e-4).
+    pub fn step(&mut self) {
+        let out = self.net.forward_t(&self.xs, true);
+        let l = self.loss.forward(&out.landmarks, &self.ys, &self.phi);
+        self.opt.zero_grad();
+        l.backward();
+        self.opt.step(1e-4);
+    }
+
+    /// Inference on random `[n, 3, size, size]` inputs, without gradients: a closure to time.
+    pub fn infer(&self, n: i64) -> impl Fn() + '_ {
+        let s = self.xs.size()[2];
+        let x = Tensor::rand([n, 3, s, s], (Kind::Float, Device::Cpu));
+        move || {
+            let _ = tch::no_grad(|| self.net.forward_t(&x, false));
+        }
+    }
+}
+
 /// Run the model benchmarks (and the pipeline one when `data` is given).
 pub fn run(opts: &BenchOptions, data: Option<&Dataset>) -> Result<BenchReport> {
     tch::set_num_threads(opts.threads as i32);
     tch::manual_seed(0);
-    let vs = VarStore::new(Device::Cpu);
-    let net = model::build(&opts.model, vs.root(), opts.points as i64)?;
-    let mut opt = Adam::new(&vs, &OptimConfig::default());
-    let loss = AcrLossConfig::default().init()?;
-    let (b, s, m2) = (opts.batch as i64, opts.size as i64, 2 * opts.points as i64);
-    let xs = Tensor::rand([b, 3, s, s], (Kind::Float, Device::Cpu));
-    let ys = Tensor::rand([b, m2], (Kind::Float, Device::Cpu)) - 0.5;
-    let phi = Tensor::rand([b, m2], (Kind::Float, Device::Cpu));
-    let step = time_median(opts.warmup, opts.steps, || {
-        let out = net.forward_t(&xs, true);
-        let l = loss.forward(&out.landmarks, &ys, &phi);
-        opt.zero_grad();
-        l.backward();
-        opt.step(1e-4);
-    });
-    let x1 = Tensor::rand([1, 3, s, s], (Kind::Float, Device::Cpu));
-    let infer1 = tch::no_grad(|| {
-        time_median(opts.warmup, opts.steps.max(10), || {
-            let _ = net.forward_t(&x1, false);
-        })
-    });
-    let x32 = Tensor::rand([32, 3, s, s], (Kind::Float, Device::Cpu));
-    let infer32 = tch::no_grad(|| {
-        time_median(opts.warmup.min(2), opts.steps.clamp(1, 5), || {
-            let _ = net.forward_t(&x32, false);
-        })
-    });
+    let mut train = TrainStep::new(&opts.model, opts.points, opts.batch, opts.size)?;
+    let step = time_median(opts.warmup, opts.steps, || train.step());
+    let infer1 = time_median(opts.warmup, opts.steps.max(10), train.infer(1));
+    let infer32 = time_median(opts.warmup.min(2), opts.steps.clamp(1, 5), train.infer(32));
     let crops_per_s = match data {
         Some(ds) => Some(crops_per_second(ds, opts.size, 256.min(ds.samples.len()))?),
         None => None,
