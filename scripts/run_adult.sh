@@ -23,8 +23,8 @@ for seed in "${seeds[@]}"; do
     t1=$(date +%s)
     printf '%s\t%s\n' "$name" $((t1 - t0)) >> runs/adult/times.tsv
     $B eval --model "runs/adult/$name" --data "$VAL" --json "runs/adult/$name/val.json" > "runs/adult/$name/val.md"
-    $B eval --model "runs/adult/$name" --data "${ADULT[@]}" --json "runs/adult/$name/adult.tmp.json" > "runs/adult/$name/adult.md"
-    mv "runs/adult/$name/adult.tmp.json" "runs/adult/$name/adult.json"
+    # adult.json (written atomically, last) marks the run finished.
+    $B eval --model "runs/adult/$name" --data "${ADULT[@]}" --json "runs/adult/$name/adult.json" > "runs/adult/$name/adult.md"
     echo "$name: $((t1 - t0)) s; val $(grep -m1 '| all |' "runs/adult/$name/val.md"); adult $(grep -m1 '| all |' "runs/adult/$name/adult.md")"
   done
 done
