@@ -40,3 +40,34 @@ with open('configs/mtfl68/val_ids.txt', 'w') as f:
     f.write('# MTFL 68-point teacher-label validation split: the %d of the %d teacher-labelled faces that are in\n'
             '# configs/mtfl/val_ids.txt (scripts/make_splits.py). Never trained on.\n' % (len(val68), len(have)))
     f.write('\n'.join(val68) + '\n')
+
+# configs/aflw/{val,test,trainval}_ids.txt (issues 13 and 16): AFLW-19 (19,079 manual large-pose faces),
+# stratified by yaw bin (0-30, 30-60, 60-90 degrees): 1,000 validation faces (model selection, tuning)
+# and 2,000 test faces (reported, never tuned on), drawn once with random.Random(2011). trainval = all
+# but test (the trainer's val_ids carves validation out of it). The same ids hold out the same faces of
+# aflw/teacher68.json (same image ids).
+import json
+aflw = json.load(open('../shared/data/aflw/train.json'))
+files = {im['id']: im['file_name'] for im in aflw['images']}
+bins = {0: [], 1: [], 2: []}
+for a in aflw['annotations']:
+    y = abs(a['yaw'])
+    bins[0 if y <= 30 else 1 if y <= 60 else 2].append(files[a['image_id']])
+rng = random.Random(2011)
+n = sum(len(v) for v in bins.values())
+val, test = [], []
+for b in sorted(bins):
+    ids = sorted(bins[b])
+    rng.shuffle(ids)
+    kv, kt = round(1000 * len(ids) / n), round(2000 * len(ids) / n)
+    val += ids[:kv]
+    test += ids[kv:kv + kt]
+held = set(test)
+trainval = sorted(f for f in files.values() if f not in held)
+head = '# AFLW-19 %s: %d of %d faces, stratified by |yaw| bin (0-30, 30-60, >60), random.Random(2011)\n# (scripts/make_splits.py).%s\n'
+for name, ids, note in [('val', sorted(val), ' Model selection and tuning only.'),
+                        ('test', sorted(test), ' Reported; never trained or tuned on.'),
+                        ('trainval', trainval, ' Everything but the test split.')]:
+    with open('configs/aflw/%s_ids.txt' % name, 'w') as f:
+        f.write(head % (name, len(ids), n, note))
+        f.write('\n'.join(ids) + '\n')

@@ -355,7 +355,7 @@ impl Augmentation {
 
     /// Re-label landmarks after the geometric part: when flipped, `out[i] = pts[flip[i]]`
     /// (the mirror image of landmark `flip[i]` is landmark `i`). Errors if `flip` does not fit.
-    pub fn relabel(&self, pts: &[Point], flip: &[usize]) -> Result<Vec<Point>> {
+    pub fn relabel<T: Copy>(&self, pts: &[T], flip: &[usize]) -> Result<Vec<T>> {
         if !self.flip {
             return Ok(pts.to_vec());
         }

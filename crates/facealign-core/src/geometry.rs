@@ -298,6 +298,33 @@ pub fn crop_from_landmarks(points: &[Point], spec: &CropSpec) -> Result<Affine2>
     crop_from_box(&bbox, spec, &BoxCalibration::IDENTITY)
 }
 
+/// The crop around a (predicted) shape, **aligned with its eye line**: the image is turned by
+/// `−roll` about the origin so the eyes are level, and the square of side `max(w, h) · enlarge`
+/// around the turned landmarks' extents fills the crop. This is the training crop of an upright
+/// face, so a face tilted in the photo is presented to the model as it was trained (issue 13,
+/// roll at inference). Non-finite points are ignored.
+pub fn crop_aligned_to_shape(points: &[Point], roll: f64, spec: &CropSpec) -> Result<Affine2> {
+    spec.validate()?;
+    if !roll.is_finite() {
+        return Err(Error::invalid("roll", format!("{roll} is not finite")));
+    }
+    let level = Affine2::rotation(-roll);
+    let turned: Vec<Point> = points
+        .iter()
+        .filter(|p| p[0].is_finite() && p[1].is_finite())
+        .map(|&p| level.apply(p))
+        .collect();
+    let bbox = BoxXywh::around(&turned)
+        .ok_or_else(|| Error::invalid("landmarks", "no finite landmark to crop around"))?;
+    let c = bbox.center();
+    let side = f64::from(bbox.w.max(bbox.h)) * f64::from(spec.enlarge);
+    Ok(level.then(&crop_from_square(
+        [f64::from(c[0]), f64::from(c[1])],
+        side,
+        spec.size,
+    )?))
+}
+
 /// The crop for a face box (image_px), after calibration: centre `box centre + (dx·w, dy·h)`,
 /// side `max(w, h) · scale · enlarge`. With the identity calibration and the tight landmark box
 /// this equals [`crop_from_landmarks`].
@@ -627,6 +654,39 @@ mod tests {
             prop_assert!(mat_close(&(f * f), &Affine2::IDENTITY, 0.0));
             let p = f.apply([x, y]);
             prop_assert!((p[0] - (size as f32 - 1.0 - x)).abs() < 1e-3 && p[1] == y);
+        }
+    }
+
+    #[test]
+    fn aligned_crop_levels_the_eyes_and_equals_the_plain_crop_at_zero_roll() {
+        let spec = CropSpec::new(64);
+        let pts: Vec<Point> = vec![
+            [30.0, 40.0],
+            [70.0, 40.0],
+            [50.0, 60.0],
+            [35.0, 80.0],
+            [65.0, 80.0],
+        ];
+        let plain = crop_from_landmarks(&pts, &spec).unwrap();
+        let aligned = crop_aligned_to_shape(&pts, 0.0, &spec).unwrap();
+        for (a, b) in plain.m.iter().flatten().zip(aligned.m.iter().flatten()) {
+            assert!((a - b).abs() < 1e-9);
+        }
+        // The same face turned by 40° about (50, 60): the aligned crop of the turned shape with
+        // its roll puts every point where the plain crop put the upright one.
+        let turn = Affine2::translation(50.0, 60.0)
+            .compose(&Affine2::rotation(40f64.to_radians()))
+            .compose(&Affine2::translation(-50.0, -60.0));
+        let tilted = turn.apply_all(&pts);
+        let roll =
+            f64::from(tilted[1][1] - tilted[0][1]).atan2(f64::from(tilted[1][0] - tilted[0][0]));
+        assert!((roll - 40f64.to_radians()).abs() < 1e-5);
+        let t = crop_aligned_to_shape(&tilted, roll, &spec).unwrap();
+        for (p, q) in plain.apply_all(&pts).iter().zip(t.apply_all(&tilted)) {
+            assert!(
+                (p[0] - q[0]).abs() < 1e-3 && (p[1] - q[1]).abs() < 1e-3,
+                "{p:?} {q:?}"
+            );
         }
     }
 }

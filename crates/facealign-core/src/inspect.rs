@@ -28,7 +28,12 @@ pub struct InspectReport {
     pub points_outside_image: usize,
     pub with_box: usize,
     pub with_occlusion: usize,
-    /// Mean inter-ocular distance in pixels (a scale sanity check).
+    /// Samples with at least one unlabelled point (COCO `v = 0`, NaN in `.pts`).
+    pub partly_labelled: usize,
+    /// Per landmark, the share of samples that label it (1.0 = every sample).
+    pub labelled_share: Vec<f64>,
+    /// Mean inter-ocular distance in pixels over the samples that label both outer eye corners
+    /// (a scale sanity check).
     pub mean_ocular_px: f64,
     pub issues: Vec<Issue>,
 }
@@ -50,8 +55,11 @@ pub fn inspect(ds: &Dataset) -> InspectReport {
                 .landmarks
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| {
-                    p[0] < -0.5 || p[1] < -0.5 || p[0] > w as f32 - 0.5 || p[1] > h as f32 - 0.5
+                .filter(|(i, p)| {
+                    s.is_labelled(*i) && p[0] < -0.5
+                        || p[1] < -0.5
+                        || p[0] > w as f32 - 0.5
+                        || p[1] > h as f32 - 0.5
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -83,12 +91,25 @@ pub fn inspect(ds: &Dataset) -> InspectReport {
     let mut images: Vec<String> = ds.samples.iter().map(|s| s.image.display_name()).collect();
     images.sort();
     images.dedup();
-    let ocular: f64 = ds
+    let (o0, o1) = ds.scheme.ocular;
+    let with_eyes: Vec<f64> = ds
         .samples
         .iter()
+        .filter(|s| s.is_labelled(o0) && s.is_labelled(o1))
         .map(|s| ds.scheme.ocular_distance(&s.landmarks) as f64)
-        .sum::<f64>()
-        / ds.samples.len().max(1) as f64;
+        .collect();
+    let ocular = with_eyes.iter().sum::<f64>() / with_eyes.len().max(1) as f64;
+    let m = ds.scheme.n_points();
+    let mut labelled = vec![0usize; m];
+    for s in &ds.samples {
+        for (i, l) in labelled.iter_mut().enumerate() {
+            *l += usize::from(i < s.landmarks.len() && s.is_labelled(i));
+        }
+    }
+    let labelled_share = labelled
+        .iter()
+        .map(|&c| c as f64 / ds.samples.len().max(1) as f64)
+        .collect();
     InspectReport {
         format: ds.format.clone(),
         source: ds.source.clone(),
@@ -105,6 +126,8 @@ pub fn inspect(ds: &Dataset) -> InspectReport {
         points_outside_image: outside,
         with_box: ds.samples.iter().filter(|s| s.bbox.is_some()).count(),
         with_occlusion: ds.samples.iter().filter(|s| s.occluded.is_some()).count(),
+        partly_labelled: ds.samples.iter().filter(|s| !s.fully_labelled()).count(),
+        labelled_share,
         mean_ocular_px: ocular,
         issues,
     }
@@ -129,6 +152,19 @@ impl InspectReport {
             "boxes: {}, occlusion flags: {}, mean inter-ocular distance: {:.1} px\n",
             self.with_box, self.with_occlusion, self.mean_ocular_px
         ));
+        if self.partly_labelled > 0 {
+            let share: Vec<String> = self
+                .labelled_share
+                .iter()
+                .enumerate()
+                .map(|(i, v)| format!("{i}:{:.0}%", v * 100.0))
+                .collect();
+            s.push_str(&format!(
+                "partly labelled samples: {}; labelled share per point: {}\n",
+                self.partly_labelled,
+                share.join(" ")
+            ));
+        }
         s.push_str(&format!(
             "missing images: {}, samples with points outside the image: {}\n",
             self.missing_images.len(),
@@ -178,5 +214,46 @@ mod tests {
         // ocular = |p0 - p1|: a: (1,1)-(2,2) = sqrt 2; b: (9.6,1)-(2,2) = sqrt(57.76+1)
         let want = (2f64.sqrt() + (57.76f64 + 1.0).sqrt()) / 2.0;
         assert!((r.mean_ocular_px - want).abs() < 1e-4);
+        assert_eq!(r.partly_labelled, 0);
+        assert_eq!(r.labelled_share, vec![1.0; 5]);
+    }
+
+    #[test]
+    fn labelled_share_per_point() {
+        let img = Arc::new(image::RgbImage::new(10, 10));
+        let mk = |id: &str, lab: Vec<bool>| {
+            let mut s = Sample::new(
+                id,
+                ImageSource::InMemory {
+                    name: id.into(),
+                    image: img.clone(),
+                },
+                vec![[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0]],
+            );
+            s.set_labelled(lab);
+            s
+        };
+        let ds = Dataset {
+            format: "test".into(),
+            source: "mem".into(),
+            scheme: Scheme::get(SchemeId::Five),
+            samples: vec![
+                mk("a", vec![true, false, true, true, false]),
+                mk("b", vec![true, true, true, true, false]),
+                mk("c", vec![true; 5]),
+                mk("d", vec![false, true, true, true, true]),
+            ],
+            subsets: BTreeMap::new(),
+        };
+        let r = inspect(&ds);
+        assert_eq!(r.partly_labelled, 3);
+        assert_eq!(r.labelled_share, vec![0.75, 0.75, 1.0, 1.0, 0.5]);
+        // Ocular (points 0, 1) only from b and c: both |(1,1)-(2,2)| = sqrt 2; no NaN.
+        assert!((r.mean_ocular_px - 2f64.sqrt()).abs() < 1e-6);
+        assert_eq!(
+            r.points_outside_image, 0,
+            "NaN (unlabelled) points are not 'outside'"
+        );
+        assert!(r.to_text().contains("4:50%"), "{}", r.to_text());
     }
 }

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::geometry::{
     crop_from_box, crop_from_landmarks, crop_px_to_u, warp_rgb, Affine2, BoxCalibration, CropSpec,
 };
-use crate::sample::{Dataset, ImageSource, Sample};
+use crate::sample::{BoxXywh, Dataset, ImageSource, Sample};
 
 /// Where the crop of a sample comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -32,6 +32,11 @@ pub enum CropSource {
     Landmarks,
     /// The sample's dataset box (`Sample::bbox`) after a calibration.
     Box(BoxCalibration),
+    /// The box of the labelled landmarks after a calibration: a scheme whose points span less
+    /// of the face than the model's (5 points: eyes to mouth) is cropped like the model's
+    /// training faces (for MTFL's 5 points → iBUG-68: `dy = 0.19`, `scale = 2.02`, measured on
+    /// the 7,262 faces that have both; docs/RESULTS.md).
+    LandmarksCalibrated(BoxCalibration),
 }
 
 /// Loader settings.
@@ -86,8 +91,13 @@ impl LoaderConfig {
 pub struct Batch {
     /// N×3×S×S, RGB in [0, 1], CHW per sample.
     pub images: Vec<f32>,
-    /// N×2M crop_u, interleaved `x0, y0, x1, y1, …` (re-labelled when flipped; NaN stays NaN).
+    /// N×2M crop_u, interleaved `x0, y0, x1, y1, …` (re-labelled when flipped). An unlabelled
+    /// point holds `0, 0` here (a finite placeholder, so no NaN can reach a loss or its
+    /// gradient); [`Batch::labelled`] says which points are real.
     pub landmarks: Vec<f32>,
+    /// N×M, 1.0 where the point is labelled, 0.0 where the dataset gives no position. Moves with
+    /// the flip permutation like the landmarks.
+    pub labelled: Vec<f32>,
     /// Per sample, image_px → crop_px including augmentation (and the mirror when flipped).
     pub crop_from_image: Vec<Affine2>,
     /// Dataset indices of the samples.
@@ -168,6 +178,15 @@ pub fn sample_crop(sample: &Sample, spec: &CropSpec, source: &CropSource) -> Res
     let named = |e: Error| Error::invalid(format!("sample `{}`", sample.id), e.to_string());
     match source {
         CropSource::Landmarks => crop_from_landmarks(&sample.landmarks, spec).map_err(named),
+        CropSource::LandmarksCalibrated(calib) => {
+            let bbox = BoxXywh::around(&sample.landmarks).ok_or_else(|| {
+                Error::invalid(
+                    format!("sample `{}`", sample.id),
+                    "has no labelled landmark to crop around",
+                )
+            })?;
+            crop_from_box(&bbox, spec, calib).map_err(named)
+        }
         CropSource::Box(calib) => {
             let bbox = sample.bbox.ok_or_else(|| {
                 Error::invalid(
@@ -204,6 +223,7 @@ pub fn load_crop(sample: &Sample, spec: &CropSpec) -> Result<(RgbImage, Affine2)
 struct Item {
     chw: Vec<f32>,
     landmarks_u: Vec<f32>,
+    labelled: Vec<f32>,
     crop_from_image: Affine2,
     flipped: bool,
 }
@@ -318,6 +338,7 @@ impl CropLoader {
         let mut batch = Batch {
             images: Vec::with_capacity(items.len() * 3 * (s * s) as usize),
             landmarks: Vec::with_capacity(items.len() * 2 * m),
+            labelled: Vec::with_capacity(items.len() * m),
             crop_from_image: Vec::with_capacity(items.len()),
             indices: indices.to_vec(),
             flipped: Vec::with_capacity(items.len()),
@@ -327,6 +348,7 @@ impl CropLoader {
         for it in items {
             batch.images.extend_from_slice(&it.chw);
             batch.landmarks.extend_from_slice(&it.landmarks_u);
+            batch.labelled.extend_from_slice(&it.labelled);
             batch.crop_from_image.push(it.crop_from_image);
             batch.flipped.push(it.flipped);
         }
@@ -375,13 +397,24 @@ impl CropLoader {
             &self.dataset.scheme.flip,
         )
         .map_err(|e| Error::invalid(format!("sample `{}`", sample.id), e.to_string()))?;
+        let labelled = aug
+            .relabel(&sample.labelled_mask(), &self.dataset.scheme.flip)
+            .map_err(|e| Error::invalid(format!("sample `{}`", sample.id), e.to_string()))?;
         let landmarks_u = pts_crop_px
             .iter()
-            .flat_map(|p| p.map(|v| crop_px_to_u(v, size)))
+            .zip(&labelled)
+            .flat_map(|(p, &l)| {
+                if l {
+                    p.map(|v| crop_px_to_u(v, size))
+                } else {
+                    [0.0, 0.0]
+                }
+            })
             .collect();
         Ok(Item {
             chw: to_chw(&crop_img),
             landmarks_u,
+            labelled: labelled.iter().map(|&l| f32::from(u8::from(l))).collect(),
             crop_from_image,
             flipped: aug.flip,
         })
@@ -650,5 +683,42 @@ mod tests {
         .unwrap();
         assert_eq!(small.batch(0, 0).unwrap(), b);
         assert_eq!(small.cache().bytes(), 0);
+    }
+
+    #[test]
+    fn unlabelled_points_are_masked_and_the_mask_moves_with_the_flip() {
+        let mut ds = synthetic(2);
+        // Sample 0: point 0 (left eye) and point 3 (left mouth corner) unlabelled.
+        ds.samples[0].set_labelled(vec![false, true, true, false, true]);
+        let cfg = LoaderConfig {
+            augment: Some(AugmentConfig {
+                flip: 1.0,
+                ..AugmentConfig::none()
+            }),
+            ..train_config(16, 2)
+        };
+        let flip = Scheme::get(SchemeId::Five).flip;
+        let loader = CropLoader::new(ds.clone(), cfg).unwrap();
+        let b = loader.batch_of(0, &[0, 1]).unwrap();
+        assert!(b.flipped[0]);
+        // After the mirror, batch point i is source point flip[i].
+        let want: Vec<f32> = flip
+            .iter()
+            .map(|&j| if [0, 3].contains(&j) { 0.0 } else { 1.0 })
+            .collect();
+        assert_eq!(&b.labelled[..5], &want[..]);
+        assert_eq!(&b.labelled[5..], &[1.0; 5]);
+        // Unlabelled points hold finite placeholders (0, 0), never NaN.
+        assert!(b.landmarks.iter().all(|v| v.is_finite()));
+        for (i, &w) in want.iter().enumerate() {
+            if w == 0.0 {
+                assert_eq!((b.landmarks[2 * i], b.landmarks[2 * i + 1]), (0.0, 0.0));
+            }
+        }
+        // Without augmentation the mask is the sample's own; the crop comes from the labelled
+        // points only (the unlabelled ones are NaN and ignored).
+        let eval = CropLoader::new(ds, LoaderConfig::eval(CropSpec::new(16), 2)).unwrap();
+        let b = eval.batch_of(0, &[0]).unwrap();
+        assert_eq!(b.labelled, vec![0.0, 1.0, 1.0, 0.0, 1.0]);
     }
 }

@@ -63,15 +63,24 @@ fn p64(p: Point) -> [f64; 2] {
     [f64::from(p[0]), f64::from(p[1])]
 }
 
-fn mean_of(pts: &[Point], idx: &[usize]) -> [f64; 2] {
-    let n = idx.len() as f64;
-    let (sx, sy) = idx.iter().fold((0.0, 0.0), |(sx, sy), &i| {
-        (sx + f64::from(pts[i][0]), sy + f64::from(pts[i][1]))
-    });
-    [sx / n, sy / n]
+fn finite(p: Point) -> bool {
+    p[0].is_finite() && p[1].is_finite()
 }
 
-fn check_points(what: &str, pts: &[Point], scheme: &Scheme) -> Result<()> {
+/// Mean of the labelled (finite) points among `idx`, if any.
+fn mean_of_labelled(pts: &[Point], idx: &[usize]) -> Option<[f64; 2]> {
+    let lab: Vec<usize> = idx.iter().copied().filter(|&i| finite(pts[i])).collect();
+    if lab.is_empty() {
+        return None;
+    }
+    let n = lab.len() as f64;
+    let (sx, sy) = lab.iter().fold((0.0, 0.0), |(sx, sy), &i| {
+        (sx + f64::from(pts[i][0]), sy + f64::from(pts[i][1]))
+    });
+    Some([sx / n, sy / n])
+}
+
+fn check_count(what: &str, pts: &[Point], scheme: &Scheme) -> Result<()> {
     if pts.len() != scheme.n_points() {
         return Err(Error::invalid(
             what,
@@ -83,71 +92,163 @@ fn check_points(what: &str, pts: &[Point], scheme: &Scheme) -> Result<()> {
             ),
         ));
     }
-    if let Some(i) = pts
-        .iter()
-        .position(|p| !(p[0].is_finite() && p[1].is_finite()))
-    {
+    Ok(())
+}
+
+fn check_prediction(pred: &[Point], scheme: &Scheme) -> Result<()> {
+    check_count("prediction", pred, scheme)?;
+    if let Some(i) = pred.iter().position(|&p| !finite(p)) {
         return Err(Error::invalid(
-            what,
-            format!("point {i} is not finite ({:?})", pts[i]),
+            "prediction",
+            format!("point {i} is not finite ({:?})", pred[i]),
         ));
     }
     Ok(())
 }
 
-/// The normalising distance of a ground-truth shape (pixels). Zero or non-finite is an error
-/// (e.g. the outer eye corners coincide on an extreme profile).
-pub fn normalizing_distance(gt: &[Point], scheme: &Scheme, norm: Normalizer) -> Result<f64> {
-    check_points("ground truth", gt, scheme)?;
-    let d = match norm {
-        Normalizer::Ocular => dist(p64(gt[scheme.ocular.0]), p64(gt[scheme.ocular.1])),
-        Normalizer::Pupil => match &scheme.pupil {
-            PupilDef::Points(a, b) => dist(p64(gt[*a]), p64(gt[*b])),
-            PupilDef::Means(a, b) => dist(mean_of(gt, a), mean_of(gt, b)),
-        },
-        Normalizer::Box => {
-            let b =
-                BoxXywh::around(gt).ok_or_else(|| Error::invalid("ground truth", "no points"))?;
-            (f64::from(b.w) * f64::from(b.h)).sqrt()
-        }
-    };
-    if !(d > 0.0 && d.is_finite()) {
-        return Err(Error::invalid(
-            "normaliser",
-            format!("{} distance of the ground truth is {d}", norm.name()),
-        ));
-    }
-    Ok(d)
+/// Whether a face can be scored, and its NME if so.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaceScore {
+    /// The NME (a fraction) over the face's labelled points.
+    Nme(f64),
+    /// The face cannot be normalised (too few labelled points for the normaliser, or a zero
+    /// distance): the reason, to be reported with the face's id.
+    Unscorable(String),
 }
 
-/// Per-point Euclidean errors divided by the normalising distance of `gt`.
+/// The normalising distance of a ground-truth shape (pixels), from its **labelled** points
+/// (a non-finite ground-truth point is an unlabelled one, see `Sample::labelled`):
+/// - ocular / pupil by points: both points must be labelled;
+/// - pupil by means (68 points: eye contours): the mean of each eye's labelled points, at least
+///   one per eye;
+/// - box: `sqrt(w · h)` of the box around the labelled points.
+///
+/// `Ok(Err(reason))` when the face cannot be normalised (a point missing, or a zero distance,
+/// e.g. the outer eye corners coincide on an extreme profile).
+pub fn try_normalizing_distance(
+    gt: &[Point],
+    scheme: &Scheme,
+    norm: Normalizer,
+) -> Result<std::result::Result<f64, String>> {
+    check_count("ground truth", gt, scheme)?;
+    let both = |a: usize, b: usize, what: &str| {
+        if finite(gt[a]) && finite(gt[b]) {
+            Ok(dist(p64(gt[a]), p64(gt[b])))
+        } else {
+            Err(format!(
+                "{what} points {a} and {b} are not both labelled: cannot normalise"
+            ))
+        }
+    };
+    let d = match norm {
+        Normalizer::Ocular => both(scheme.ocular.0, scheme.ocular.1, "outer eye-corner"),
+        Normalizer::Pupil => match &scheme.pupil {
+            PupilDef::Points(a, b) => both(*a, *b, "pupil"),
+            PupilDef::Means(a, b) => match (mean_of_labelled(gt, a), mean_of_labelled(gt, b)) {
+                (Some(l), Some(r)) => Ok(dist(l, r)),
+                _ => Err("an eye has no labelled point: cannot normalise by pupils".to_string()),
+            },
+        },
+        Normalizer::Box => {
+            let lab: Vec<Point> = gt.iter().copied().filter(|&p| finite(p)).collect();
+            if lab.len() < 2 {
+                Err(format!(
+                    "{} labelled point(s): the box normaliser needs at least 2",
+                    lab.len()
+                ))
+            } else {
+                let b = BoxXywh::around(&lab).expect("two points");
+                Ok((f64::from(b.w) * f64::from(b.h)).sqrt())
+            }
+        }
+    };
+    Ok(d.and_then(|d| {
+        if d > 0.0 && d.is_finite() {
+            Ok(d)
+        } else {
+            Err(format!(
+                "{} distance of the ground truth is {d}",
+                norm.name()
+            ))
+        }
+    }))
+}
+
+/// [`try_normalizing_distance`], with an unscorable face as an error.
+pub fn normalizing_distance(gt: &[Point], scheme: &Scheme, norm: Normalizer) -> Result<f64> {
+    try_normalizing_distance(gt, scheme, norm)?.map_err(|m| Error::invalid("normaliser", m))
+}
+
+/// Per-point Euclidean errors divided by the normalising distance of `gt`; NaN where the ground
+/// truth is unlabelled (non-finite). Predictions must be finite.
 pub fn per_point_errors(
     pred: &[Point],
     gt: &[Point],
     scheme: &Scheme,
     norm: Normalizer,
 ) -> Result<Vec<f64>> {
-    check_points("prediction", pred, scheme)?;
+    check_prediction(pred, scheme)?;
     let d = normalizing_distance(gt, scheme, norm)?;
-    Ok(pred
-        .iter()
-        .zip(gt)
-        .map(|(&p, &g)| dist(p64(p), p64(g)) / d)
-        .collect())
+    Ok(errors_over(pred, gt, d))
 }
 
-/// NME of one image: the mean of [`per_point_errors`] (a fraction).
+fn errors_over(pred: &[Point], gt: &[Point], d: f64) -> Vec<f64> {
+    pred.iter()
+        .zip(gt)
+        .map(|(&p, &g)| {
+            if finite(g) {
+                dist(p64(p), p64(g)) / d
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
+}
+
+/// Mean of the non-NaN values (NaN when there is none).
+fn mean_labelled(e: &[f64]) -> f64 {
+    let (s, n) = e
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        s / n as f64
+    }
+}
+
+/// Score one face: the NME over its labelled points (the AFLW protocol), or why it cannot be
+/// normalised. Errors are bad input (counts, a non-finite prediction).
+pub fn score_face(
+    pred: &[Point],
+    gt: &[Point],
+    scheme: &Scheme,
+    norm: Normalizer,
+) -> Result<FaceScore> {
+    check_prediction(pred, scheme)?;
+    Ok(match try_normalizing_distance(gt, scheme, norm)? {
+        Ok(d) => FaceScore::Nme(mean_labelled(&errors_over(pred, gt, d))),
+        Err(reason) => FaceScore::Unscorable(reason),
+    })
+}
+
+/// NME of one image: the mean of [`per_point_errors`] over the labelled points (a fraction).
+/// An unscorable face is an error; use [`score_face`] to report it instead.
 pub fn nme_per_image(
     pred: &[Point],
     gt: &[Point],
     scheme: &Scheme,
     norm: Normalizer,
 ) -> Result<f64> {
-    let e = per_point_errors(pred, gt, scheme, norm)?;
-    Ok(e.iter().sum::<f64>() / e.len() as f64)
+    match score_face(pred, gt, scheme, norm)? {
+        FaceScore::Nme(v) => Ok(v),
+        FaceScore::Unscorable(m) => Err(Error::invalid("normaliser", m)),
+    }
 }
 
-/// Mean normalised error of every landmark over images (`preds[i]`, `gts[i]` are image i).
+/// Mean normalised error of every landmark over the images that label it (`preds[i]`, `gts[i]`
+/// are image i; unscorable images are skipped). NaN for a landmark no image labels.
 pub fn per_landmark_nme(
     preds: &[Vec<Point>],
     gts: &[Vec<Point>],
@@ -165,12 +266,28 @@ pub fn per_landmark_nme(
         ));
     }
     let mut sum = vec![0.0; scheme.n_points()];
+    let mut count = vec![0usize; scheme.n_points()];
     for (i, (p, g)) in preds.iter().zip(gts).enumerate() {
-        let e = per_point_errors(p, g, scheme, norm)
+        check_prediction(p, scheme)
             .map_err(|e| Error::invalid("per-landmark NME", format!("image {i}: {e}")))?;
-        sum.iter_mut().zip(e).for_each(|(s, v)| *s += v);
+        let d = match try_normalizing_distance(g, scheme, norm)
+            .map_err(|e| Error::invalid("per-landmark NME", format!("image {i}: {e}")))?
+        {
+            Ok(d) => d,
+            Err(_) => continue,
+        };
+        for (k, v) in errors_over(p, g, d).into_iter().enumerate() {
+            if !v.is_nan() {
+                sum[k] += v;
+                count[k] += 1;
+            }
+        }
     }
-    Ok(sum.into_iter().map(|s| s / preds.len() as f64).collect())
+    Ok(sum
+        .into_iter()
+        .zip(count)
+        .map(|(s, n)| if n == 0 { f64::NAN } else { s / n as f64 })
+        .collect())
 }
 
 /// Mean of the per-landmark NMEs over each semantic group of the scheme, in group order.
@@ -189,9 +306,8 @@ pub fn per_group_nme(per_landmark: &[f64], scheme: &Scheme) -> Result<Vec<(Strin
         .groups
         .iter()
         .map(|g| {
-            let m = g.indices.iter().map(|&i| per_landmark[i]).sum::<f64>()
-                / g.indices.len().max(1) as f64;
-            (g.name.to_string(), m)
+            let v: Vec<f64> = g.indices.iter().map(|&i| per_landmark[i]).collect();
+            (g.name.to_string(), mean_labelled(&v))
         })
         .collect())
 }
@@ -570,9 +686,61 @@ mod tests {
         same[1] = same[0];
         assert!(normalizing_distance(&same, &sc, Normalizer::Ocular).is_err());
         assert!(nme_per_image(&gt[..4], &gt, &sc, Normalizer::Box).is_err());
+        // A non-finite prediction is an error (a non-finite truth is an unlabelled point).
         let mut nan = gt.clone();
         nan[2] = [f32::NAN, 0.0];
         assert!(nme_per_image(&nan, &gt, &sc, Normalizer::Box).is_err());
+    }
+
+    #[test]
+    fn nme_skips_unlabelled_points_and_reports_unscorable_faces() {
+        // AFLW-19-like check on the 5-point scheme: eyes (0, 1) 100 apart.
+        let sc = Scheme::get(SchemeId::Five);
+        let gt: Vec<Point> = vec![
+            [0.0, 0.0],
+            [100.0, 0.0],
+            [50.0, 50.0],
+            [f32::NAN, f32::NAN],
+            [80.0, 90.0],
+        ];
+        // Errors 10, 0, 20, (unlabelled: 1000 off, ignored), 30 → mean of 0.1, 0, 0.2, 0.3 = 0.15.
+        let pred: Vec<Point> = vec![
+            [10.0, 0.0],
+            [100.0, 0.0],
+            [50.0, 70.0],
+            [1000.0, 1000.0],
+            [80.0, 120.0],
+        ];
+        let nme = nme_per_image(&pred, &gt, &sc, Normalizer::Ocular).expect("nme");
+        assert!((nme - 0.15).abs() < 1e-12, "{nme}");
+        let e = per_point_errors(&pred, &gt, &sc, Normalizer::Ocular).expect("errors");
+        assert!(e[3].is_nan() && (e[2] - 0.2).abs() < 1e-12);
+        // Box of the labelled points: x 0..100, y 0..90 → sqrt(9000).
+        let d = normalizing_distance(&gt, &sc, Normalizer::Box).expect("box");
+        assert!((d - 9000f64.sqrt()).abs() < 1e-9);
+        // An unlabelled eye point: the ocular normaliser cannot be computed; the face is
+        // reported as unscorable (with the reason), the box normaliser still works.
+        let mut no_eye = gt.clone();
+        no_eye[1] = [f32::NAN, f32::NAN];
+        match score_face(&pred, &no_eye, &sc, Normalizer::Ocular).expect("valid input") {
+            FaceScore::Unscorable(r) => assert!(r.contains("not both labelled"), "{r}"),
+            other => panic!("expected unscorable, got {other:?}"),
+        }
+        assert!(matches!(
+            score_face(&pred, &no_eye, &sc, Normalizer::Box).expect("valid"),
+            FaceScore::Nme(_)
+        ));
+        // Per landmark: point 3 is labelled in no image → NaN; point 1 only in image 0.
+        let pl = per_landmark_nme(
+            &[pred.clone(), pred.clone()],
+            &[gt.clone(), no_eye.clone()],
+            &sc,
+            Normalizer::Box,
+        )
+        .expect("per landmark");
+        assert!(pl[3].is_nan());
+        let groups = per_group_nme(&pl, &sc).expect("groups");
+        assert!(groups.iter().all(|(_, v)| v.is_finite()), "{groups:?}");
     }
 
     #[test]

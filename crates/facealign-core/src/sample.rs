@@ -22,9 +22,11 @@ pub struct BoxXywh {
 }
 
 impl BoxXywh {
-    /// The tight box around `points`.
+    /// The tight box around the finite `points` (None when there is none).
     pub fn around(points: &[Point]) -> Option<BoxXywh> {
-        let mut it = points.iter();
+        let mut it = points
+            .iter()
+            .filter(|p| p[0].is_finite() && p[1].is_finite());
         let first = it.next()?;
         let (mut x0, mut y0, mut x1, mut y1) = (first[0], first[1], first[0], first[1]);
         for p in it {
@@ -103,8 +105,14 @@ pub struct Sample {
     pub landmarks: Vec<Point>,
     /// A face box given by the dataset (image_px), if any.
     pub bbox: Option<BoxXywh>,
-    /// Per-landmark occlusion flags (true = occluded), if the format has them.
+    /// Per-landmark occlusion flags (true = occluded but labelled: COFW's flag, COCO `v = 1`),
+    /// if the format has them.
     pub occluded: Option<Vec<bool>>,
+    /// Per-landmark *labelled* flags (false = the dataset gives no position for this point:
+    /// COCO `v = 0`, NaN in `.pts`/lists). `None` = every point is labelled. An unlabelled point's
+    /// landmark is stored as NaN, so code that forgets the mask fails loudly instead of using a
+    /// made-up position; use [`Sample::is_labelled`] / [`Sample::labelled_points`].
+    pub labelled: Option<Vec<bool>>,
     /// Named boolean attributes (WFLW flags, InfAnFace flags, 300W subset membership ...).
     pub attributes: BTreeMap<String, bool>,
     /// Head pose (yaw, pitch, roll) in degrees, if known.
@@ -120,9 +128,64 @@ impl Sample {
             landmarks,
             bbox: None,
             occluded: None,
+            labelled: None,
             attributes: BTreeMap::new(),
             pose: None,
         }
+    }
+
+    /// Mark the points where `labelled[i]` is false as unlabelled (their landmark becomes NaN).
+    /// An all-true mask is stored as `None`.
+    pub fn set_labelled(&mut self, labelled: Vec<bool>) {
+        assert_eq!(
+            labelled.len(),
+            self.landmarks.len(),
+            "one flag per landmark"
+        );
+        for (p, &l) in self.landmarks.iter_mut().zip(&labelled) {
+            if !l {
+                *p = [f32::NAN, f32::NAN];
+            }
+        }
+        self.labelled = if labelled.iter().all(|&l| l) {
+            None
+        } else {
+            Some(labelled)
+        };
+    }
+
+    /// Whether landmark `i` has a position.
+    pub fn is_labelled(&self, i: usize) -> bool {
+        self.labelled.as_ref().is_none_or(|m| m[i])
+    }
+
+    /// One flag per landmark (true = labelled).
+    pub fn labelled_mask(&self) -> Vec<bool> {
+        (0..self.landmarks.len())
+            .map(|i| self.is_labelled(i))
+            .collect()
+    }
+
+    /// Number of labelled landmarks.
+    pub fn n_labelled(&self) -> usize {
+        self.labelled
+            .as_ref()
+            .map_or(self.landmarks.len(), |m| m.iter().filter(|&&l| l).count())
+    }
+
+    /// True when every landmark is labelled.
+    pub fn fully_labelled(&self) -> bool {
+        self.labelled.is_none()
+    }
+
+    /// The labelled landmarks (image_px), in scheme order, without the unlabelled ones.
+    pub fn labelled_points(&self) -> Vec<Point> {
+        self.landmarks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.is_labelled(*i))
+            .map(|(_, p)| *p)
+            .collect()
     }
 }
 

@@ -124,6 +124,23 @@ impl Scheme {
         dist(pts[self.ocular.0], pts[self.ocular.1])
     }
 
+    /// The two eye centres of a shape (the pupil points, or the means of the eye contours), in
+    /// the scheme's pupil order: on an upright frontal face the first is the image-left eye.
+    pub fn eye_centres(&self, pts: &[Point]) -> (Point, Point) {
+        match &self.pupil {
+            PupilDef::Points(a, b) => (pts[*a], pts[*b]),
+            PupilDef::Means(a, b) => (mean_of(pts, a), mean_of(pts, b)),
+        }
+    }
+
+    /// The in-plane rotation (roll) of a shape in radians: the angle of the line from the first
+    /// to the second eye centre ([`Self::eye_centres`]); 0 for an upright face, positive when
+    /// the face is turned clockwise on screen (y down).
+    pub fn roll(&self, pts: &[Point]) -> f64 {
+        let (a, b) = self.eye_centres(pts);
+        f64::from(b[1] - a[1]).atan2(f64::from(b[0] - a[0]))
+    }
+
     /// Inter-pupil distance of a shape.
     pub fn pupil_distance(&self, pts: &[Point]) -> f32 {
         match &self.pupil {

@@ -268,9 +268,48 @@ impl ShapeModel {
         Ok(out)
     }
 
-    /// Smooth-Face with the first `k` components: `F̄ + V_k clamp(b)_k` (ACR Eq. 3).
+    /// Shape parameters of the first `k` components for a **partly labelled** shape: NaN
+    /// coordinates are unlabelled, and `b` minimises `Σ_labelled (F̄ + V_k b − F)²` (least squares
+    /// on the labelled coordinates; the minimum-norm solution when they do not determine all k
+    /// parameters). For a fully labelled shape this is `V_kᵀ (F − F̄)`, i.e. [`Self::project`]
+    /// truncated to k, since V is orthonormal.
+    pub fn project_labelled(&self, shape: &[f32], k: usize) -> Result<Vec<f64>> {
+        if shape.len() != self.dim() {
+            return Err(Error::invalid(
+                "shape",
+                format!("{} values, the model has {}", shape.len(), self.dim()),
+            ));
+        }
+        let k = k.min(self.components.len());
+        let rows: Vec<usize> = (0..shape.len()).filter(|&j| shape[j].is_finite()).collect();
+        if rows.len() == shape.len() {
+            let mut b = self.project(shape)?;
+            b.truncate(k);
+            return Ok(b);
+        }
+        if rows.is_empty() || k == 0 {
+            return Ok(vec![0.0; k]);
+        }
+        let a = DMatrix::from_fn(rows.len(), k, |r, c| self.components[c][rows[r]]);
+        let y = DMatrix::from_fn(rows.len(), 1, |r, _| {
+            f64::from(shape[rows[r]]) - self.mean[rows[r]]
+        });
+        let svd = a.svd(true, true);
+        let b = svd
+            .solve(&y, 1e-10)
+            .map_err(|e| Error::invalid("shape projection", e.to_string()))?;
+        Ok(b.iter().copied().collect())
+    }
+
+    /// Smooth-Face with the first `k` components: `F̄ + V_k clamp(b)_k` (ACR Eq. 3). A partly
+    /// labelled shape (NaN = unlabelled) is projected on its labelled coordinates
+    /// ([`Self::project_labelled`]); its Smooth-Face is complete (every point).
     pub fn smooth_face_k(&self, shape: &[f32], k: usize) -> Result<Vec<f32>> {
-        let b = self.clamp(&self.project(shape)?)?;
+        let b = if shape.iter().all(|v| v.is_finite()) {
+            self.clamp(&self.project(shape)?)?
+        } else {
+            self.clamp(&self.project_labelled(shape, k)?)?
+        };
         Ok(self
             .reconstruct(&b, k.min(b.len()))?
             .into_iter()
@@ -465,7 +504,8 @@ impl ShapeModel {
 }
 
 /// ACR difficulty weights Φ (Decision 2): `Δ_j = |G_j − S_j|` per coordinate, divided by the
-/// largest Δ of this face; all zeros when the largest is 0.
+/// largest Δ of this face; all zeros when the largest is 0. A NaN ground-truth coordinate is
+/// unlabelled: its Φ is 0 and it takes no part in the maximum.
 pub fn acr_phi(gt: &[f32], smooth: &[f32]) -> Result<Vec<f32>> {
     if gt.len() != smooth.len() {
         return Err(Error::invalid(
@@ -480,7 +520,13 @@ pub fn acr_phi(gt: &[f32], smooth: &[f32]) -> Result<Vec<f32>> {
     let delta: Vec<f64> = gt
         .iter()
         .zip(smooth)
-        .map(|(&g, &s)| (f64::from(g) - f64::from(s)).abs())
+        .map(|(&g, &s)| {
+            if g.is_nan() {
+                0.0
+            } else {
+                (f64::from(g) - f64::from(s)).abs()
+            }
+        })
         .collect();
     if let Some(j) = delta.iter().position(|d| !d.is_finite()) {
         return Err(Error::invalid(
@@ -662,7 +708,14 @@ mod tests {
             vec![0.0, 0.0]
         );
         assert!(acr_phi(&[0.1], &[0.1, 0.2]).is_err());
-        assert!(acr_phi(&[f32::NAN], &[0.1]).is_err());
+        // A NaN ground truth is an unlabelled coordinate (Φ 0); a non-finite Smooth-Face or an
+        // infinite ground truth is an error.
+        assert_eq!(
+            acr_phi(&[f32::NAN, 0.3], &[0.1, 0.1]).expect("phi"),
+            vec![0.0, 1.0]
+        );
+        assert!(acr_phi(&[0.1], &[f32::NAN]).is_err());
+        assert!(acr_phi(&[f32::INFINITY], &[0.1]).is_err());
     }
 
     #[test]
@@ -873,5 +926,57 @@ mod tests {
             prop_assert!(phi.iter().all(|p| (0.0..=1.0).contains(p)));
             prop_assert!(phi.contains(&1.0) || phi.iter().all(|&p| p == 0.0));
         }
+    }
+
+    #[test]
+    fn a_partly_labelled_face_projects_exactly_when_its_labelled_coordinates_are_consistent() {
+        // A PCA of 5-point shapes; a shape in the span of the first k components, with two
+        // points dropped, projects back to the same parameters and its Smooth-Face restores
+        // the dropped points.
+        let base = [-0.2f32, -0.1, 0.2, -0.1, 0.0, 0.05, -0.15, 0.2, 0.15, 0.2];
+        let shapes: Vec<Vec<f32>> = (0..20)
+            .map(|i| {
+                base.iter()
+                    .enumerate()
+                    .map(|(j, v)| {
+                        v + 0.02 * (((i * 7 + j * 3) % 5) as f32 - 2.0)
+                            + 0.01 * ((i * j) % 3) as f32
+                    })
+                    .collect()
+            })
+            .collect();
+        let m = ShapeModel::fit(&shapes, SchemeId::Five).expect("pca");
+        let k = 3;
+        let b = [0.01f64, -0.02, 0.005];
+        let full: Vec<f32> = m
+            .reconstruct(&b, k)
+            .unwrap()
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let mut partial = full.clone();
+        for j in [2, 3, 8, 9] {
+            partial[j] = f32::NAN; // points 1 and 4 unlabelled
+        }
+        let got = m.project_labelled(&partial, k).expect("projection");
+        for (g, w) in got.iter().zip(b) {
+            assert!((g - w).abs() < 1e-5, "{got:?} vs {b:?}");
+        }
+        let smooth = m.smooth_face_k(&partial, k).expect("smooth");
+        for (s, f) in smooth.iter().zip(&full) {
+            assert!((s - f).abs() < 1e-5);
+        }
+        // Fully labelled: identical to the plain projection truncated to k.
+        let plain = m.project(&full).unwrap();
+        let lab = m.project_labelled(&full, k).unwrap();
+        assert_eq!(lab, plain[..k].to_vec());
+        // Φ of an unlabelled coordinate is 0, and the others are normalised by the labelled max.
+        let mut gt = shapes[3].clone();
+        gt[0] = f32::NAN;
+        gt[1] = f32::NAN;
+        let phi = acr_phi(&gt, &m.smooth_face_k(&gt, k).unwrap()).unwrap();
+        assert_eq!((phi[0], phi[1]), (0.0, 0.0));
+        assert!(phi.iter().all(|v| v.is_finite() && *v <= 1.0));
+        assert!(phi.contains(&1.0));
     }
 }

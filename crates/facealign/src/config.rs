@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 use crate::objective::LossConfig;
 use facealign_core::augment::AugmentConfig;
+use facealign_core::metrics::Normalizer;
 
 /// Everything a training run needs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,6 +44,15 @@ pub struct TrainConfig {
     /// CPU threads for libtorch and the data pipeline.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// The normaliser of the validation NME that picks the best epoch: `ocular` (default) or
+    /// `box` (AFLW-Full protocol, `sqrt(w·h)`, defined for profiles that lack an eye corner).
+    /// Faces that cannot be normalised are skipped (their count is logged).
+    #[serde(default, skip_serializing_if = "is_ocular")]
+    pub val_norm: Normalizer,
+}
+
+fn is_ocular(n: &Normalizer) -> bool {
+    *n == Normalizer::Ocular
 }
 
 fn default_batch() -> usize {
@@ -74,12 +84,112 @@ pub enum HeadInit {
     MeanShape,
 }
 
+/// One training source of a mixed config (`data.train = [...]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum TrainSource {
+    /// A data spec `FORMAT:PATH[#SUBSET]`, weight 1.
+    Spec(String),
+    /// A data spec with options.
+    Table(TrainSourceTable),
+}
+
+/// A training source with options.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSourceTable {
+    /// Data spec `FORMAT:PATH[#SUBSET]`.
+    pub spec: String,
+    /// Weight of its labelled points in the loss (default 1).
+    #[serde(default = "one")]
+    pub weight: f32,
+    /// A file of sample ids to leave out of training (ids absent from this source are fine),
+    /// e.g. the test split of another source that holds the same faces.
+    #[serde(default)]
+    pub exclude_ids: Option<String>,
+    /// Crop this source from its labelled-landmark box moved and scaled by this calibration
+    /// (`{ dx, dy, scale }`), for schemes whose points span less of the face than the model's
+    /// (MTFL's 5 points for a 68-point model: `{ dx = 0.0, dy = 0.19, scale = 2.02 }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_calibration: Option<facealign_core::BoxCalibration>,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl TrainSource {
+    /// The data spec.
+    pub fn spec(&self) -> &str {
+        match self {
+            TrainSource::Spec(s) => s,
+            TrainSource::Table(t) => &t.spec,
+        }
+    }
+    /// The loss weight.
+    pub fn weight(&self) -> f32 {
+        match self {
+            TrainSource::Spec(_) => 1.0,
+            TrainSource::Table(t) => t.weight,
+        }
+    }
+    /// The crop of this source's faces.
+    pub fn crop_source(&self) -> facealign_core::CropSource {
+        match self {
+            TrainSource::Table(TrainSourceTable {
+                crop_calibration: Some(c),
+                ..
+            }) => facealign_core::CropSource::LandmarksCalibrated(*c),
+            _ => facealign_core::CropSource::Landmarks,
+        }
+    }
+    /// The ids to leave out of training.
+    pub fn exclude_ids(&self) -> Option<&str> {
+        match self {
+            TrainSource::Spec(_) => None,
+            TrainSource::Table(t) => t.exclude_ids.as_deref(),
+        }
+    }
+}
+
+/// `data.train`: one spec (the classic form) or a list of sources of any landmark schemes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum TrainData {
+    One(String),
+    Many(Vec<TrainSource>),
+}
+
+impl TrainData {
+    /// The sources, in order.
+    pub fn sources(&self) -> Vec<TrainSource> {
+        match self {
+            TrainData::One(s) => vec![TrainSource::Spec(s.clone())],
+            TrainData::Many(v) => v.clone(),
+        }
+    }
+}
+
+impl From<&str> for TrainData {
+    fn from(s: &str) -> TrainData {
+        TrainData::One(s.to_string())
+    }
+}
+
 /// Data settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// Training data spec `FORMAT:PATH[#SUBSET]`.
-    pub train: String,
+    /// Training data: a spec `FORMAT:PATH[#SUBSET]`, or a list of sources (specs or
+    /// `{ spec, weight, exclude_ids }` tables) of any landmark schemes: each supervises the
+    /// points of `data.scheme` its scheme maps to (`facealign_core::scheme_map`). `val_ids`
+    /// holds the listed faces out of *every* source (strictly for the first: each id must
+    /// exist there); each source's held-out faces are its validation set, scored in its own
+    /// scheme; the first source's picks the best epoch.
+    pub train: TrainData,
+    /// The scheme the model predicts (default: the first source's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<facealign_core::SchemeId>,
     /// More training data specs, appended to the training side after the validation split (same
     /// landmark scheme), e.g. to mix InfAnFace's infants into an adult set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -275,6 +385,27 @@ impl TrainConfig {
             return bad(
                 "data.enlarge",
                 format!("{} is outside [1, 3]", self.data.enlarge),
+            );
+        }
+        let sources = self.data.train.sources();
+        if sources.is_empty() {
+            return bad("data.train", "lists no source".into());
+        }
+        if let Some((k, w)) = sources
+            .iter()
+            .map(TrainSource::weight)
+            .enumerate()
+            .find(|(_, w)| !(w.is_finite() && *w > 0.0))
+        {
+            return bad(
+                &format!("data.train[{k}].weight"),
+                format!("{w} must be finite and > 0"),
+            );
+        }
+        if sources.len() > 1 && (self.data.val.is_some() || self.data.val_fraction.is_some()) {
+            return bad(
+                "data.val / data.val_fraction",
+                "with several training sources, hold validation out with data.val_ids".into(),
             );
         }
         if let Some(f) = self.data.val_fraction {

@@ -3,9 +3,12 @@ use tch::Tensor;
 
 use crate::error::Result;
 use crate::model::LandmarkModel;
-use facealign_core::geometry::{crop_u_to_image_px, Affine2};
-use facealign_core::loader::{CropLoader, LoaderConfig};
-use facealign_core::Point;
+use facealign_core::geometry::{
+    crop_aligned_to_shape, crop_u_to_image_px, warp_rgb, Affine2, CropSpec,
+};
+use facealign_core::loader::{to_chw, CropLoader, LoaderConfig};
+use facealign_core::{Point, Scheme};
+use image::RgbImage;
 
 /// Run the model on `[N,3,S,S]` crops and map each prediction from crop_u back to image_px
 /// through its crop's inverse transform.
@@ -28,6 +31,89 @@ pub fn predict_image_px(
         .collect()
 }
 
+/// How a first prediction is refined (issue 13, roll and pose at inference).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Refine {
+    /// Re-crop the face aligned with its predicted eye line and re-centred on the predicted shape
+    /// (the training crop of an upright face), then predict again; this many times (0 = off).
+    pub passes: u32,
+    /// In each refinement pass, average with the prediction on the mirrored crop (relabelled
+    /// with the scheme's flip permutation).
+    pub flip: bool,
+}
+
+impl Refine {
+    /// No refinement.
+    pub const OFF: Refine = Refine {
+        passes: 0,
+        flip: false,
+    };
+
+    /// The protocol in words (empty when off).
+    pub fn describe(&self) -> String {
+        if self.passes == 0 {
+            return String::new();
+        }
+        format!(
+            "; then re-cropped along the predicted eye line and re-centred on the prediction ({} pass{}){}",
+            self.passes,
+            if self.passes == 1 { "" } else { "es" },
+            if self.flip {
+                ", each averaged with the mirrored crop"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// Refine first predictions (image_px) of faces in `images` (one image per face): `refine.passes`
+/// times, re-crop each face aligned with its predicted eye line ([`crop_aligned_to_shape`]) and
+/// predict again, optionally averaging with the mirrored crop. Faces are run in batches of 32.
+pub fn refine_predictions(
+    net: &LandmarkModel,
+    scheme: &Scheme,
+    spec: &CropSpec,
+    images: &[&RgbImage],
+    first: Vec<Vec<Point>>,
+    refine: Refine,
+) -> Result<Vec<Vec<Point>>> {
+    let mut current = first;
+    let s = spec.size as i64;
+    for _ in 0..refine.passes {
+        let mut next = Vec::with_capacity(current.len());
+        for (imgs, shapes) in images.chunks(32).zip(current.chunks(32)) {
+            let mut crops = Vec::with_capacity(imgs.len());
+            let mut chw = Vec::with_capacity(imgs.len() * 3 * (s * s) as usize);
+            for (img, shape) in imgs.iter().zip(shapes) {
+                let t = crop_aligned_to_shape(shape, scheme.roll(shape), spec)?;
+                chw.extend(to_chw(&warp_rgb(img, &t, spec.size)?));
+                crops.push(t);
+            }
+            let n = crops.len() as i64;
+            let xs = Tensor::from_slice(&chw).view([n, 3, s, s]);
+            let mut pred = predict_image_px(net, &xs, &crops, spec.size)?;
+            if refine.flip {
+                let mirrored: Vec<Affine2> = crops
+                    .iter()
+                    .map(|t| t.then(&Affine2::mirror_x(spec.size)))
+                    .collect();
+                let xs_m = xs.flip([3]);
+                let pm = predict_image_px(net, &xs_m, &mirrored, spec.size)?;
+                for (p, m) in pred.iter_mut().zip(pm) {
+                    // Point i of the mirrored face is point flip[i] of the face.
+                    for (i, &j) in scheme.flip.iter().enumerate() {
+                        p[j] = [(p[j][0] + m[i][0]) / 2.0, (p[j][1] + m[i][1]) / 2.0];
+                    }
+                }
+            }
+            next.extend(pred);
+        }
+        current = next;
+    }
+    Ok(current)
+}
+
 /// Predict every sample of a loader's dataset (in dataset order, no augmentation) and map the
 /// predictions back to image_px through each crop's inverse transform.
 pub fn predict_crops(net: &LandmarkModel, loader: &CropLoader) -> Result<Vec<Vec<Point>>> {
@@ -48,8 +134,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::LoadedModel;
 use crate::error::Error;
-use facealign_core::metrics::{self, Normalizer, Summary};
-use facealign_core::{Dataset, Scheme};
+use facealign_core::metrics::{self, FaceScore, Normalizer, Summary};
+use facealign_core::Dataset;
 
 /// AUC conventions (SPEC §5.4, §5.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -69,6 +155,8 @@ pub struct EvalOptions {
     pub threshold: f64,
     pub auc: AucConvention,
     pub batch: usize,
+    /// Refinement after the first prediction (off by default: the benchmark protocol).
+    pub refine: Refine,
 }
 
 impl Default for EvalOptions {
@@ -78,6 +166,7 @@ impl Default for EvalOptions {
             threshold: 0.10,
             auc: AucConvention::Standard,
             batch: 32,
+            refine: Refine::OFF,
         }
     }
 }
@@ -123,10 +212,22 @@ pub struct EvalReport {
     pub per_group: Vec<(String, f64)>,
     /// Mean NME per landmark, %.
     pub per_landmark: Vec<f64>,
-    /// Per image NME (fraction), in dataset order.
+    /// Per scored image NME (fraction), in dataset order.
     pub nmes: Vec<f64>,
+    /// The sample index of each entry of `nmes`.
+    pub scored: Vec<usize>,
+    /// Faces that could not be normalised (too few labelled points), with the reason: reported,
+    /// never silently dropped.
+    pub unscored: Vec<UnscoredFace>,
     #[serde(skip)]
     pub predictions: Vec<ImagePrediction>,
+}
+
+/// A face left out of the scores, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UnscoredFace {
+    pub id: String,
+    pub reason: String,
 }
 
 fn row(subset: &str, nmes: &[f64], opts: &EvalOptions) -> Result<SubsetRow> {
@@ -176,15 +277,39 @@ pub fn score(
             ds.samples.len()
         )));
     }
-    let nmes: Vec<f64> = ds
-        .samples
-        .iter()
-        .zip(&preds)
-        .map(|(s, p)| metrics::nme_per_image(p, &s.landmarks, &ds.scheme, opts.norm))
-        .collect::<facealign_core::Result<_>>()?;
+    let mut per_sample: Vec<Option<f64>> = Vec::with_capacity(preds.len());
+    let mut unscored = Vec::new();
+    for (s, p) in ds.samples.iter().zip(&preds) {
+        let score = metrics::score_face(p, &s.landmarks, &ds.scheme, opts.norm)
+            .map_err(|e| Error::Config(format!("sample `{}`: {e}", s.id)))?;
+        match score {
+            FaceScore::Nme(v) => per_sample.push(Some(v)),
+            FaceScore::Unscorable(reason) => {
+                per_sample.push(None);
+                unscored.push(UnscoredFace {
+                    id: s.id.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+    let scored: Vec<usize> = (0..per_sample.len())
+        .filter(|&i| per_sample[i].is_some())
+        .collect();
+    let nmes: Vec<f64> = per_sample.iter().flatten().copied().collect();
+    if nmes.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: no face can be normalised by `{}` ({} faces; first: {}: {})",
+            ds.source,
+            opts.norm.name(),
+            unscored.len(),
+            unscored.first().map_or("", |u| u.id.as_str()),
+            unscored.first().map_or("", |u| u.reason.as_str()),
+        )));
+    }
     let mut rows = vec![row("all", &nmes, opts)?];
     for (name, idx) in &ds.subsets {
-        let sub: Vec<f64> = idx.iter().map(|&i| nmes[i]).collect();
+        let sub: Vec<f64> = idx.iter().filter_map(|&i| per_sample[i]).collect();
         if !sub.is_empty() {
             rows.push(row(name, &sub, opts)?);
         }
@@ -199,12 +324,12 @@ pub fn score(
         .samples
         .iter()
         .zip(preds)
-        .zip(&nmes)
+        .zip(&per_sample)
         .map(|((s, p), &nme)| ImagePrediction {
             id: s.id.clone(),
             image: s.image.display_name(),
             landmarks: p,
-            nme: Some(nme),
+            nme,
         })
         .collect();
     Ok(EvalReport {
@@ -219,6 +344,8 @@ pub fn score(
         per_group,
         per_landmark: per_landmark.iter().map(|v| v * 100.0).collect(),
         nmes,
+        scored,
+        unscored,
         predictions,
     })
 }
@@ -236,12 +363,37 @@ pub fn evaluate(model: &LoadedModel, ds: &Dataset, opts: &EvalOptions) -> Result
     }
     let spec = model.crop_spec();
     let loader = CropLoader::new(ds.clone(), LoaderConfig::eval(spec, opts.batch.max(1)))?;
-    let preds = predict_crops(&model.net, &loader)?;
+    let mut preds = predict_crops(&model.net, &loader)?;
+    if opts.refine.passes > 0 {
+        let mut refined = Vec::with_capacity(preds.len());
+        let mut rest = preds.into_iter();
+        for chunk in ds.samples.chunks(32) {
+            let imgs = chunk
+                .iter()
+                .map(|s| s.image.load_rgb())
+                .collect::<facealign_core::Result<Vec<_>>>()?;
+            let refs: Vec<&RgbImage> = imgs.iter().map(|i| i.as_ref()).collect();
+            let first: Vec<Vec<Point>> = rest.by_ref().take(chunk.len()).collect();
+            refined.extend(refine_predictions(
+                &model.net,
+                &ds.scheme,
+                &spec,
+                &refs,
+                first,
+                opts.refine,
+            )?);
+        }
+        preds = refined;
+    }
     score(
         &model.name,
         ds,
         preds,
-        protocol_text(spec.size, spec.enlarge, &ds.scheme, opts.norm),
+        format!(
+            "{}{}",
+            protocol_text(spec.size, spec.enlarge, &ds.scheme, opts.norm),
+            opts.refine.describe()
+        ),
         opts,
     )
 }

@@ -14,6 +14,7 @@ use crate::bundle::LoadedModel;
 use crate::error::{Error, Result};
 use facealign_core::geometry::{crop_from_box, warp_rgb, BoxCalibration};
 use facealign_core::loader::to_chw;
+use facealign_core::metrics::FaceScore;
 use facealign_core::{BoxXywh, Dataset, Point};
 use facealign_detect::geometry::iou_xywh;
 use facealign_detect::FaceDetector;
@@ -41,6 +42,8 @@ pub struct Predictor {
     pub calibration: BoxCalibration,
     /// Whether `calibration` came from the model file (false = identity fallback).
     pub calibrated: bool,
+    /// Refinement after the first prediction (roll-aligned re-crop, mirrored average).
+    pub refine: crate::eval::Refine,
 }
 
 /// Where the detector models live: `models/detectors` of the repository, else `../shared/models/detectors`.
@@ -74,6 +77,7 @@ impl Predictor {
             detector_name: detector.to_string(),
             calibration,
             calibrated,
+            refine: crate::eval::Refine::OFF,
         })
     }
 
@@ -96,7 +100,19 @@ impl Predictor {
             crops.push(t);
         }
         let xs = Tensor::from_slice(&chw).view([boxes.len() as i64, 3, s, s]);
-        crate::eval::predict_image_px(&self.model.net, &xs, &crops, spec.size)
+        let first = crate::eval::predict_image_px(&self.model.net, &xs, &crops, spec.size)?;
+        if self.refine.passes == 0 {
+            return Ok(first);
+        }
+        let imgs = vec![img; first.len()];
+        crate::eval::refine_predictions(
+            &self.model.net,
+            &self.model.scheme,
+            &spec,
+            &imgs,
+            first,
+            self.refine,
+        )
     }
 
     /// Detect faces and predict their landmarks.
@@ -185,9 +201,11 @@ pub struct EndToEnd {
     pub faces: usize,
     pub found: usize,
     pub recall: f64,
-    /// Per matched face NME (fraction).
+    /// Per matched (and scorable) face NME (fraction).
     pub nmes: Vec<f64>,
     pub mean_nme: f64,
+    /// Matched faces that cannot be normalised (too few labelled points).
+    pub unscored: Vec<crate::eval::UnscoredFace>,
 }
 
 /// Run detector + landmarks over a dataset and score against its annotations.
@@ -198,27 +216,31 @@ pub fn end_to_end(
 ) -> Result<EndToEnd> {
     let matches = match_detections(p.detector.as_mut(), ds, 0.3)?;
     let mut nmes = Vec::new();
+    let mut unscored = Vec::new();
+    let mut found = 0;
     for (s, m) in ds.samples.iter().zip(&matches) {
         let Some((b, _)) = m else { continue };
+        found += 1;
         let img = s.image.load_rgb()?;
         let l = p.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
-        nmes.push(facealign_core::metrics::nme_per_image(
-            &l[0],
-            &s.landmarks,
-            &ds.scheme,
-            norm,
-        )?);
+        match facealign_core::metrics::score_face(&l[0], &s.landmarks, &ds.scheme, norm)? {
+            FaceScore::Nme(v) => nmes.push(v),
+            FaceScore::Unscorable(reason) => unscored.push(crate::eval::UnscoredFace {
+                id: s.id.clone(),
+                reason,
+            }),
+        }
     }
-    let found = nmes.len();
     Ok(EndToEnd {
         faces: ds.samples.len(),
         found,
         recall: found as f64 / ds.samples.len().max(1) as f64,
-        mean_nme: if found > 0 {
-            nmes.iter().sum::<f64>() / found as f64
-        } else {
+        mean_nme: if nmes.is_empty() {
             f64::NAN
+        } else {
+            nmes.iter().sum::<f64>() / nmes.len() as f64
         },
         nmes,
+        unscored,
     })
 }

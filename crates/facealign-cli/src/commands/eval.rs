@@ -7,6 +7,9 @@ use facealign::bundle::{default_model, LoadedModel};
 use facealign::eval::{self, AucConvention, EvalOptions, EvalReport};
 use facealign::metrics::Normalizer;
 
+/// `eval` runs the benchmark protocol (one crop from the ground-truth box) unless asked.
+const DEFAULT_REFINE: u32 = 0;
+
 #[derive(Args)]
 pub struct EvalArgs {
     /// Model: a run directory, a .safetensors file, a shipped model name, or a predictions .json
@@ -48,6 +51,13 @@ pub struct EvalArgs {
     /// IoU ≥ 0.3) instead of the ground-truth landmark box; reports recall too.
     #[arg(long)]
     detector: Option<String>,
+    /// Re-crop each face aligned with its predicted eye line and re-centred on the prediction,
+    /// then predict again, N times (faces tilted in the photo; 0 = off).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REFINE)]
+    refine: u32,
+    /// Average each refinement pass with the prediction on the mirrored crop.
+    #[arg(long)]
+    flip_average: bool,
 }
 
 fn evaluate_one(spec: &str, ds: &facealign::Dataset, opts: &EvalOptions) -> Result<EvalReport> {
@@ -76,6 +86,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         threshold: a.threshold,
         auc,
         batch: a.batch.max(1),
+        refine: eval::Refine {
+            passes: a.refine.max(u32::from(a.flip_average)),
+            flip: a.flip_average,
+        },
     };
     let ds = super::load_data(&a.data)?;
     let first = match &a.model {
@@ -90,6 +104,18 @@ pub fn run(a: EvalArgs) -> Result<()> {
         reports.push(evaluate_one(m, &ds, &opts)?);
     }
     print!("{}", eval::markdown(&reports));
+    for r in &reports {
+        if !r.unscored.is_empty() {
+            println!(
+                "\n{}: {} face(s) not scored (cannot be normalised by `{}`); first: {}: {}",
+                r.model,
+                r.unscored.len(),
+                r.norm,
+                r.unscored[0].id,
+                r.unscored[0].reason
+            );
+        }
+    }
     if auc == AucConvention::AcrCode {
         println!("\nnote: AUC uses the ACR authors' formula (SPEC §5.6); it is not comparable with standard AUC.");
     }
@@ -120,13 +146,14 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let r = &reports[0];
         let mut order: Vec<usize> = (0..r.nmes.len()).collect();
         order.sort_by(|&i, &j| r.nmes[j].total_cmp(&r.nmes[i]));
-        for (rank, &i) in order.iter().take(n).enumerate() {
+        for (rank, &k) in order.iter().take(n).enumerate() {
+            let i = r.scored[k];
             let s = &ds.samples[i];
             let img = s.image.load_rgb()?;
             let name = format!(
                 "{:02}_{:.1}pct_{}.png",
                 rank + 1,
-                r.nmes[i] * 100.0,
+                r.nmes[k] * 100.0,
                 s.id.replace(['/', '\\', '#'], "_")
             );
             super::save_overlay(
@@ -156,14 +183,16 @@ fn end_to_end(
 ) -> Result<()> {
     let m = LoadedModel::load(model)?;
     let mut p = facealign::infer::Predictor::new(m, detector)?;
+    p.refine = opts.refine;
     let r = facealign::infer::end_to_end(&mut p, ds, opts.norm)?;
     let s = facealign::metrics::Summary::from_nmes(&r.nmes, opts.threshold)?;
     println!("data: {}  ({} points)", ds.source, ds.scheme.name());
     println!(
-        "protocol: detector {detector} boxes{} → crop × {} at {} px; faces matched to annotations at IoU ≥ 0.3; NME {}\n",
+        "protocol: detector {detector} boxes{} → crop × {} at {} px{}; faces matched to annotations at IoU ≥ 0.3; NME {}\n",
         if p.calibrated { " (calibrated)" } else { " (uncalibrated)" },
         p.model.cfg.data.enlarge,
         p.model.cfg.data.input_size,
+        opts.refine.describe(),
         opts.norm.name()
     );
     println!(

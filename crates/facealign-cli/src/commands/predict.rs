@@ -40,6 +40,13 @@ pub struct PredictArgs {
     /// Images decoded in parallel per batch.
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    /// Re-crop each face aligned with its predicted eye line and re-centred on the prediction,
+    /// then predict again, N times (faces tilted in the photo; 0 = off).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REFINE)]
+    refine: u32,
+    /// Average each refinement pass with the prediction on the mirrored crop.
+    #[arg(long)]
+    flip_average: bool,
 }
 
 #[derive(Serialize)]
@@ -62,6 +69,9 @@ struct Output<'a> {
     coordinates: &'static str,
     images: Vec<ImageResult>,
 }
+
+/// `predict` refines by default: a tilted face in a photo is the common case (issue 13).
+const DEFAULT_REFINE: u32 = 1;
 
 const IMAGE_EXT: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "ppm", "pgm", "webp"];
 
@@ -125,6 +135,10 @@ pub fn run(a: PredictArgs) -> Result<()> {
     };
     let model = LoadedModel::load(&model_path)?;
     let mut pred = Predictor::new(model, &a.detector)?;
+    pred.refine = facealign::eval::Refine {
+        passes: a.refine.max(u32::from(a.flip_average)),
+        flip: a.flip_average,
+    };
     if !pred.calibrated && given_box.is_none() {
         eprintln!(
             "note: model {} has no calibration for detector {}; using its boxes as they are (see `facealign model calibrate`)",

@@ -25,6 +25,33 @@ fn mtfl_is_10000_by_5() {
 }
 
 #[test]
+fn aflw_is_19079_by_19_with_a_labelled_share_per_point() {
+    let v = inspect_json("coco:../shared/data/aflw/train.json");
+    assert_eq!(
+        (v["samples"].as_u64(), v["points"].as_u64()),
+        (Some(19079), Some(19))
+    );
+    let share: Vec<f64> = v["labelled_share"]
+        .as_array()
+        .expect("labelled_share")
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(share.len(), 19);
+    // 22 % of AFLW's points are unannotated (data/README.md); the nose tip (13) always is.
+    let mean = share.iter().sum::<f64>() / 19.0;
+    assert!((mean - 0.78).abs() < 0.02, "{share:?}");
+    assert_eq!(share[13], 1.0);
+    assert!(v["partly_labelled"].as_u64().unwrap() > 10_000);
+    // The yaw bins become subsets.
+    let n: u64 = ["yaw_0_30", "yaw_30_60", "yaw_60_90"]
+        .iter()
+        .map(|k| v["subsets"][k].as_u64().unwrap())
+        .sum();
+    assert_eq!(n, 19079);
+}
+
+#[test]
 fn dlib_training_xml_is_18_by_68() {
     let v = inspect_json("dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml");
     assert_eq!(

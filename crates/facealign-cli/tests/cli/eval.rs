@@ -147,3 +147,105 @@ fn several_data_specs_are_pooled_with_a_row_each() {
     let err = fails(&["eval", "--data", &a, &format!("mtfl:{}", mtfl.display())]);
     assert!(err.contains("five") && err.contains("ibug68"), "{err}");
 }
+
+/// A copy of the mmpose 300W fixture JSON (absolute image paths) with keypoints `unlabel` of the
+/// first face set to `0, 0, 0` (COCO: not annotated).
+fn coco_300w_with_unlabelled(dir: &std::path::Path, unlabel: &[usize]) -> String {
+    let src = super::repo_root().join("../shared/data/fixtures/mmpose/300w/test_300w.json");
+    let base = src.parent().unwrap().to_path_buf();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+    for im in v["images"].as_array_mut().unwrap() {
+        let f = im["file_name"].as_str().unwrap();
+        im["file_name"] = base.join(f).display().to_string().into();
+    }
+    let kp = v["annotations"][0]["keypoints"].as_array_mut().unwrap();
+    for &i in unlabel {
+        for k in 0..3 {
+            kp[3 * i + k] = 0.into();
+        }
+    }
+    let out = dir.join(format!("unlabelled_{}.json", unlabel.len()));
+    std::fs::write(&out, serde_json::to_string(&v).unwrap()).unwrap();
+    format!("coco:{}", out.display())
+}
+
+#[test]
+fn unlabelled_coco_points_are_not_scored_as_points_at_the_origin() {
+    // Issue 14 item 2: five keypoints of one face set to 0,0,0 moved the pooled NME from 4.86 % to
+    // 17.51 % (scored as real points at (0, 0), and they set the crop box).
+    let dir = tempdir();
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let full = coco_300w_with_unlabelled(dir.path(), &[]);
+    let part = coco_300w_with_unlabelled(dir.path(), &[0, 8, 30, 48, 60]);
+    let nme_of = |data: &str, json: &str| -> serde_json::Value {
+        ok(&[
+            "eval",
+            "--data",
+            data,
+            "--json",
+            &p(json),
+            "--predictions",
+            &p(&format!("{json}.pred")),
+        ]);
+        serde_json::from_str(&std::fs::read_to_string(p(json)).unwrap()).unwrap()
+    };
+    let a = nme_of(&full, "full.json");
+    let b = nme_of(&part, "part.json");
+    let (na, nb) = (
+        a[0]["rows"][0]["nme"].as_f64().unwrap(),
+        b[0]["rows"][0]["nme"].as_f64().unwrap(),
+    );
+    // Face 0's NME over its 63 labelled points, by hand from the stored predictions and the
+    // fixture's truth (outer eye corners 36, 45 as the normaliser).
+    let preds: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p("part.json.pred")).unwrap()).unwrap();
+    let src: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            super::repo_root().join("../shared/data/fixtures/mmpose/300w/test_300w.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let gt: Vec<[f64; 2]> = src["annotations"][0]["keypoints"]
+        .as_array()
+        .unwrap()
+        .chunks(3)
+        .map(|c| [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()])
+        .collect();
+    let pred: Vec<[f64; 2]> = preds["images"][0]["landmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| [q[0].as_f64().unwrap(), q[1].as_f64().unwrap()])
+        .collect();
+    let d = |a: [f64; 2], b: [f64; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let ocular = d(gt[36], gt[45]);
+    let kept: Vec<usize> = (0..68)
+        .filter(|i| ![0, 8, 30, 48, 60].contains(i))
+        .collect();
+    let hand = kept.iter().map(|&i| d(pred[i], gt[i])).sum::<f64>() / kept.len() as f64 / ocular;
+    let face0 = b[0]["nmes"][0].as_f64().unwrap();
+    assert!(
+        (face0 - hand).abs() < 1e-4,
+        "face 0: eval {face0}, by hand {hand}"
+    );
+    // The pooled NME barely moves (the crop comes from the labelled points only).
+    assert!(
+        (na - nb).abs() < 1.0,
+        "pooled NME {na} % with every point, {nb} % with 5 unlabelled"
+    );
+    // Eye corners unlabelled: the face cannot be normalised; it is reported, not a crash.
+    let no_eyes = coco_300w_with_unlabelled(dir.path(), &[36, 45]);
+    let text = ok(&["eval", "--data", &no_eyes, "--json", &p("noeyes.json")]);
+    assert!(
+        text.contains("not scored") && text.contains("not both labelled"),
+        "{text}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p("noeyes.json")).unwrap()).unwrap();
+    assert_eq!(r[0]["unscored"].as_array().unwrap().len(), 1);
+    // ... and the box normaliser scores it.
+    let text = ok(&["eval", "--data", &no_eyes, "--norm", "box"]);
+    assert!(!text.contains("not scored"), "{text}");
+}

@@ -18,9 +18,10 @@
 //!   COFW file uses 1/2 that way, while its other face files write 1 for every point meaning only
 //!   "labelled". So occlusion is stored (`occluded = Some`, `v == 1` -> occluded) only when the
 //!   file uses `v == 2` somewhere; otherwise `occluded = None`. A point with `v == 0` is
-//!   unlabelled: it is marked occluded (`occluded = Some` for that sample), its coordinates are
-//!   kept as written, and the sample gets the attribute `unlabelled_points = true` so training
-//!   can filter it. An annotation with no labelled point at all is skipped.
+//!   **unlabelled** (`Sample::labelled`, its coordinates become NaN whatever the file wrote: often
+//!   `0, 0`): it sets no crop, is trained on by no loss and scored by no metric. An annotation
+//!   with no labelled point at all is skipped.
+//! - `yaw` (degrees, AFLW files of 3DDFA/2DASL) becomes `Sample::pose = [yaw, NaN, NaN]`.
 //! - Sample ids: `file_name`, plus `#k` (k-th annotation of that image) when an image holds
 //!   several faces.
 //! - Errors name the file and the JSON path of the bad field (`annotations[1].keypoints`).
@@ -54,14 +55,35 @@ impl super::Reader for CocoReader {
                 }
             }
         }
+        let subsets = yaw_subsets(&samples);
         Ok(Dataset {
             format: "coco".into(),
             source: path.display().to_string(),
             scheme: Scheme::get(scheme_id.unwrap_or(SchemeId::Ibug68)),
             samples,
-            subsets: BTreeMap::new(),
+            subsets,
         })
     }
+}
+
+/// The yaw bins of the AFLW protocol (|yaw| in [0, 30], (30, 60], (60, 90+]) as subsets
+/// `yaw_0_30`, `yaw_30_60`, `yaw_60_90`, for the faces whose yaw is known (none otherwise).
+pub fn yaw_subsets(samples: &[Sample]) -> BTreeMap<String, Vec<usize>> {
+    let mut subsets: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        let Some(yaw) = s.pose.map(|p| p[0].abs()) else {
+            continue;
+        };
+        let name = if yaw <= 30.0 {
+            "yaw_0_30"
+        } else if yaw <= 60.0 {
+            "yaw_30_60"
+        } else {
+            "yaw_60_90"
+        };
+        subsets.entry(name.to_string()).or_default().push(i);
+    }
+    subsets
 }
 
 /// One keypoint annotation before ids and occlusion are settled.
@@ -70,6 +92,8 @@ struct Ann {
     points: Vec<Point>,
     vis: Vec<u8>,
     bbox: Option<BoxXywh>,
+    /// `yaw` in degrees (the AFLW files of 3DDFA/2DASL give it per face).
+    yaw: Option<f32>,
 }
 
 /// Parse COCO keypoint JSON `text` (from `path`; images relative to `base`). Returns the scheme
@@ -178,11 +202,22 @@ pub fn parse_coco_json(
             None | Some(Value::Null) => None,
             Some(b) => Some(parse_box(b).map_err(|m| err(&field("bbox"), m))?),
         };
+        let yaw = match a.get("yaw") {
+            None | Some(Value::Null) => None,
+            Some(y) => Some(
+                y.as_f64()
+                    .filter(|y| y.is_finite() && y.abs() <= 360.0)
+                    .ok_or_else(|| {
+                        err(&field("yaw"), format!("`{y}` is not an angle in degrees"))
+                    })? as f32,
+            ),
+        };
         anns.push(Ann {
             image,
             points,
             vis,
             bbox,
+            yaw,
         });
     }
 
@@ -205,16 +240,12 @@ pub fn parse_coco_json(
             let unlabelled = a.vis.contains(&0);
             let mut s = Sample::new(id, ImageSource::Path(base.join(file)), a.points);
             s.bbox = a.bbox;
-            if coco_visibility || unlabelled {
-                s.occluded = Some(
-                    a.vis
-                        .iter()
-                        .map(|&v| v == 0 || (coco_visibility && v == 1))
-                        .collect(),
-                );
+            s.pose = a.yaw.map(|y| [y, f32::NAN, f32::NAN]);
+            if coco_visibility {
+                s.occluded = Some(a.vis.iter().map(|&v| v == 1).collect());
             }
             if unlabelled {
-                s.attributes.insert("unlabelled_points".into(), true);
+                s.set_labelled(a.vis.iter().map(|&v| v != 0).collect());
             }
             s
         })
@@ -406,12 +437,17 @@ mod tests {
         let (scheme, s) = parse(&json).expect("valid");
         assert_eq!(scheme, Some(SchemeId::Five));
         assert_eq!(s.len(), 2, "the all-unlabelled annotation is skipped");
-        assert_eq!(s[0].occluded, Some(vec![false, true, false, true, false]));
-        assert_eq!(s[0].attributes.get("unlabelled_points"), Some(&true));
+        // v = 1 is occluded-but-labelled; v = 0 is unlabelled (not occluded, and no position).
+        assert_eq!(s[0].occluded, Some(vec![false, true, false, false, false]));
+        assert_eq!(s[0].labelled, Some(vec![true, true, true, false, true]));
+        assert_eq!(s[0].n_labelled(), 4);
         assert_eq!(s[1].occluded, Some(vec![false; 5]));
+        assert_eq!(s[1].labelled, None);
         assert_eq!((s[0].id.as_str(), s[1].id.as_str()), ("a.jpg#0", "a.jpg#1"));
-        // point 3 of sample 0 = (3, 13)
-        assert_eq!(s[0].landmarks[3], [3.0, 13.0]);
+        // point 2 of sample 0 = (2, 12); the unlabelled point 3 has no position (NaN), whatever
+        // the file wrote.
+        assert_eq!(s[0].landmarks[2], [2.0, 12.0]);
+        assert!(s[0].landmarks[3].iter().all(|v| v.is_nan()));
         // All v = 1 (mmpose's 300W/WFLW style): no occlusion information.
         let json = format!(
             r#"{{"images": [{{"id": 1, "file_name": "a.jpg"}}], "annotations": [{{"image_id": 1, "keypoints": [{}]}}]}}"#,

@@ -83,6 +83,11 @@ pub struct AcrLoss {
 }
 
 impl AcrLoss {
+    /// How the unreduced values become one scalar.
+    pub fn reduction(&self) -> Reduction {
+        self.config.reduction
+    }
+
     /// The reduced loss.
     ///
     /// # Shapes

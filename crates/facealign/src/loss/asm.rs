@@ -75,6 +75,11 @@ pub struct AsmLoss {
 }
 
 impl AsmLoss {
+    /// How the unreduced values become one scalar.
+    pub fn reduction(&self) -> Reduction {
+        self.config.reduction
+    }
+
     /// α of this config's schedule at 0-based `epoch` of `epochs`.
     pub fn alpha(&self, epoch: usize, epochs: usize) -> f64 {
         third_value(&self.config.alphas, epoch, epochs)

@@ -37,6 +37,11 @@ pub struct L1Loss {
 }
 
 impl L1Loss {
+    /// How the unreduced values become one scalar.
+    pub fn reduction(&self) -> Reduction {
+        self.reduction
+    }
+
     /// The reduced loss.
     ///
     /// # Shapes

@@ -37,6 +37,11 @@ pub struct L2Loss {
 }
 
 impl L2Loss {
+    /// How the unreduced values become one scalar.
+    pub fn reduction(&self) -> Reduction {
+        self.reduction
+    }
+
     /// The reduced loss.
     ///
     /// # Shapes

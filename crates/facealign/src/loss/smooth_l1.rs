@@ -52,6 +52,11 @@ pub struct SmoothL1Loss {
 }
 
 impl SmoothL1Loss {
+    /// How the unreduced values become one scalar.
+    pub fn reduction(&self) -> Reduction {
+        self.reduction
+    }
+
     /// The reduced loss.
     ///
     /// # Shapes

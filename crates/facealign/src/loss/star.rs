@@ -148,6 +148,11 @@ pub fn soft_argmax(heatmaps: &Tensor) -> Tensor {
 }
 
 impl StarLoss {
+    /// How the unreduced values become one scalar.
+    pub fn reduction(&self) -> Reduction {
+        self.config.reduction
+    }
+
     /// The reduced loss.
     ///
     /// # Shapes

@@ -66,6 +66,11 @@ pub struct WingLoss {
 }
 
 impl WingLoss {
+    /// How the unreduced values become one scalar.
+    pub fn reduction(&self) -> Reduction {
+        self.config.reduction
+    }
+
     /// The constant `C = w − w·ln(1 + w/ε)` joining the two pieces.
     pub fn c(&self) -> f64 {
         self.c

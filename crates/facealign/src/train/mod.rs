@@ -18,13 +18,15 @@ use crate::config::{HeadInit, Init, TrainConfig};
 use crate::error::{write_atomic, Error, Result};
 use crate::eval::predict_crops;
 use crate::model;
-use crate::objective::{scalar, with_input_size, Objective};
+use crate::objective::{scalar, with_input_size, BatchTargets, CleanShapes, Objective};
 use facealign_core::data::DataSpec;
-use facealign_core::geometry::{crop_from_landmarks, landmarks_to_crop_u, CropSpec};
-use facealign_core::loader::{CropLoader, LoaderConfig};
-use facealign_core::metrics::{self, Normalizer};
+use facealign_core::geometry::{landmarks_to_crop_u, CropSpec};
+use facealign_core::loader::{sample_crop, CropLoader, CropSource, LoaderConfig};
+use facealign_core::metrics::{self, FaceScore};
+use facealign_core::mixed::{MixedLoader, MixedSource};
+use facealign_core::scheme_map::SchemeMap;
 use facealign_core::shape::ShapeModel;
-use facealign_core::Dataset;
+use facealign_core::{Dataset, Scheme};
 
 mod curves;
 mod split;
@@ -77,20 +79,50 @@ struct RunState {
     partial_loss_n: usize,
 }
 
+/// One training source after splitting.
+pub struct PreparedSource {
+    pub train: Arc<Dataset>,
+    /// Its held-out faces (scored in its own scheme), if any.
+    pub val: Option<Arc<Dataset>>,
+    pub weight: f32,
+    /// Its scheme → the model's scheme.
+    pub map: SchemeMap,
+    /// How its faces are cropped.
+    pub crop_source: facealign_core::CropSource,
+}
+
 /// The training data after splitting, ready for loaders.
 pub struct PreparedData {
+    /// The first source's training side (with `extra_train` appended).
     pub train: Arc<Dataset>,
+    /// The first source's validation side: it picks the best epoch.
     pub val: Arc<Dataset>,
+    /// Every source, the first included.
+    pub sources: Vec<PreparedSource>,
+    /// The scheme the model predicts.
+    pub target: Scheme,
+}
+
+impl PreparedData {
+    /// True when every source is of the target scheme (no mapped or averaged points).
+    pub fn single_scheme(&self) -> bool {
+        self.sources.iter().all(|s| s.map.from == s.map.to)
+    }
 }
 
 /// Load and split the data of a config.
 pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
-    let full = DataSpec::parse(&cfg.data.train)?.load()?;
+    let specs = cfg.data.train.sources();
+    let first = &specs[0];
+    let full = DataSpec::parse(first.spec())?.load()?;
     let (mut train, val) = match (&cfg.data.val, &cfg.data.val_ids) {
         (Some(v), _) => (full, DataSpec::parse(v)?.load()?),
         (None, Some(list)) => split::split_by_ids(full, Path::new(list))?,
         (None, None) => split_train_val(full, cfg.data.val_fraction.unwrap_or(0.1), cfg.seed)?,
     };
+    if let Some(list) = first.exclude_ids() {
+        train = split::exclude_ids(train, Path::new(list))?;
+    }
     for spec in &cfg.data.extra_train {
         train.append(DataSpec::parse(spec)?.load()?)?;
     }
@@ -105,49 +137,139 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
             val.scheme.name()
         )));
     }
+    let target = Scheme::get(cfg.data.scheme.unwrap_or(train.scheme.id));
+    let map_of = |ds: &Dataset| {
+        SchemeMap::get(ds.scheme.id, target.id).ok_or_else(|| {
+            Error::Config(format!(
+                "{}: no map from {} to the model's scheme {} (facealign_core::scheme_map)",
+                ds.source,
+                ds.scheme.name(),
+                target.name()
+            ))
+        })
+    };
+    let train = Arc::new(train);
+    let val = Arc::new(val);
+    let mut sources = vec![PreparedSource {
+        map: map_of(&train)?,
+        train: train.clone(),
+        val: Some(val.clone()),
+        weight: first.weight(),
+        crop_source: first.crop_source(),
+    }];
+    for src in &specs[1..] {
+        let mut ds = DataSpec::parse(src.spec())?.load()?;
+        if let Some(list) = src.exclude_ids() {
+            ds = split::exclude_ids(ds, Path::new(list))?;
+        }
+        let (t, v) = match &cfg.data.val_ids {
+            Some(list) => split::hold_out_ids(ds, Path::new(list))?,
+            None => (ds, None),
+        };
+        let mut t = t;
+        if let Some(max) = cfg.data.max_samples {
+            t.samples.truncate(max.max(1));
+            t.subsets.clear();
+        }
+        sources.push(PreparedSource {
+            map: map_of(&t)?,
+            train: Arc::new(t),
+            val: v.map(Arc::new),
+            weight: src.weight(),
+            crop_source: src.crop_source(),
+        });
+    }
     Ok(PreparedData {
-        train: Arc::new(train),
-        val: Arc::new(val),
+        train,
+        val,
+        sources,
+        target,
     })
 }
 
-/// Fit the PCA shape model on the (unaugmented) training crops, in crop_u.
-pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
-    let shapes: Vec<Vec<f32>> = train
+/// The un-augmented crop_u shape of every training sample (NaN at unlabelled points), in
+/// dataset order, cropped by `crop`.
+pub fn clean_shapes(train: &Dataset, spec: &CropSpec, crop: &CropSource) -> Result<Vec<Vec<f32>>> {
+    Ok(train
         .samples
         .iter()
         .map(|s| {
-            let t = crop_from_landmarks(&s.landmarks, spec)?;
+            let t = sample_crop(s, spec, crop)?;
             Ok(landmarks_to_crop_u(&s.landmarks, &t, spec.size)
                 .into_iter()
                 .flatten()
                 .collect())
         })
-        .collect::<facealign_core::Result<_>>()?;
+        .collect::<facealign_core::Result<_>>()?)
+}
+
+/// Fit the PCA shape model on the (unaugmented) training crops, in crop_u, of the **fully
+/// labelled** faces (partly labelled ones are projected on it by least squares later).
+pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
+    let shapes: Vec<Vec<f32>> = clean_shapes(train, spec, &CropSource::Landmarks)?
+        .into_iter()
+        .zip(&train.samples)
+        .filter(|(_, s)| s.fully_labelled())
+        .map(|(v, _)| v)
+        .collect();
+    if shapes.len() < 2 {
+        return Err(Error::Config(format!(
+            "the shape model needs at least 2 fully labelled training faces; {} has {}",
+            train.source,
+            shapes.len()
+        )));
+    }
     Ok(ShapeModel::fit(&shapes, train.scheme.id)?.with_crop(spec.size, spec.enlarge))
 }
 
 /// Scale the landmark head's weights by 0.01 and set its bias to the mean training shape (crop_u),
 /// for regression heads (`head` of MobileNetV2/EfficientNet, `landmarks` of ASMNet). Heatmap models
 /// have no such head and are left as they are.
-fn init_head_to_mean_shape(vs: &VarStore, train: &Dataset, spec: &CropSpec) -> Result<()> {
+fn init_head_to_mean_shape(vs: &VarStore, data: &PreparedData, spec: &CropSpec) -> Result<()> {
     let vars = vs.variables();
+    let m = data.target.n_points();
     let Some(prefix) = ["head", "landmarks"].into_iter().find(|p| {
         vars.get(&format!("{p}.bias"))
-            .is_some_and(|b| b.size() == [2 * train.n_points() as i64])
+            .is_some_and(|b| b.size() == [2 * m as i64])
     }) else {
         return Ok(());
     };
-    let m2 = 2 * train.n_points();
-    let mut mean = vec![0f64; m2];
-    for s in &train.samples {
-        let t = crop_from_landmarks(&s.landmarks, spec)?;
-        for (k, v) in landmarks_to_crop_u(&s.landmarks, &t, spec.size)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            mean[k] += v as f64 / train.samples.len() as f64;
+    // Every source point mapped one-to-one onto a target point counts toward that point's mean.
+    // (Two passes, adding v / count, so a single fully labelled source gives the same bits as
+    // the mean over samples always did.)
+    let shapes: Vec<(&SchemeMap, Vec<Vec<f32>>)> = data
+        .sources
+        .iter()
+        .map(|src| Ok((&src.map, clean_shapes(&src.train, spec, &src.crop_source)?)))
+        .collect::<Result<_>>()?;
+    let slots = |map: &SchemeMap, shape: &[f32]| -> Vec<(usize, f64)> {
+        let mut out = Vec::new();
+        for (p, t) in map.targets.iter().enumerate() {
+            let [t] = t.as_slice() else { continue };
+            for c in 0..2 {
+                let v = shape[2 * p + c];
+                if v.is_finite() {
+                    out.push((2 * t + c, f64::from(v)));
+                }
+            }
+        }
+        out
+    };
+    let mut count = vec![0usize; 2 * m];
+    for (map, list) in &shapes {
+        for shape in list {
+            for (k, _) in slots(map, shape) {
+                count[k] += 1;
+            }
+        }
+    }
+    // A coordinate no sample labels starts at the crop centre (0).
+    let mut mean = vec![0f64; 2 * m];
+    for (map, list) in &shapes {
+        for shape in list {
+            for (k, v) in slots(map, shape) {
+                mean[k] += v / count[k] as f64;
+            }
         }
     }
     let mean: Vec<f32> = mean.into_iter().map(|v| v as f32).collect();
@@ -225,8 +347,16 @@ pub fn train(
         .build_global();
 
     let data = prepare_data(&cfg)?;
-    let scheme = data.train.scheme.clone();
+    let scheme = data.target.clone();
     let n_points = scheme.n_points();
+    if !data.single_scheme() && (cfg.loss.needs_shape_model() || cfg.loss.name() == "star") {
+        return Err(Error::Config(format!(
+            "loss `{}` needs every training source in the model's scheme {} (mapped points \
+             have no shape model or heatmap); use l2, l1, smooth_l1 or wing with mixed schemes",
+            cfg.loss.name(),
+            scheme.name()
+        )));
+    }
     let spec = CropSpec {
         size: cfg.data.input_size,
         enlarge: cfg.data.enlarge,
@@ -239,12 +369,18 @@ pub fn train(
     } else {
         None
     };
-    let objective = Objective::new(
+    let mut objective = Objective::new(
         with_input_size(cfg.loss.clone(), cfg.data.input_size),
         shape,
         cfg.data.input_size,
         cfg.epochs,
     )?;
+    if cfg.loss.needs_shape_model() {
+        objective = objective.with_clean_shapes(CleanShapes::new(
+            clean_shapes(&data.train, &spec, &data.sources[0].crop_source)?,
+            scheme.flip.clone(),
+        ));
+    }
 
     tch::manual_seed(mix_seed(cfg.seed, u64::MAX, 0));
     let device = Device::Cpu;
@@ -262,7 +398,7 @@ pub fn train(
         }
     }
     if cfg.head_init == HeadInit::MeanShape {
-        init_head_to_mean_shape(&vs, &data.train, &spec)?;
+        init_head_to_mean_shape(&vs, &data, &spec)?;
     }
     let mut opt = Adam::new(&vs, &cfg.optim);
 
@@ -302,25 +438,51 @@ pub fn train(
     }
 
     let cache_bytes = cfg.data.cache_mb * 1024 * 1024;
-    let train_loader = CropLoader::new(
-        data.train.clone(),
-        LoaderConfig {
-            crop: spec,
-            batch_size: cfg.batch_size,
-            shuffle: true,
-            seed: cfg.seed,
-            augment: Some(cfg.data.augment),
-            cache_bytes,
-            ..LoaderConfig::default()
-        },
-    )?;
-    let val_loader = CropLoader::new(
-        data.val.clone(),
-        LoaderConfig {
-            cache_bytes,
-            ..LoaderConfig::eval(spec, cfg.batch_size.max(16))
-        },
-    )?;
+    let mixed_sources = data
+        .sources
+        .iter()
+        .map(|src| {
+            Ok(MixedSource {
+                loader: CropLoader::new(
+                    src.train.clone(),
+                    LoaderConfig {
+                        crop: spec,
+                        crop_source: src.crop_source,
+                        batch_size: cfg.batch_size,
+                        shuffle: true,
+                        seed: cfg.seed,
+                        augment: Some(cfg.data.augment),
+                        cache_bytes,
+                        ..LoaderConfig::default()
+                    },
+                )?,
+                map: src.map.clone(),
+                weight: src.weight,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let train_loader = MixedLoader::new(mixed_sources, data.target.clone())?;
+    objective = objective.with_virtual_points(train_loader.virtual_points());
+    // Validation: every source with held-out faces, each in its own scheme; the first picks the
+    // best epoch.
+    let val_loaders = data
+        .sources
+        .iter()
+        .filter_map(|src| src.val.as_ref().map(|v| (src, v)))
+        .map(|(src, v)| {
+            Ok((
+                CropLoader::new(
+                    v.clone(),
+                    LoaderConfig {
+                        cache_bytes,
+                        crop_source: src.crop_source,
+                        ..LoaderConfig::eval(spec, cfg.batch_size.max(16))
+                    },
+                )?,
+                src.map.clone(),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let metrics_path = run_dir.join("metrics.csv");
     let mut rows = curves::read_rows(&metrics_path, state.epoch)?;
 
@@ -344,8 +506,9 @@ pub fn train(
         checkpoint::save(path, &tensors, &meta, false)
     };
 
-    let n_train = data.train.samples.len();
+    let n_train = train_loader.n_samples();
     let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
+    let n_slots = train_loader.n_slots() as i64;
     let mut steps_this_call = 0usize;
     let stop_requested = |steps: usize| {
         opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
@@ -369,14 +532,21 @@ pub fn train(
             let n = chunk.len() as i64;
             let s = cfg.data.input_size as i64;
             let xs = Tensor::from_slice(&batch.images).view([n, 3, s, s]);
-            let ys = Tensor::from_slice(&batch.landmarks).view([n, 2 * n_points as i64]);
+            let ys = Tensor::from_slice(&batch.landmarks).view([n, 2 * n_slots]);
             tch::manual_seed(mix_seed(cfg.seed, epoch as u64, step as u64));
             let lr = cfg.optim.lr_at(
                 epoch as f64 + step as f64 / steps_per_epoch as f64,
                 cfg.epochs,
             );
             let out = net.forward_t(&xs, true);
-            let lv = objective.compute(&out, &ys, &batch.landmarks, epoch)?;
+            let targets = BatchTargets {
+                gt: &ys,
+                gt_host: &batch.landmarks,
+                labelled: &batch.weights,
+                indices: &batch.indices,
+                flipped: &batch.flipped,
+            };
+            let lv = objective.compute(&out, &targets, epoch)?;
             let loss_value = scalar(&lv.loss);
             if !loss_value.is_finite() {
                 return Err(Error::Config(format!(
@@ -417,14 +587,42 @@ pub fn train(
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         // Validation.
-        let preds = predict_crops(&net, &val_loader)?;
-        let nmes: Vec<f64> = data
-            .val
-            .samples
-            .iter()
-            .zip(&preds)
-            .map(|(s, p)| metrics::nme_per_image(p, &s.landmarks, &scheme, Normalizer::Ocular))
-            .collect::<facealign_core::Result<_>>()?;
+        let mut per_source = Vec::with_capacity(val_loaders.len());
+        for (loader, map) in &val_loaders {
+            let val = loader.dataset();
+            let preds = predict_crops(&net, loader)?;
+            let mut nmes = Vec::with_capacity(preds.len());
+            for (s, p) in val.samples.iter().zip(&preds) {
+                let p = map.apply(p);
+                match metrics::score_face(&p, &s.landmarks, &val.scheme, cfg.val_norm)? {
+                    FaceScore::Nme(v) => nmes.push(v),
+                    FaceScore::Unscorable(_) => {}
+                }
+            }
+            per_source.push((val.source.clone(), val.samples.len(), nmes));
+        }
+        let (val_source, val_n, nmes) = per_source.first().cloned().ok_or_else(|| {
+            Error::Config(
+                "no validation data (set data.val_ids, data.val or data.val_fraction)".into(),
+            )
+        })?;
+        if nmes.is_empty() {
+            return Err(Error::Config(format!(
+                "no validation face of {val_source} can be normalised by `{}`; set val_norm = \"box\"",
+                cfg.val_norm.name()
+            )));
+        }
+        if !opts.quiet && (nmes.len() < val_n || per_source.len() > 1) {
+            for (src, n, v) in &per_source {
+                let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+                eprintln!(
+                    "  validation {src}: NME {:.3}% ({}) over {} of {n} faces",
+                    mean * 100.0,
+                    cfg.val_norm.name(),
+                    v.len()
+                );
+            }
+        }
         let val_nme = nmes.iter().sum::<f64>() / nmes.len() as f64;
         let fr10 = metrics::failure_rate(&nmes, 0.10)?;
         let auc10 = metrics::auc(&nmes, 0.10)?;

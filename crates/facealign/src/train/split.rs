@@ -23,6 +23,50 @@ pub fn split_by_ids(ds: Dataset, list: &Path) -> Result<(Dataset, Dataset)> {
     Ok((ds.subset_of(&train, "#train"), ds.subset_of(&val, "#val")))
 }
 
+/// `ds` without the samples listed in `list` (ids absent from `ds` are fine: the list may be a
+/// split of another source holding the same faces).
+pub fn exclude_ids(ds: Dataset, list: &Path) -> Result<Dataset> {
+    let listed = ids_in(list)?;
+    let keep: Vec<usize> = (0..ds.samples.len())
+        .filter(|&i| !listed.contains(ds.samples[i].id.as_str()))
+        .collect();
+    if keep.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: excluding the ids of {} leaves no sample",
+            ds.source,
+            list.display()
+        )));
+    }
+    Ok(ds.subset_of(&keep, &format!("#-@{}", list.display())))
+}
+
+/// Split `ds` into (not listed, listed) by the ids of `list`, leniently: ids absent from `ds` are
+/// fine, and the held-out side is `None` when no listed id is in `ds`.
+pub fn hold_out_ids(ds: Dataset, list: &Path) -> Result<(Dataset, Option<Dataset>)> {
+    let listed = ids_in(list)?;
+    let (val, train): (Vec<usize>, Vec<usize>) =
+        (0..ds.samples.len()).partition(|&i| listed.contains(ds.samples[i].id.as_str()));
+    if train.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: holding out the ids of {} leaves no training sample",
+            ds.source,
+            list.display()
+        )));
+    }
+    let held = (!val.is_empty()).then(|| ds.subset_of(&val, "#val"));
+    Ok((ds.subset_of(&train, "#train"), held))
+}
+
+fn ids_in(list: &Path) -> Result<std::collections::HashSet<String>> {
+    let text = std::fs::read_to_string(list).map_err(|e| Error::io(list, e))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
 /// A seeded random split holding out `fraction` of the samples (at least one).
 pub fn split_train_val(ds: Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
     let n = ds.samples.len();
