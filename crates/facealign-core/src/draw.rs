@@ -1,7 +1,6 @@
 //! Landmark overlays: points coloured by semantic group, an optional second set (e.g. ground
-//! truth under a prediction) and an optional box; PNGs are saved atomically.
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! truth under a prediction) and an optional box; PNGs are saved with `fsio::write_atomic`.
+use std::path::Path;
 
 use image::{Rgb, RgbImage};
 use imageproc::drawing::{
@@ -128,26 +127,19 @@ pub fn overlay(
     Ok(out)
 }
 
-/// Save as PNG atomically: write `<path>.tmp`, then rename it to `path`.
+/// Save as PNG with [`crate::fsio::write_atomic`] (atomic for a regular file; symlinks followed,
+/// devices and FIFOs written in place). Errors name `path`.
 pub fn save_png_atomic(img: &RgbImage, path: &Path) -> Result<()> {
-    let mut tmp = PathBuf::from(path.as_os_str());
-    tmp.as_mut_os_string().push(".tmp");
-    let write = || -> Result<()> {
-        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut w = std::io::BufWriter::new(file);
-        img.write_to(&mut w, image::ImageFormat::Png)
-            .map_err(|e| Error::Image {
-                path: tmp.clone(),
-                message: e.to_string(),
-            })?;
-        w.flush().map_err(|e| Error::io(&tmp, e))?;
-        Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| Error::Image {
+        path: path.to_path_buf(),
+        message: format!("cannot encode PNG: {e}"),
+    })?;
+    crate::fsio::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]
@@ -204,11 +196,19 @@ mod tests {
         let path = dir.path().join("o.png");
         let img = RgbImage::from_fn(5, 4, |x, y| Rgb([x as u8 * 40, y as u8 * 50, 7]));
         save_png_atomic(&img, &path).unwrap();
-        assert!(!dir.path().join("o.png.tmp").exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
         assert_eq!(image::open(&path).unwrap().to_rgb8(), img);
+        // The error names the user's path, not a temporary file.
         let e = save_png_atomic(&img, &dir.path().join("missing/o.png"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("missing/o.png.tmp"), "{e}");
+        assert!(
+            e.contains("missing/o.png:") && !e.contains(".o.png.tmp"),
+            "{e}"
+        );
     }
 }
