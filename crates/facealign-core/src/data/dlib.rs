@@ -118,6 +118,11 @@ fn number(
         .get(key)
         .ok_or_else(|| Error::parse(path, loc(), "missing"))?;
     match v.trim().parse::<f32>() {
+        Ok(x) if super::beyond_max_coord(x) => Err(Error::parse(
+            path,
+            loc(),
+            super::beyond_max_coord_message("value", v),
+        )),
         Ok(x) if x.is_finite() => Ok(x),
         _ => Err(Error::parse(path, loc(), format!("`{v}` is not a number"))),
     }
@@ -406,6 +411,27 @@ mod tests {
         let e = err_text(parse(xml));
         assert!(
             e.contains("mem.xml") && e.contains("line 4") && e.contains("`x`") && e.contains("abc"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn absurd_values_name_file_line_and_attribute() {
+        let xml = "<dataset><images>\n<image file='a.jpg'>\n<box top='1' left='2' width='3' height='4'>\n\
+                   <part name='0' x='1' y='1e10'/>\n</box></image></images></dataset>";
+        let e = err_text(parse(xml));
+        assert!(
+            e.contains("mem.xml")
+                && e.contains("line 4")
+                && e.contains("`y`")
+                && e.contains("beyond"),
+            "{e}"
+        );
+        let xml = "<dataset><images>\n<image file='a.jpg'>\n<box top='1' left='2' width='3e7' height='4'>\n\
+                   <part name='0' x='1' y='1'/>\n</box></image></images></dataset>";
+        let e = err_text(parse(xml));
+        assert!(
+            e.contains("line 3") && e.contains("`width`") && e.contains("beyond"),
             "{e}"
         );
     }

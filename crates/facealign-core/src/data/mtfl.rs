@@ -87,6 +87,13 @@ fn parse_line(line: &str, path: &Path, ln: usize, base: &Path) -> Result<Sample>
     for (k, slot) in v.iter_mut().enumerate() {
         let t = toks[k + 1];
         *slot = match t.parse::<f32>() {
+            Ok(x) if super::beyond_max_coord(x) => {
+                return Err(Error::parse(
+                    path,
+                    at(),
+                    super::beyond_max_coord_message(&format!("field {}", k + 2), t),
+                ))
+            }
             Ok(x) if x.is_finite() => x,
             _ => {
                 return Err(Error::parse(
@@ -214,6 +221,10 @@ mod tests {
             ),
             ("\nlfw/a.jpg 1 2 3 4 5 6 7 8 9 NaN\n", "line 2"),
             ("lfw/a.jpg 1 2 3 4 5 6 7 8 9 10 1 1 1 9\n", "pose"),
+            (
+                "lfw/a.jpg 1 2 3 4 5 6 7 8 9 -1e10\n",
+                "field 11 `-1e10` is beyond",
+            ),
             ("lfw/missing.jpg 1 2 3 4 5 6 7 8 9 10\n", "missing.jpg"),
         ];
         for (text, needle) in cases {

@@ -315,6 +315,13 @@ fn parse_point(l: &str, path: &Path, ln: usize) -> Result<Point> {
                 format!("coordinate `{t}` is not finite"),
             ));
         }
+        if super::beyond_max_coord(x) {
+            return Err(Error::parse(
+                path,
+                format!("line {ln}"),
+                super::beyond_max_coord_message("coordinate", t),
+            ));
+        }
         *v = x - 1.0;
     }
     Ok(p)
@@ -487,6 +494,12 @@ mod tests {
         let e = parse_err(&pts_text(&["1 2", "NaN 4", "5 6", "7 8", "9 10"], 5));
         assert!(
             e.contains("bad.pts") && e.contains("line 5") && e.contains("finite"),
+            "{e}"
+        );
+        // An absurd coordinate (1e10 hung `data inspect --draw`) on line 6.
+        let e = parse_err(&pts_text(&["1 2", "3 4", "1e10 6", "7 8", "9 10"], 5));
+        assert!(
+            e.contains("bad.pts") && e.contains("line 6") && e.contains("beyond"),
             "{e}"
         );
         // Non-numeric on line 4.
