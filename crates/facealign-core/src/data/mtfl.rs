@@ -8,6 +8,8 @@
 //! left profile, left, frontal, right, right profile); when present they become the boolean
 //! attributes `male`, `female`, `smiling`, `glasses`, `pose_left_profile`, `pose_left`,
 //! `pose_frontal`, `pose_right`, `pose_right_profile`, and a subset each (samples with `true`).
+//! A point whose x and y are both `NaN` is unlabelled and kept as `[NaN, NaN]`; one NaN coordinate,
+//! an infinity or a value beyond ±[`super::MAX_COORD`] px is an error naming the line and field.
 //! Blank lines are skipped. Images are only checked to exist, never decoded, so 10,000 lines read
 //! in well under a second.
 use std::collections::BTreeMap;
@@ -94,7 +96,7 @@ fn parse_line(line: &str, path: &Path, ln: usize, base: &Path) -> Result<Sample>
                     super::beyond_max_coord_message(&format!("field {}", k + 2), t),
                 ))
             }
-            Ok(x) if x.is_finite() => x,
+            Ok(x) if !x.is_infinite() => x,
             _ => {
                 return Err(Error::parse(
                     path,
@@ -104,10 +106,32 @@ fn parse_line(line: &str, path: &Path, ln: usize, base: &Path) -> Result<Sample>
             }
         };
     }
+    // `NaN` for both coordinates marks an unlabelled point; one NaN is an error.
+    for k in 0..5 {
+        if v[k].is_nan() != v[k + 5].is_nan() {
+            let (nan, other) = if v[k].is_nan() {
+                ("x", "y")
+            } else {
+                ("y", "x")
+            };
+            return Err(Error::parse(
+                path,
+                at(),
+                format!(
+                    "point {} (fields {} and {}): {nan} is NaN but {other} is not",
+                    k + 1,
+                    k + 2,
+                    k + 7
+                ),
+            ));
+        }
+    }
     let landmarks: Vec<Point> = (0..5).map(|k| [v[k], v[k + 5]]).collect();
     let rel = toks[0].replace('\\', "/");
     let image = base.join(&rel);
     check_image_exists(&image, path, ln)?;
+    // TODO(labelled): `[NaN, NaN]` landmarks are unlabelled points; set the sample's labelled
+    // mask from them here.
     let mut s = Sample::new(rel, ImageSource::Path(image), landmarks);
     if toks.len() == 15 {
         s.attributes = parse_attributes(&toks[11..], path, ln)?;
@@ -210,6 +234,17 @@ mod tests {
     }
 
     #[test]
+    fn nan_pairs_are_unlabelled_points() {
+        let dir = setup();
+        let list = dir.path().join("list.txt");
+        std::fs::write(&list, "lfw/a.jpg 1 nan 3 4 5 6 NaN 8 9 10\n").unwrap();
+        let ds = MtflReader.read(&list).unwrap();
+        let p = ds.samples[0].landmarks[1];
+        assert!(p[0].is_nan() && p[1].is_nan());
+        assert_eq!(ds.samples[0].landmarks[2], [3.0, 8.0]);
+    }
+
+    #[test]
     fn malformed_lines_name_file_and_line() {
         let dir = setup();
         let list = dir.path().join("bad.txt");
@@ -220,6 +255,11 @@ mod tests {
                 "line 2",
             ),
             ("\nlfw/a.jpg 1 2 3 4 5 6 7 8 9 NaN\n", "line 2"),
+            (
+                "lfw/a.jpg 1 2 3 4 5 6 7 8 9 NaN\n",
+                "point 5 (fields 6 and 11): y is NaN but x is not",
+            ),
+            ("lfw/a.jpg 1 2 3 4 5 6 7 8 9 inf\n", "field 11"),
             ("lfw/a.jpg 1 2 3 4 5 6 7 8 9 10 1 1 1 9\n", "pose"),
             (
                 "lfw/a.jpg 1 2 3 4 5 6 7 8 9 -1e10\n",
