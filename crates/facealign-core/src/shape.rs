@@ -464,6 +464,41 @@ impl ShapeModel {
     }
 }
 
+/// The training shapes of `ds` for [`ShapeModel::fit`]: each sample's landmarks in crop_u of its
+/// landmark crop (`spec`), flattened. Errors name the sample and its image file: a degenerate
+/// shape (all points equal, nothing to crop around) or a non-finite (e.g. unlabelled) landmark.
+pub fn training_shapes(
+    ds: &crate::sample::Dataset,
+    spec: &crate::geometry::CropSpec,
+) -> Result<Vec<Vec<f32>>> {
+    use crate::loader::{sample_crop, sample_label, CropSource};
+    ds.samples
+        .iter()
+        .map(|s| {
+            if let Some(k) = s
+                .landmarks
+                .iter()
+                .position(|p| !(p[0].is_finite() && p[1].is_finite()))
+            {
+                return Err(Error::invalid(
+                    sample_label(s),
+                    format!(
+                        "landmark {k} is not finite ({:?}); the shape model needs every point",
+                        s.landmarks[k]
+                    ),
+                ));
+            }
+            let t = sample_crop(s, spec, &CropSource::Landmarks)?;
+            Ok(
+                crate::geometry::landmarks_to_crop_u(&s.landmarks, &t, spec.size)
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// ACR difficulty weights Φ (Decision 2): `Δ_j = |G_j − S_j|` per coordinate, divided by the
 /// largest Δ of this face; all zeros when the largest is 0.
 pub fn acr_phi(gt: &[f32], smooth: &[f32]) -> Result<Vec<f32>> {
@@ -717,6 +752,43 @@ mod tests {
         let err = ShapeModel::fit(&[vec![0.0; 10], bad], SchemeId::Five).expect_err("nan");
         assert!(err.to_string().contains("value 3"), "{err}");
         assert!(ShapeModel::fit(&[vec![0.5; 10], vec![0.5; 10]], SchemeId::Five).is_err());
+    }
+
+    #[test]
+    fn training_shapes_name_the_bad_sample() {
+        use crate::sample::{Dataset, ImageSource, Sample};
+        use crate::scheme::Scheme;
+        let good = vec![
+            [10.0, 10.0],
+            [30.0, 10.0],
+            [20.0, 20.0],
+            [12.0, 30.0],
+            [28.0, 30.0],
+        ];
+        let mk = |id: &str, pts: Vec<[f32; 2]>| {
+            Sample::new(id, ImageSource::Path(format!("/imgs/{id}").into()), pts)
+        };
+        let mut ds = Dataset {
+            format: "test".into(),
+            source: "mem".into(),
+            scheme: Scheme::get(SchemeId::Five),
+            samples: vec![mk("a.jpg", good.clone()), mk("b.jpg", good.clone())],
+            subsets: Default::default(),
+        };
+        let spec = crate::geometry::CropSpec::new(32);
+        let shapes = training_shapes(&ds, &spec).expect("good shapes");
+        assert_eq!((shapes.len(), shapes[0].len()), (2, 10));
+        ds.samples[1].landmarks = vec![[5.0, 5.0]; 5];
+        let e = training_shapes(&ds, &spec)
+            .expect_err("degenerate")
+            .to_string();
+        assert!(e.contains("sample `b.jpg` (/imgs/b.jpg)"), "{e}");
+        ds.samples[1].landmarks = good;
+        ds.samples[1].landmarks[2] = [f32::NAN, f32::NAN];
+        let e = training_shapes(&ds, &spec)
+            .expect_err("unlabelled")
+            .to_string();
+        assert!(e.contains("/imgs/b.jpg") && e.contains("landmark 2"), "{e}");
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! (`box` -> `Sample::bbox` with x = left, y = top). Image paths are relative to the XML's folder
 //! and must exist. Sample ids are `FILE#k`, `k` the 0-based index of the box within its
 //! `<image>` (ignored boxes count, so ids do not move when a flag changes).
-//! Errors name the XML file and the line of the offending element.
+//! Errors name the XML file and the line of the offending element; a file whose root element is
+//! not `<dataset>` (or that holds no element at all) is "not dlib imglab XML".
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -147,6 +148,7 @@ pub fn parse_dlib_xml(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sampl
     let mut image: Option<(String, PathBuf, usize)> = None; // (file attr, path, boxes seen)
     let mut open_box: Option<OpenBox> = None;
     let mut out: Vec<(Sample, usize)> = Vec::new();
+    let mut saw_root = false;
     loop {
         let event = reader.read_event().map_err(|e| {
             Error::parse(
@@ -173,6 +175,18 @@ pub fn parse_dlib_xml(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sampl
             _ => continue,
         };
         let name = e.name().as_ref().to_owned();
+        if stack.is_empty() {
+            if name != "dataset" {
+                return Err(Error::parse(
+                    path,
+                    format!("line {line}"),
+                    format!(
+                        "not dlib imglab XML: the root element is <{name}>, expected <dataset>"
+                    ),
+                ));
+            }
+            saw_root = true;
+        }
         let inside = |tag: &str| stack.iter().any(|(n, _)| n == tag);
         match name.as_str() {
             "image" => {
@@ -258,6 +272,14 @@ pub fn parse_dlib_xml(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sampl
             path,
             format!("line {line}"),
             format!("malformed XML: <{tag}> is never closed"),
+        ));
+    }
+    if !saw_root {
+        return Err(Error::parse(
+            path,
+            "whole file",
+            "not dlib imglab XML: no <dataset> element (expected \
+             `<dataset><images><image file=...><box ...><part .../>`)",
         ));
     }
     Ok(out)
@@ -455,6 +477,34 @@ mod tests {
                                 <part name='x0' x='1' y='1'/></box></image></images></dataset>",
         ));
         assert!(e.contains("`name`") && e.contains("x0"), "{e}");
+    }
+
+    #[test]
+    fn non_imglab_files_say_so() {
+        // Plain text (quick-xml reads it as character data), an empty file, another XML root.
+        for (text, needle) in [
+            ("lfw/a.jpg 1 2 3 4 5 6 7 8 9 10\n", "no <dataset> element"),
+            ("", "no <dataset> element"),
+            (
+                "<?xml version='1.0'?>\n<annotation><object/></annotation>",
+                "line 2",
+            ),
+        ] {
+            let e = err_text(parse(text));
+            assert!(
+                e.contains("mem.xml") && e.contains("not dlib imglab XML") && e.contains(needle),
+                "{text:?}: {e}"
+            );
+        }
+        // Through a data spec it no longer says only "the dataset is empty".
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("list.txt");
+        std::fs::write(&p, "a.jpg 1 2\n").expect("write");
+        let e = err_text(crate::data::load(&format!("dlib:{}", p.display())));
+        assert!(
+            e.contains("list.txt") && e.contains("not dlib imglab XML"),
+            "{e}"
+        );
     }
 
     #[test]
