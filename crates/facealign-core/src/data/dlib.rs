@@ -72,7 +72,7 @@ impl super::Reader for DlibReader {
 }
 
 /// UTF-8 if it is, otherwise ISO-8859-1 (what imglab declares); each byte is one char then.
-fn decode_text(bytes: Vec<u8>) -> String {
+pub(crate) fn decode_text(bytes: Vec<u8>) -> String {
     match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),

@@ -15,6 +15,8 @@ use crate::sample::Dataset;
 pub mod coco;
 pub mod cofw;
 pub mod dlib;
+#[cfg(test)]
+mod fuzz;
 pub mod mtfl;
 pub mod pts;
 pub mod wflw;

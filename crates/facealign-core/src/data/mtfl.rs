@@ -46,12 +46,13 @@ impl super::Reader for MtflReader {
         }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let base = path.parent().unwrap_or(Path::new(""));
-        let mut samples = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
+        let parsed = parse_mtfl_list(&text, path, base)?;
+        let mut samples = Vec::with_capacity(parsed.len());
+        for (s, ln) in parsed {
+            if let ImageSource::Path(image) = &s.image {
+                check_image_exists(image, path, ln)?;
             }
-            samples.push(parse_line(line, path, i + 1, base)?);
+            samples.push(s);
         }
         number_repeated_ids(&mut samples);
         let mut subsets: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -70,6 +71,19 @@ impl super::Reader for MtflReader {
             subsets,
         })
     }
+}
+
+/// Parse an MTFL list `text` (from `path`; images relative to `base`): each sample with its
+/// 1-based line. Does not check that images exist, nor number repeated ids.
+pub fn parse_mtfl_list(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sample, usize)>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push((parse_line(line, path, i + 1, base)?, i + 1));
+    }
+    Ok(out)
 }
 
 fn parse_line(line: &str, path: &Path, ln: usize, base: &Path) -> Result<Sample> {
@@ -129,7 +143,6 @@ fn parse_line(line: &str, path: &Path, ln: usize, base: &Path) -> Result<Sample>
     let landmarks: Vec<Point> = (0..5).map(|k| [v[k], v[k + 5]]).collect();
     let rel = toks[0].replace('\\', "/");
     let image = base.join(&rel);
-    check_image_exists(&image, path, ln)?;
     // TODO(labelled): `[NaN, NaN]` landmarks are unlabelled points; set the sample's labelled
     // mask from them here.
     let mut s = Sample::new(rel, ImageSource::Path(image), landmarks);
