@@ -38,18 +38,21 @@ pub struct InspectReport {
     pub issues: Vec<Issue>,
 }
 
-/// Inspect a dataset: reads image headers (not pixels) to check coordinates.
+/// Inspect a dataset: reads image headers (not pixels) to check coordinates. Images are read with
+/// [`crate::imageio::image_dimensions`] (format from the bytes, truncated files unreadable), the
+/// same rules as decoding for training, `eval` and `predict`.
 pub fn inspect(ds: &Dataset) -> InspectReport {
-    let checks: Vec<(Option<String>, bool, Option<Issue>)> = ds
+    let checks: Vec<(Option<(String, String)>, bool, Option<Issue>)> = ds
         .samples
         .par_iter()
         .map(|s| {
             let dims = match &s.image {
-                ImageSource::Path(p) => image::image_dimensions(p).ok(),
-                ImageSource::InMemory { image, .. } => Some(image.dimensions()),
+                ImageSource::Path(p) => crate::imageio::image_dimensions(p),
+                ImageSource::InMemory { image, .. } => Ok(image.dimensions()),
             };
-            let Some((w, h)) = dims else {
-                return (Some(s.image.display_name()), false, None);
+            let (w, h) = match dims {
+                Ok(d) => d,
+                Err(e) => return (Some((s.image.display_name(), e.to_string())), false, None),
             };
             let outside: Vec<usize> = s
                 .landmarks
@@ -78,12 +81,12 @@ pub fn inspect(ds: &Dataset) -> InspectReport {
     let mut outside = 0;
     let mut issues = Vec::new();
     for (m, o, i) in checks {
-        if let Some(m) = m {
+        if let Some((name, why)) = m {
             issues.push(Issue {
-                sample: m.clone(),
-                message: "image missing or unreadable".into(),
+                sample: name.clone(),
+                message: format!("image missing or unreadable: {why}"),
             });
-            missing.push(m);
+            missing.push(name);
         }
         outside += o as usize;
         issues.extend(i);
@@ -255,5 +258,51 @@ mod tests {
             "NaN (unlabelled) points are not 'outside'"
         );
         assert!(r.to_text().contains("4:50%"), "{}", r.to_text());
+    }
+
+    #[test]
+    fn png_named_jpg_is_read_and_truncated_jpeg_is_unreadable() {
+        use std::io::Cursor;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let img = image::RgbImage::from_fn(40, 30, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 8) as u8, ((x * y) % 256) as u8])
+        });
+        let encode = |f| {
+            let mut v = Vec::new();
+            img.write_to(&mut Cursor::new(&mut v), f).expect("encode");
+            v
+        };
+        let png_as_jpg = dir.path().join("png_named.jpg");
+        std::fs::write(&png_as_jpg, encode(image::ImageFormat::Png)).expect("write");
+        let jpeg = encode(image::ImageFormat::Jpeg);
+        let cut = dir.path().join("cut.jpg");
+        std::fs::write(&cut, &jpeg[..jpeg.len() / 2]).expect("write");
+        let mk = |p: &std::path::Path| {
+            Sample::new(
+                p.file_name().unwrap().to_string_lossy(),
+                ImageSource::Path(p.to_path_buf()),
+                vec![[1.0, 1.0]; 5],
+            )
+        };
+        let ds = Dataset {
+            format: "test".into(),
+            source: "tmp".into(),
+            scheme: Scheme::get(SchemeId::Five),
+            samples: vec![mk(&png_as_jpg), mk(&cut)],
+            subsets: Default::default(),
+        };
+        let r = inspect(&ds);
+        assert_eq!(r.missing_images, [cut.display().to_string()]);
+        assert_eq!(r.issues.len(), 1);
+        assert!(
+            r.issues[0].message.contains("truncated JPEG")
+                && r.issues[0].message.contains("cut.jpg"),
+            "{:?}",
+            r.issues
+        );
+        // The same rule for decoding (eval, predict, training).
+        assert!(ds.samples[0].image.load_rgb().is_ok());
+        let e = ds.samples[1].image.load_rgb().expect_err("truncated");
+        assert!(e.to_string().contains("truncated JPEG"), "{e}");
     }
 }

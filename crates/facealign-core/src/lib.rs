@@ -9,6 +9,7 @@ pub mod draw;
 pub mod error;
 pub mod fsio;
 pub mod geometry;
+pub mod imageio;
 pub mod inspect;
 pub mod loader;
 pub mod metrics;

@@ -173,15 +173,25 @@ impl ImageCache {
     }
 }
 
-/// The crop of `sample` by `source`; errors name the sample.
+/// `sample `ID` (IMAGE)`: how errors about a sample name it, with its image file.
+pub fn sample_label(sample: &Sample) -> String {
+    format!("sample `{}` ({})", sample.id, sample.image.display_name())
+}
+
+/// `e` as an error about `sample`, naming its id and image file.
+pub fn for_sample(sample: &Sample, e: &Error) -> Error {
+    Error::invalid(sample_label(sample), e.to_string())
+}
+
+/// The crop of `sample` by `source`; errors name the sample and its image file.
 pub fn sample_crop(sample: &Sample, spec: &CropSpec, source: &CropSource) -> Result<Affine2> {
-    let named = |e: Error| Error::invalid(format!("sample `{}`", sample.id), e.to_string());
+    let named = |e: Error| for_sample(sample, &e);
     match source {
         CropSource::Landmarks => crop_from_landmarks(&sample.landmarks, spec).map_err(named),
         CropSource::LandmarksCalibrated(calib) => {
             let bbox = BoxXywh::around(&sample.landmarks).ok_or_else(|| {
                 Error::invalid(
-                    format!("sample `{}`", sample.id),
+                    sample_label(sample),
                     "has no labelled landmark to crop around",
                 )
             })?;
@@ -189,10 +199,7 @@ pub fn sample_crop(sample: &Sample, spec: &CropSpec, source: &CropSource) -> Res
         }
         CropSource::Box(calib) => {
             let bbox = sample.bbox.ok_or_else(|| {
-                Error::invalid(
-                    format!("sample `{}`", sample.id),
-                    "has no face box to crop from",
-                )
+                Error::invalid(sample_label(sample), "has no face box to crop from")
             })?;
             crop_from_box(&bbox, spec, calib).map_err(named)
         }
@@ -251,7 +258,7 @@ impl CropLoader {
         let m = dataset.n_points();
         if let Some(s) = dataset.samples.iter().find(|s| s.landmarks.len() != m) {
             return Err(Error::invalid(
-                format!("sample `{}`", s.id),
+                sample_label(s),
                 format!(
                     "has {} landmarks, the {} scheme has {m}",
                     s.landmarks.len(),
@@ -396,10 +403,10 @@ impl CropLoader {
             &aug,
             &self.dataset.scheme.flip,
         )
-        .map_err(|e| Error::invalid(format!("sample `{}`", sample.id), e.to_string()))?;
+        .map_err(|e| for_sample(sample, &e))?;
         let labelled = aug
             .relabel(&sample.labelled_mask(), &self.dataset.scheme.flip)
-            .map_err(|e| Error::invalid(format!("sample `{}`", sample.id), e.to_string()))?;
+            .map_err(|e| for_sample(sample, &e))?;
         let landmarks_u = pts_crop_px
             .iter()
             .zip(&labelled)
@@ -607,6 +614,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("s0") && e.contains("no face box"), "{e}");
+    }
+
+    #[test]
+    fn sample_errors_name_the_image_file() {
+        // "invalid sample `a.jpg`: ..." named no file: the image path is added.
+        let mut ds = synthetic(2);
+        ds.samples[1].id = "a.jpg".into();
+        ds.samples[1].image = ImageSource::Path("/data/set/a.jpg".into());
+        ds.samples[1].landmarks = vec![[5.0, 5.0]; 5]; // degenerate: all points equal
+        let loader = CropLoader::new(ds.clone(), LoaderConfig::eval(CropSpec::new(8), 2)).unwrap();
+        let e = loader.batch(0, 0).unwrap_err().to_string();
+        assert!(e.contains("sample `a.jpg` (/data/set/a.jpg)"), "{e}");
+        ds.samples[1].landmarks.pop();
+        let e = CropLoader::new(ds, LoaderConfig::eval(CropSpec::new(8), 2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/data/set/a.jpg") && e.contains("4 landmarks"),
+            "{e}"
+        );
     }
 
     fn infanface_dir() -> PathBuf {

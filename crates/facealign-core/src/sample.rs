@@ -72,24 +72,8 @@ impl ImageSource {
     /// Decode the image as RGB8. Errors name the file.
     pub fn load_rgb(&self) -> Result<Arc<image::RgbImage>> {
         match self {
-            ImageSource::Path(p) => {
-                let img = image::ImageReader::open(p)
-                    .map_err(|e| Error::Image {
-                        path: p.clone(),
-                        message: e.to_string(),
-                    })?
-                    .with_guessed_format()
-                    .map_err(|e| Error::Image {
-                        path: p.clone(),
-                        message: e.to_string(),
-                    })?
-                    .decode()
-                    .map_err(|e| Error::Image {
-                        path: p.clone(),
-                        message: e.to_string(),
-                    })?;
-                Ok(Arc::new(img.to_rgb8()))
-            }
+            // Format sniffed from the bytes; truncation is an error (see `imageio`).
+            ImageSource::Path(p) => Ok(Arc::new(crate::imageio::decode_rgb(p)?)),
             ImageSource::InMemory { image, .. } => Ok(image.clone()),
         }
     }

@@ -503,6 +503,44 @@ impl ShapeModel {
     }
 }
 
+/// The training shapes of `ds` for [`ShapeModel::fit`]: each **fully labelled** sample's
+/// landmarks in crop_u of its landmark crop (`spec`), flattened (partly labelled faces are
+/// projected on the model later, by least squares on their labelled coordinates). Errors name
+/// the sample and its image file: a degenerate shape (all points equal, nothing to crop around)
+/// or a non-finite landmark that is not an unlabelled one.
+pub fn training_shapes(
+    ds: &crate::sample::Dataset,
+    spec: &crate::geometry::CropSpec,
+) -> Result<Vec<Vec<f32>>> {
+    use crate::loader::{sample_crop, sample_label, CropSource};
+    ds.samples
+        .iter()
+        .filter(|s| s.fully_labelled())
+        .map(|s| {
+            if let Some(k) = s
+                .landmarks
+                .iter()
+                .position(|p| !(p[0].is_finite() && p[1].is_finite()))
+            {
+                return Err(Error::invalid(
+                    sample_label(s),
+                    format!(
+                        "landmark {k} is not finite ({:?}); the shape model needs every point",
+                        s.landmarks[k]
+                    ),
+                ));
+            }
+            let t = sample_crop(s, spec, &CropSource::Landmarks)?;
+            Ok(
+                crate::geometry::landmarks_to_crop_u(&s.landmarks, &t, spec.size)
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// ACR difficulty weights Φ (Decision 2): `Δ_j = |G_j − S_j|` per coordinate, divided by the
 /// largest Δ of this face; all zeros when the largest is 0. A NaN ground-truth coordinate is
 /// unlabelled: its Φ is 0 and it takes no part in the maximum.
@@ -770,6 +808,47 @@ mod tests {
         let err = ShapeModel::fit(&[vec![0.0; 10], bad], SchemeId::Five).expect_err("nan");
         assert!(err.to_string().contains("value 3"), "{err}");
         assert!(ShapeModel::fit(&[vec![0.5; 10], vec![0.5; 10]], SchemeId::Five).is_err());
+    }
+
+    #[test]
+    fn training_shapes_name_the_bad_sample() {
+        use crate::sample::{Dataset, ImageSource, Sample};
+        use crate::scheme::Scheme;
+        let good = vec![
+            [10.0, 10.0],
+            [30.0, 10.0],
+            [20.0, 20.0],
+            [12.0, 30.0],
+            [28.0, 30.0],
+        ];
+        let mk = |id: &str, pts: Vec<[f32; 2]>| {
+            Sample::new(id, ImageSource::Path(format!("/imgs/{id}").into()), pts)
+        };
+        let mut ds = Dataset {
+            format: "test".into(),
+            source: "mem".into(),
+            scheme: Scheme::get(SchemeId::Five),
+            samples: vec![mk("a.jpg", good.clone()), mk("b.jpg", good.clone())],
+            subsets: Default::default(),
+        };
+        let spec = crate::geometry::CropSpec::new(32);
+        let shapes = training_shapes(&ds, &spec).expect("good shapes");
+        assert_eq!((shapes.len(), shapes[0].len()), (2, 10));
+        ds.samples[1].landmarks = vec![[5.0, 5.0]; 5];
+        let e = training_shapes(&ds, &spec)
+            .expect_err("degenerate")
+            .to_string();
+        assert!(e.contains("sample `b.jpg` (/imgs/b.jpg)"), "{e}");
+        ds.samples[1].landmarks = good.clone();
+        ds.samples[1].landmarks[2] = [f32::INFINITY, 3.0];
+        let e = training_shapes(&ds, &spec)
+            .expect_err("not finite")
+            .to_string();
+        assert!(e.contains("/imgs/b.jpg") && e.contains("landmark 2"), "{e}");
+        // A partly labelled face is left out of the fit (not an error).
+        ds.samples[1].landmarks = good;
+        ds.samples[1].set_labelled(vec![true, true, false, true, true]);
+        assert_eq!(training_shapes(&ds, &spec).expect("shapes").len(), 1);
     }
 
     #[test]

@@ -146,10 +146,11 @@ pub fn parse_coco_json(
             .iter()
             .enumerate()
             .map(|(k, v)| {
-                v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
+                let ok = |x: &f64| x.is_finite() && x.abs() <= f64::from(super::MAX_COORD);
+                v.as_f64().filter(ok).ok_or_else(|| {
                     err(
                         &format!("annotations[{j}].keypoints[{k}]"),
-                        format!("`{v}` is not a number"),
+                        format!("`{v}` is not a number within ±{} px", super::MAX_COORD),
                     )
                 })
             })
@@ -280,7 +281,9 @@ fn parse_box(b: &Value) -> std::result::Result<BoxXywh, String> {
     match v.as_deref() {
         Some(&[x, y, w, h])
             if b.as_array().is_some_and(|a| a.len() == 4)
-                && [x, y, w, h].iter().all(|t| t.is_finite()) =>
+                && [x, y, w, h]
+                    .iter()
+                    .all(|t| t.is_finite() && t.abs() <= f64::from(super::MAX_COORD)) =>
         {
             Ok(BoxXywh {
                 x: x as f32,
@@ -289,7 +292,10 @@ fn parse_box(b: &Value) -> std::result::Result<BoxXywh, String> {
                 h: h as f32,
             })
         }
-        _ => Err(format!("expected [x, y, w, h] numbers, found `{b}`")),
+        _ => Err(format!(
+            "expected [x, y, w, h] numbers within ±{} px, found `{b}`",
+            super::MAX_COORD
+        )),
     }
 }
 
@@ -518,6 +524,24 @@ mod tests {
         let json = r#"{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 1, "keypoints": [0, 1, 1, 1, "x", 1, 2, 1, 1, 3, 1, 1, 4, 1, 1]}]}"#;
         let e = err_text(parse(json));
         assert!(e.contains("annotations[0].keypoints[4]"), "{e}");
+    }
+
+    #[test]
+    fn absurd_values_name_the_field() {
+        let json = r#"{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 1, "keypoints": [0, 1, 1, 1e10, 1, 1, 2, 1, 1, 3, 1, 1, 4, 1, 1]}]}"#;
+        let e = err_text(parse(json));
+        assert!(
+            e.contains("mem.json")
+                && e.contains("annotations[0].keypoints[3]")
+                && e.contains("within"),
+            "{e}"
+        );
+        let json = r#"{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 1, "keypoints": [0, 1, 1, 1, 1, 1, 2, 1, 1, 3, 1, 1, 4, 1, 1], "bbox": [0, 0, -3e6, 5]}]}"#;
+        let e = err_text(parse(json));
+        assert!(
+            e.contains("annotations[0].bbox") && e.contains("within"),
+            "{e}"
+        );
     }
 
     #[test]

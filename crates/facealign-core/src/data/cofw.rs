@@ -152,6 +152,10 @@ pub fn read_cofw_mat(path: &Path) -> Result<(CofwSplit, Vec<Sample>)> {
     let mut samples = Vec::with_capacity(n);
     for (i, image) in images.into_iter().enumerate() {
         let row_loc = |field: &str| format!("field {field} row {i}");
+        // Values more than 100 × the image size away are corrupt (the image is known here).
+        let (iw, ih) = (f64::from(image.width()), f64::from(image.height()));
+        let absurd =
+            |x: f64, y: f64| x.abs() > 100.0 * iw.max(1.0) || y.abs() > 100.0 * ih.max(1.0);
         let mut landmarks = Vec::with_capacity(N_POINTS);
         for k in 0..N_POINTS {
             let x = phis.get(i, k);
@@ -161,6 +165,15 @@ pub fn read_cofw_mat(path: &Path) -> Result<(CofwSplit, Vec<Sample>)> {
                     path,
                     row_loc(&phis_name),
                     format!("landmark {k} is not finite ({x}, {y})"),
+                ));
+            }
+            if absurd(x, y) {
+                return Err(Error::parse(
+                    path,
+                    row_loc(&phis_name),
+                    format!(
+                        "landmark {k} ({x}, {y}) lies more than 100 × the {iw}x{ih} image away"
+                    ),
                 ));
             }
             // MATLAB 1-based pixels -> 0-based image_px.
@@ -177,6 +190,13 @@ pub fn read_cofw_mat(path: &Path) -> Result<(CofwSplit, Vec<Sample>)> {
                 path,
                 row_loc(&boxes_name),
                 format!("box {b:?} is not finite"),
+            ));
+        }
+        if absurd(b[0], b[1]) || absurd(b[2], b[3]) {
+            return Err(Error::parse(
+                path,
+                row_loc(&boxes_name),
+                format!("box {b:?} lies more than 100 × the {iw}x{ih} image away"),
             ));
         }
         let id = format!("{file_name}#{i}");
@@ -566,6 +586,23 @@ mod tests {
     /// A valid two-sample COFW-like file with `phis` of the given width; `skip` names a variable
     /// to leave out.
     fn write_mat(dir: &Path, sfx: &str, phis_cols: usize, skip: &str) -> std::path::PathBuf {
+        // Column-major N x cols: column c holds value 1 + c for sample 0 and 2 + c for sample 1.
+        let phis: Vec<f64> = (0..phis_cols)
+            .flat_map(|c| [1.0 + c as f64, 2.0 + c as f64])
+            .collect();
+        let boxes = [1.0, 2.0, 1.0, 2.0, 5.0, 5.0, 5.0, 5.0];
+        write_mat_values(dir, sfx, phis_cols, skip, &phis, &boxes)
+    }
+
+    /// [`write_mat`] with the given `phis` (column-major 2 x `phis_cols`) and `bboxes` (2 x 4).
+    fn write_mat_values(
+        dir: &Path,
+        sfx: &str,
+        phis_cols: usize,
+        skip: &str,
+        phis: &[f64],
+        boxes: &[f64; 8],
+    ) -> std::path::PathBuf {
         let mut mb = h5::mat::builder::MatBuilder::new(h5::mat::options::Options::default());
         let n = 2;
         if skip != "Is" {
@@ -578,20 +615,12 @@ mod tests {
             .expect("cell");
         }
         if skip != "phis" {
-            // Column-major N x cols: column c holds value 1 + c for sample 0 and 2 + c for sample 1.
-            let data: Vec<f64> = (0..phis_cols)
-                .flat_map(|c| [1.0 + c as f64, 2.0 + c as f64])
-                .collect();
-            mb.write_f64(&format!("phis{sfx}"), &[n, phis_cols], &data)
+            mb.write_f64(&format!("phis{sfx}"), &[n, phis_cols], phis)
                 .expect("phis");
         }
         if skip != "bboxes" {
-            mb.write_f64(
-                &format!("bboxes{sfx}"),
-                &[n, 4],
-                &[1.0, 2.0, 1.0, 2.0, 5.0, 5.0, 5.0, 5.0],
-            )
-            .expect("boxes");
+            mb.write_f64(&format!("bboxes{sfx}"), &[n, 4], boxes)
+                .expect("boxes");
         }
         let path = dir.join(format!("m_{sfx}_{phis_cols}_{skip}.mat"));
         mb.write(&path).expect("write mat");
@@ -654,6 +683,32 @@ mod tests {
         let e = err_text(read_cofw_mat(&write_mat(dir.path(), "Tr", 80, "")));
         assert!(
             e.contains("m_Tr_80_.mat") && e.contains("field phisTr") && e.contains("found 80"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn absurd_coordinates_are_errors() {
+        // Sample 1's image is 2x2: values beyond ±200 px are corrupt.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut phis: Vec<f64> = (0..58).flat_map(|c| [1.0 + c as f64, 2.0]).collect();
+        phis[2 * 3 + 1] = 1e10; // sample 1, x of landmark 3
+        let boxes = [1.0, 2.0, 1.0, 2.0, 5.0, 5.0, 5.0, 5.0];
+        let p = write_mat_values(dir.path(), "Tr", 58, "", &phis, &boxes);
+        let e = err_text(read_cofw_mat(&p));
+        assert!(
+            e.contains(".mat")
+                && e.contains("field phisTr row 1")
+                && e.contains("landmark 3")
+                && e.contains("100 ×"),
+            "{e}"
+        );
+        let phis: Vec<f64> = (0..58).flat_map(|c| [1.0 + c as f64, 2.0]).collect();
+        let boxes = [1.0, 2.0, 1.0, 2.0, 5.0, -5e4, 5.0, 5.0];
+        let p = write_mat_values(dir.path(), "T", 58, "", &phis, &boxes);
+        let e = err_text(read_cofw_mat(&p));
+        assert!(
+            e.contains("field bboxesT row 1") && e.contains("100 ×"),
             "{e}"
         );
     }

@@ -12,7 +12,8 @@
 //! (`box` -> `Sample::bbox` with x = left, y = top). Image paths are relative to the XML's folder
 //! and must exist. Sample ids are `FILE#k`, `k` the 0-based index of the box within its
 //! `<image>` (ignored boxes count, so ids do not move when a flag changes).
-//! Errors name the XML file and the line of the offending element.
+//! Errors name the XML file and the line of the offending element; a file whose root element is
+//! not `<dataset>` (or that holds no element at all) is "not dlib imglab XML".
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -71,7 +72,7 @@ impl super::Reader for DlibReader {
 }
 
 /// UTF-8 if it is, otherwise ISO-8859-1 (what imglab declares); each byte is one char then.
-fn decode_text(bytes: Vec<u8>) -> String {
+pub(crate) fn decode_text(bytes: Vec<u8>) -> String {
     match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
@@ -118,6 +119,11 @@ fn number(
         .get(key)
         .ok_or_else(|| Error::parse(path, loc(), "missing"))?;
     match v.trim().parse::<f32>() {
+        Ok(x) if super::beyond_max_coord(x) => Err(Error::parse(
+            path,
+            loc(),
+            super::beyond_max_coord_message("value", v),
+        )),
         Ok(x) if x.is_finite() => Ok(x),
         _ => Err(Error::parse(path, loc(), format!("`{v}` is not a number"))),
     }
@@ -142,6 +148,7 @@ pub fn parse_dlib_xml(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sampl
     let mut image: Option<(String, PathBuf, usize)> = None; // (file attr, path, boxes seen)
     let mut open_box: Option<OpenBox> = None;
     let mut out: Vec<(Sample, usize)> = Vec::new();
+    let mut saw_root = false;
     loop {
         let event = reader.read_event().map_err(|e| {
             Error::parse(
@@ -168,6 +175,18 @@ pub fn parse_dlib_xml(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sampl
             _ => continue,
         };
         let name = e.name().as_ref().to_owned();
+        if stack.is_empty() {
+            if name != "dataset" {
+                return Err(Error::parse(
+                    path,
+                    format!("line {line}"),
+                    format!(
+                        "not dlib imglab XML: the root element is <{name}>, expected <dataset>"
+                    ),
+                ));
+            }
+            saw_root = true;
+        }
         let inside = |tag: &str| stack.iter().any(|(n, _)| n == tag);
         match name.as_str() {
             "image" => {
@@ -253,6 +272,14 @@ pub fn parse_dlib_xml(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sampl
             path,
             format!("line {line}"),
             format!("malformed XML: <{tag}> is never closed"),
+        ));
+    }
+    if !saw_root {
+        return Err(Error::parse(
+            path,
+            "whole file",
+            "not dlib imglab XML: no <dataset> element (expected \
+             `<dataset><images><image file=...><box ...><part .../>`)",
         ));
     }
     Ok(out)
@@ -411,6 +438,27 @@ mod tests {
     }
 
     #[test]
+    fn absurd_values_name_file_line_and_attribute() {
+        let xml = "<dataset><images>\n<image file='a.jpg'>\n<box top='1' left='2' width='3' height='4'>\n\
+                   <part name='0' x='1' y='1e10'/>\n</box></image></images></dataset>";
+        let e = err_text(parse(xml));
+        assert!(
+            e.contains("mem.xml")
+                && e.contains("line 4")
+                && e.contains("`y`")
+                && e.contains("beyond"),
+            "{e}"
+        );
+        let xml = "<dataset><images>\n<image file='a.jpg'>\n<box top='1' left='2' width='3e7' height='4'>\n\
+                   <part name='0' x='1' y='1'/>\n</box></image></images></dataset>";
+        let e = err_text(parse(xml));
+        assert!(
+            e.contains("line 3") && e.contains("`width`") && e.contains("beyond"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn malformed_xml_is_an_error() {
         let e = err_text(parse(
             "<dataset><images>\n<image file='a.jpg'>\n</images></dataset>",
@@ -429,6 +477,34 @@ mod tests {
                                 <part name='x0' x='1' y='1'/></box></image></images></dataset>",
         ));
         assert!(e.contains("`name`") && e.contains("x0"), "{e}");
+    }
+
+    #[test]
+    fn non_imglab_files_say_so() {
+        // Plain text (quick-xml reads it as character data), an empty file, another XML root.
+        for (text, needle) in [
+            ("lfw/a.jpg 1 2 3 4 5 6 7 8 9 10\n", "no <dataset> element"),
+            ("", "no <dataset> element"),
+            (
+                "<?xml version='1.0'?>\n<annotation><object/></annotation>",
+                "line 2",
+            ),
+        ] {
+            let e = err_text(parse(text));
+            assert!(
+                e.contains("mem.xml") && e.contains("not dlib imglab XML") && e.contains(needle),
+                "{text:?}: {e}"
+            );
+        }
+        // Through a data spec it no longer says only "the dataset is empty".
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("list.txt");
+        std::fs::write(&p, "a.jpg 1 2\n").expect("write");
+        let e = err_text(crate::data::load(&format!("dlib:{}", p.display())));
+        assert!(
+            e.contains("list.txt") && e.contains("not dlib imglab XML"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //!
 //! Every reader returns landmarks in image_px (0-based pixels); formats that store 1-based
 //! coordinates (`.pts`) are converted on read.
+//!
+//! Absurd coordinates are rejected on read with an error naming the file and line or field: the
+//! readers do not decode images, so the bound is absolute, [`MAX_COORD`] (landmarks and box
+//! values); COFW, whose images are inside the file, also rejects values more than 100 × the image
+//! size away.
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -10,9 +15,26 @@ use crate::sample::Dataset;
 pub mod coco;
 pub mod cofw;
 pub mod dlib;
+#[cfg(test)]
+mod fuzz;
 pub mod mtfl;
 pub mod pts;
 pub mod wflw;
+
+/// Largest absolute coordinate or box value (pixels) a reader accepts. No face image is a million
+/// pixels wide, so a bigger value is a corrupt file (a `.pts` value of 1e10 once made
+/// `data inspect --draw` spin).
+pub const MAX_COORD: f32 = 1e6;
+
+/// Whether `v` lies beyond ±[`MAX_COORD`] (NaN does not).
+pub(crate) fn beyond_max_coord(v: f32) -> bool {
+    v.abs() > MAX_COORD
+}
+
+/// The error message for a value `t` beyond ±[`MAX_COORD`].
+pub(crate) fn beyond_max_coord_message(what: &str, t: &str) -> String {
+    format!("{what} `{t}` is beyond ±{MAX_COORD} px: not a plausible coordinate (corrupt file?)")
+}
 
 /// One reader per format.
 pub trait Reader {

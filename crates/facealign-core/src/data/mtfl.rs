@@ -8,6 +8,8 @@
 //! left profile, left, frontal, right, right profile); when present they become the boolean
 //! attributes `male`, `female`, `smiling`, `glasses`, `pose_left_profile`, `pose_left`,
 //! `pose_frontal`, `pose_right`, `pose_right_profile`, and a subset each (samples with `true`).
+//! A point whose x and y are both `NaN` is unlabelled and kept as `[NaN, NaN]`; one NaN coordinate,
+//! an infinity or a value beyond ±[`super::MAX_COORD`] px is an error naming the line and field.
 //! Blank lines are skipped. Images are only checked to exist, never decoded, so 10,000 lines read
 //! in well under a second.
 use std::collections::BTreeMap;
@@ -44,12 +46,13 @@ impl super::Reader for MtflReader {
         }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let base = path.parent().unwrap_or(Path::new(""));
-        let mut samples = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
+        let parsed = parse_mtfl_list(&text, path, base)?;
+        let mut samples = Vec::with_capacity(parsed.len());
+        for (s, ln) in parsed {
+            if let ImageSource::Path(image) = &s.image {
+                check_image_exists(image, path, ln)?;
             }
-            samples.push(parse_line(line, path, i + 1, base)?);
+            samples.push(s);
         }
         number_repeated_ids(&mut samples);
         let mut subsets: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -70,6 +73,19 @@ impl super::Reader for MtflReader {
     }
 }
 
+/// Parse an MTFL list `text` (from `path`; images relative to `base`): each sample with its
+/// 1-based line. Does not check that images exist, nor number repeated ids.
+pub fn parse_mtfl_list(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sample, usize)>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push((parse_line(line, path, i + 1, base)?, i + 1));
+    }
+    Ok(out)
+}
+
 fn parse_line(line: &str, path: &Path, ln: usize, base: &Path) -> Result<Sample> {
     let at = || format!("line {ln}");
     let toks: Vec<&str> = line.split_whitespace().collect();
@@ -87,7 +103,14 @@ fn parse_line(line: &str, path: &Path, ln: usize, base: &Path) -> Result<Sample>
     for (k, slot) in v.iter_mut().enumerate() {
         let t = toks[k + 1];
         *slot = match t.parse::<f32>() {
-            Ok(x) if x.is_finite() => x,
+            Ok(x) if super::beyond_max_coord(x) => {
+                return Err(Error::parse(
+                    path,
+                    at(),
+                    super::beyond_max_coord_message(&format!("field {}", k + 2), t),
+                ))
+            }
+            Ok(x) if !x.is_infinite() => x,
             _ => {
                 return Err(Error::parse(
                     path,
@@ -97,11 +120,33 @@ fn parse_line(line: &str, path: &Path, ln: usize, base: &Path) -> Result<Sample>
             }
         };
     }
+    // `NaN` for both coordinates marks an unlabelled point; one NaN is an error.
+    for k in 0..5 {
+        if v[k].is_nan() != v[k + 5].is_nan() {
+            let (nan, other) = if v[k].is_nan() {
+                ("x", "y")
+            } else {
+                ("y", "x")
+            };
+            return Err(Error::parse(
+                path,
+                at(),
+                format!(
+                    "point {} (fields {} and {}): {nan} is NaN but {other} is not",
+                    k + 1,
+                    k + 2,
+                    k + 7
+                ),
+            ));
+        }
+    }
     let landmarks: Vec<Point> = (0..5).map(|k| [v[k], v[k + 5]]).collect();
     let rel = toks[0].replace('\\', "/");
     let image = base.join(&rel);
-    check_image_exists(&image, path, ln)?;
+    // `nan nan` marks an unlabelled point.
+    let labelled: Vec<bool> = landmarks.iter().map(|p| !p[0].is_nan()).collect();
     let mut s = Sample::new(rel, ImageSource::Path(image), landmarks);
+    s.set_labelled(labelled);
     if toks.len() == 15 {
         s.attributes = parse_attributes(&toks[11..], path, ln)?;
     }
@@ -203,6 +248,17 @@ mod tests {
     }
 
     #[test]
+    fn nan_pairs_are_unlabelled_points() {
+        let dir = setup();
+        let list = dir.path().join("list.txt");
+        std::fs::write(&list, "lfw/a.jpg 1 nan 3 4 5 6 NaN 8 9 10\n").unwrap();
+        let ds = MtflReader.read(&list).unwrap();
+        let p = ds.samples[0].landmarks[1];
+        assert!(p[0].is_nan() && p[1].is_nan());
+        assert_eq!(ds.samples[0].landmarks[2], [3.0, 8.0]);
+    }
+
+    #[test]
     fn malformed_lines_name_file_and_line() {
         let dir = setup();
         let list = dir.path().join("bad.txt");
@@ -213,7 +269,16 @@ mod tests {
                 "line 2",
             ),
             ("\nlfw/a.jpg 1 2 3 4 5 6 7 8 9 NaN\n", "line 2"),
+            (
+                "lfw/a.jpg 1 2 3 4 5 6 7 8 9 NaN\n",
+                "point 5 (fields 6 and 11): y is NaN but x is not",
+            ),
+            ("lfw/a.jpg 1 2 3 4 5 6 7 8 9 inf\n", "field 11"),
             ("lfw/a.jpg 1 2 3 4 5 6 7 8 9 10 1 1 1 9\n", "pose"),
+            (
+                "lfw/a.jpg 1 2 3 4 5 6 7 8 9 -1e10\n",
+                "field 11 `-1e10` is beyond",
+            ),
             ("lfw/missing.jpg 1 2 3 4 5 6 7 8 9 10\n", "missing.jpg"),
         ];
         for (text, needle) in cases {

@@ -2,8 +2,12 @@
 //!
 //! Format (SPEC §6.1; 300-W, Sagonas et al. 2013/2016): `version: 1`, `n_points: N`, `{`, N lines
 //! `x y`, `}`. Coordinates are 1-based (Matlab) and converted to 0-based image_px on read, as the
-//! menpo PTS importer does. The parse is strict: a truncated file, a wrong point count or a
-//! non-finite value is an error naming the file and the line.
+//! menpo PTS importer does. Accepted as seen in real files: a UTF-8 byte-order mark, blank lines
+//! and whole-line `#` comments anywhere (also inside the point block), CRLF line ends. A point
+//! written `nan nan` (any case) is an *unlabelled* point and is kept as `[NaN, NaN]`; only one NaN
+//! coordinate is an error. Otherwise the parse is strict, each error naming the file and the line:
+//! a version other than 1, text that is not UTF-8, a truncated file, a wrong point count, an
+//! infinite value or one beyond ±[`super::MAX_COORD`] px.
 //!
 //! `300w:ROOT` recognises the 300-W folder layout (SPEC §5.5): `afw/`, `helen/trainset`,
 //! `lfpw/trainset` -> `train`; `helen/testset`, `lfpw/testset` -> `common`; `ibug/` ->
@@ -76,7 +80,11 @@ impl super::Reader for PtsReader {
             }
             let image = find_image(pts_path)?;
             let rel = relative_id(path, &image);
-            samples.push(Sample::new(rel, ImageSource::Path(image), landmarks));
+            // `nan nan` marks an unlabelled point.
+            let labelled: Vec<bool> = landmarks.iter().map(|p| !p[0].is_nan()).collect();
+            let mut s = Sample::new(rel, ImageSource::Path(image), landmarks);
+            s.set_labelled(labelled);
+            samples.push(s);
         }
         let Some((id, _)) = scheme_id else {
             return Err(Error::EmptyDataset(format!(
@@ -207,18 +215,34 @@ pub(crate) fn check_image_exists(image: &Path, annotation: &Path, line: usize) -
 
 /// Read a `.pts` file; landmarks are returned 0-based (image_px).
 pub fn read_pts(path: &Path) -> Result<Vec<Point>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse_pts(&text, path)
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_pts_bytes(&bytes, path)
 }
 
-/// Parse `.pts` text (1-based coordinates) into 0-based image_px landmarks. `path` names the file
-/// in errors.
+/// [`parse_pts`] on the raw bytes of a file: text that is not UTF-8 is an error naming the line.
+pub fn parse_pts_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Point>> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::parse(
+            path,
+            format!("line {line}"),
+            format!("not UTF-8 text (invalid byte at offset {at})"),
+        )
+    })?;
+    parse_pts(text, path)
+}
+
+/// Parse `.pts` text (1-based coordinates) into 0-based image_px landmarks (unlabelled points as
+/// `[NaN, NaN]`; see the module docs). `path` names the file in errors.
 pub fn parse_pts(text: &str, path: &Path) -> Result<Vec<Point>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .lines()
         .map(str::trim)
         .enumerate()
-        .map(|(i, l)| (i + 1, l));
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
     let mut next = |what: &str| {
         lines.next().ok_or_else(|| {
             Error::parse(
@@ -229,11 +253,18 @@ pub fn parse_pts(text: &str, path: &Path) -> Result<Vec<Point>> {
         })
     };
     let (ln, l) = next("`version: 1`")?;
-    if !l.starts_with("version:") {
+    let Some(version) = l.strip_prefix("version:").map(str::trim) else {
         return Err(Error::parse(
             path,
             format!("line {ln}"),
             format!("expected `version: 1`, found `{l}`"),
+        ));
+    };
+    if version.parse::<f64>().ok() != Some(1.0) {
+        return Err(Error::parse(
+            path,
+            format!("line {ln}"),
+            format!("unsupported version `{version}`: only `version: 1` is known"),
         ));
     }
     let (ln, l) = next("`n_points: N`")?;
@@ -255,7 +286,8 @@ pub fn parse_pts(text: &str, path: &Path) -> Result<Vec<Point>> {
             format!("expected `{{`, found `{l}`"),
         ));
     }
-    let mut pts = Vec::with_capacity(n);
+    // Never trust `n` for an allocation: a corrupt header could announce billions.
+    let mut pts = Vec::with_capacity(n.min(1024));
     for k in 0..n {
         let (ln, l) = lines.next().ok_or_else(|| {
             Error::parse(
@@ -283,7 +315,7 @@ pub fn parse_pts(text: &str, path: &Path) -> Result<Vec<Point>> {
             format!("expected `}}` after {n} points (n_points), found `{l}`"),
         ));
     }
-    if let Some((ln, l)) = lines.find(|(_, l)| !l.is_empty()) {
+    if let Some((ln, l)) = lines.next() {
         return Err(Error::parse(
             path,
             format!("line {ln}"),
@@ -293,31 +325,51 @@ pub fn parse_pts(text: &str, path: &Path) -> Result<Vec<Point>> {
     Ok(pts)
 }
 
-/// `x y` (1-based) -> 0-based point.
+/// `x y` (1-based) -> 0-based point; `nan nan` -> `[NaN, NaN]` (an unlabelled point).
 fn parse_point(l: &str, path: &Path, ln: usize) -> Result<Point> {
+    let at = || format!("line {ln}");
     let toks: Vec<&str> = l.split_whitespace().collect();
     if toks.len() != 2 {
         return Err(Error::parse(
             path,
-            format!("line {ln}"),
+            at(),
             format!("expected `x y`, found `{l}`"),
         ));
     }
     let mut p = [0.0f32; 2];
     for (v, t) in p.iter_mut().zip(&toks) {
-        let x: f32 = t.parse().map_err(|_| {
-            Error::parse(path, format!("line {ln}"), format!("`{t}` is not a number"))
-        })?;
-        if !x.is_finite() {
+        let x: f32 = t
+            .parse()
+            .map_err(|_| Error::parse(path, at(), format!("`{t}` is not a number")))?;
+        if x.is_infinite() {
             return Err(Error::parse(
                 path,
-                format!("line {ln}"),
+                at(),
                 format!("coordinate `{t}` is not finite"),
+            ));
+        }
+        if super::beyond_max_coord(x) {
+            return Err(Error::parse(
+                path,
+                at(),
+                super::beyond_max_coord_message("coordinate", t),
             ));
         }
         *v = x - 1.0;
     }
-    Ok(p)
+    match (p[0].is_nan(), p[1].is_nan()) {
+        (true, false) => Err(Error::parse(
+            path,
+            at(),
+            format!("x is NaN but y is not (`{l}`); write `nan nan` for an unlabelled point"),
+        )),
+        (false, true) => Err(Error::parse(
+            path,
+            at(),
+            format!("y is NaN but x is not (`{l}`); write `nan nan` for an unlabelled point"),
+        )),
+        _ => Ok(p),
+    }
 }
 
 /// The 300-W subset of a relative image path (lower-cased `/`-separated), if any.
@@ -483,10 +535,24 @@ mod tests {
         six.push("11 12");
         let e = parse_err(&pts_text(&six, 5));
         assert!(e.contains("bad.pts") && e.contains("line 9"), "{e}");
-        // NaN on the second point = line 5.
+        // Half a NaN on the second point = line 5.
         let e = parse_err(&pts_text(&["1 2", "NaN 4", "5 6", "7 8", "9 10"], 5));
         assert!(
-            e.contains("bad.pts") && e.contains("line 5") && e.contains("finite"),
+            e.contains("bad.pts") && e.contains("line 5") && e.contains("x is NaN but y is not"),
+            "{e}"
+        );
+        let e = parse_err(&pts_text(&["1 2", "3 4", "5 nan", "7 8", "9 10"], 5));
+        assert!(
+            e.contains("line 6") && e.contains("y is NaN but x is not"),
+            "{e}"
+        );
+        // Infinity on line 7.
+        let e = parse_err(&pts_text(&["1 2", "3 4", "5 6", "inf 8", "9 10"], 5));
+        assert!(e.contains("line 7") && e.contains("not finite"), "{e}");
+        // An absurd coordinate (1e10 hung `data inspect --draw`) on line 6.
+        let e = parse_err(&pts_text(&["1 2", "3 4", "1e10 6", "7 8", "9 10"], 5));
+        assert!(
+            e.contains("bad.pts") && e.contains("line 6") && e.contains("beyond"),
             "{e}"
         );
         // Non-numeric on line 4.
@@ -495,6 +561,63 @@ mod tests {
         // Bad header.
         let e = parse_err("version: 1\nnpoints 5\n{\n}\n");
         assert!(e.contains("bad.pts") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn accepts_bom_comments_blank_lines_and_unlabelled_points() {
+        // A BOM, a comment before the header, blank lines and comments inside the point block
+        // (all seen in real files), and `nan nan` / `NaN NaN` for unlabelled points.
+        let text =
+            "\u{feff}# exported by some tool\nversion: 1\n\nn_points: 5\n{\n1 2\n\n# left eye\n\
+                    nan nan\n5 6\r\n  # mouth\nNaN NaN\n9 10.5\n}\n# end\n";
+        let pts = parse_pts(text, Path::new("a.pts")).expect("should parse");
+        assert_eq!(pts.len(), 5);
+        assert_eq!(
+            (pts[0], pts[2], pts[4]),
+            ([0.0, 1.0], [4.0, 5.0], [8.0, 9.5])
+        );
+        assert!(pts[1][0].is_nan() && pts[1][1].is_nan());
+        assert!(pts[3][0].is_nan() && pts[3][1].is_nan());
+        // Through the reader: the unlabelled point stays NaN.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("face.pts"), text).unwrap();
+        std::fs::write(dir.path().join("face.jpg"), b"x").unwrap();
+        let ds = PtsReader { layout_300w: false }.read(dir.path()).unwrap();
+        assert!(ds.samples[0].landmarks[1][0].is_nan());
+    }
+
+    #[test]
+    fn version_and_encoding_errors_name_the_line() {
+        // Only version 1 is known (`1.0` is the same number).
+        let e = parse_err("version: 2\nn_points: 5\n{\n}\n");
+        assert!(
+            e.contains("bad.pts: line 1") && e.contains("unsupported version `2`"),
+            "{e}"
+        );
+        let e = parse_err("\n# c\nversion: 1.5\nn_points: 5\n{\n}\n");
+        assert!(e.contains("line 3") && e.contains("1.5"), "{e}");
+        assert!(parse_pts(
+            &pts_text(&five_points(), 5).replace("version: 1", "version: 1.0"),
+            Path::new("a.pts")
+        )
+        .is_ok());
+        // A Latin-1 byte on line 5.
+        let mut bytes = pts_text(&five_points(), 5).into_bytes();
+        let at = bytes.iter().position(|&b| b == b'3').unwrap();
+        bytes[at] = 0xE9;
+        let e = parse_pts_bytes(&bytes, Path::new("dir/bad.pts"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bad.pts: line 5") && e.contains("not UTF-8"),
+            "{e}"
+        );
+        // Through the file reader too.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("latin1.pts");
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_pts(&p).unwrap_err().to_string();
+        assert!(e.contains("latin1.pts: line 5"), "{e}");
     }
 
     #[test]

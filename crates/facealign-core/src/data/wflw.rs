@@ -102,6 +102,11 @@ fn parse_line(line: &str, path: &Path, ln: usize, root: &Path) -> Result<Sample>
     let num = |k: usize| -> Result<f32> {
         let t = toks[k];
         match t.parse::<f32>() {
+            Ok(v) if super::beyond_max_coord(v) => Err(Error::parse(
+                path,
+                at(),
+                super::beyond_max_coord_message(&format!("token {}", k + 1), t),
+            )),
             Ok(v) if v.is_finite() => Ok(v),
             _ => Err(Error::parse(
                 path,
@@ -257,6 +262,22 @@ mod tests {
             e.contains("list.txt") && e.contains("line 2") && e.contains("token 6"),
             "{e}"
         );
+        // Absurd coordinate and box values.
+        for (k, value) in [(7, "1e10"), (198, "-2e6")] {
+            let mut t = good_line();
+            t[k] = value.into();
+            let e = WflwReader
+                .read(&write_annot(dir.path(), &t.join(" ")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("list.txt")
+                    && e.contains("line 2")
+                    && e.contains(&format!("token {}", k + 1))
+                    && e.contains("beyond"),
+                "{e}"
+            );
+        }
         // Flag 2.
         let mut t = good_line();
         t[203] = "2".into();

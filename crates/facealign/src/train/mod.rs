@@ -206,12 +206,7 @@ pub fn clean_shapes(train: &Dataset, spec: &CropSpec, crop: &CropSource) -> Resu
 /// Fit the PCA shape model on the (unaugmented) training crops, in crop_u, of the **fully
 /// labelled** faces (partly labelled ones are projected on it by least squares later).
 pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
-    let shapes: Vec<Vec<f32>> = clean_shapes(train, spec, &CropSource::Landmarks)?
-        .into_iter()
-        .zip(&train.samples)
-        .filter(|(_, s)| s.fully_labelled())
-        .map(|(v, _)| v)
-        .collect();
+    let shapes = facealign_core::shape::training_shapes(train, spec)?;
     if shapes.len() < 2 {
         return Err(Error::Config(format!(
             "the shape model needs at least 2 fully labelled training faces; {} has {}",

@@ -1,0 +1,292 @@
+//! The one place image files are read: format sniffed from the bytes, truncation detected.
+//!
+//! - The format comes from the file's first bytes (`image::guess_format`), never its extension, so
+//!   a PNG named `.jpg` reads the same everywhere (`data inspect`, `eval`, `predict`, training).
+//! - A truncated file is an error, not a half-grey image: the JPEG decoder fills missing data
+//!   without complaint, so a JPEG's marker segments are walked from SOI (each segment skipped by its
+//!   length, each scan's entropy-coded data up to the next marker) and must reach the end-of-image
+//!   marker `FF D9`. Bytes after EOI (padding, camera trailers) are ignored. A PNG's chunks are
+//!   walked the same way up to `IEND`. PNM and BMP are uncompressed; their decoders report short
+//!   pixel data themselves.
+//! - [`image_dimensions`] reads the file and runs the same checks but decodes only the header
+//!   (JPEG, PNG); a JPEG whose entropy-coded data is complete but corrupt is only caught by
+//!   [`decode_rgb`].
+//!
+//! Errors are [`Error::Image`] naming the file.
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{ImageFormat, RgbImage};
+
+use crate::error::{Error, Result};
+
+/// Formats this build decodes (the workspace enables these `image` features).
+const SUPPORTED: [ImageFormat; 4] = [
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::Pnm,
+    ImageFormat::Bmp,
+];
+
+fn image_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::Image {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Decode the image at `path` as RGB8 (format sniffed from the bytes; truncation is an error).
+pub fn decode_rgb(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+    decode_rgb_bytes(&bytes, path)
+}
+
+/// [`decode_rgb`] on bytes already in memory; `path` names them in errors.
+pub fn decode_rgb_bytes(bytes: &[u8], path: &Path) -> Result<RgbImage> {
+    let format = checked_format(bytes, path)?;
+    let img = image::load_from_memory_with_format(bytes, format)
+        .map_err(|e| image_error(path, format!("{} decoding failed: {e}", name(format))))?;
+    Ok(img.to_rgb8())
+}
+
+/// Width and height of the image at `path` without decoding the pixels (format sniffed from the
+/// bytes; a truncated file is an error, as in [`decode_rgb`]).
+pub fn image_dimensions(path: &Path) -> Result<(u32, u32)> {
+    let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+    image_dimensions_bytes(&bytes, path)
+}
+
+/// [`image_dimensions`] on bytes already in memory; `path` names them in errors.
+pub fn image_dimensions_bytes(bytes: &[u8], path: &Path) -> Result<(u32, u32)> {
+    let format = checked_format(bytes, path)?;
+    match format {
+        ImageFormat::Jpeg | ImageFormat::Png => {
+            image::ImageReader::with_format(Cursor::new(bytes), format)
+                .into_dimensions()
+                .map_err(|e| image_error(path, format!("{} header: {e}", name(format))))
+        }
+        // Uncompressed formats: decoding is cheap and is what catches short pixel data.
+        _ => decode_rgb_bytes(bytes, path).map(|img| img.dimensions()),
+    }
+}
+
+fn name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Png => "PNG",
+        ImageFormat::Pnm => "PNM",
+        ImageFormat::Bmp => "BMP",
+        _ => "image",
+    }
+}
+
+/// The sniffed format, if supported and (for JPEG and PNG) structurally complete.
+fn checked_format(bytes: &[u8], path: &Path) -> Result<ImageFormat> {
+    let format = image::guess_format(bytes).map_err(|_| {
+        image_error(
+            path,
+            if bytes.is_empty() {
+                "the file is empty".to_string()
+            } else {
+                "unrecognised format: the bytes are not JPEG, PNG, PNM or BMP".to_string()
+            },
+        )
+    })?;
+    if !SUPPORTED.contains(&format) {
+        return Err(image_error(
+            path,
+            format!(
+                "{format:?} is not supported (the bytes must be JPEG, PNG, PNM or BMP, whatever \
+                 the extension)"
+            ),
+        ));
+    }
+    let problem = match format {
+        ImageFormat::Jpeg => jpeg_truncation(bytes),
+        ImageFormat::Png => png_truncation(bytes),
+        _ => None,
+    };
+    match problem {
+        Some(why) => Err(image_error(
+            path,
+            format!("truncated {}: {why}", name(format)),
+        )),
+        None => Ok(format),
+    }
+}
+
+/// Why a JPEG stream (starting with SOI `FF D8`) does not reach its end-of-image marker, or `None`
+/// when it does. Walks the marker segments: standalone markers (RSTn, TEM), length-prefixed
+/// segments, and after each SOS the entropy-coded data up to the next marker (`FF 00` stuffing and
+/// RSTn belong to the data). Stray bytes between segments are skipped, as libjpeg does.
+fn jpeg_truncation(b: &[u8]) -> Option<String> {
+    const MISSING_EOI: &str = "the data ends before the end-of-image marker (FF D9)";
+    let mut i = 2;
+    loop {
+        // Next marker: 0xFF, any fill 0xFFs, then the marker code.
+        while i < b.len() && b[i] != 0xFF {
+            i += 1;
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&m) = b.get(i) else {
+            return Some(MISSING_EOI.into());
+        };
+        i += 1;
+        match m {
+            0xD9 => return None,
+            // Standalone markers (and a stray `FF 00`): no length field.
+            0x00 | 0x01 | 0xD0..=0xD8 => continue,
+            _ => {}
+        }
+        let (Some(&hi), Some(&lo)) = (b.get(i), b.get(i + 1)) else {
+            return Some(MISSING_EOI.into());
+        };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        if len < 2 {
+            return Some(format!(
+                "marker FF {m:02X} at byte {} has a bad length {len}",
+                i - 2
+            ));
+        }
+        let start = i - 2;
+        i += len;
+        if i > b.len() {
+            return Some(format!(
+                "the data ends inside the FF {m:02X} segment at byte {start}"
+            ));
+        }
+        if m == 0xDA {
+            // Entropy-coded data: up to a 0xFF that starts a real marker.
+            loop {
+                match b[i..].iter().position(|&x| x == 0xFF) {
+                    Some(k) => i += k,
+                    None => return Some(MISSING_EOI.into()),
+                }
+                match b.get(i + 1) {
+                    None => return Some(MISSING_EOI.into()),
+                    Some(0x00 | 0xD0..=0xD7) => i += 2,
+                    Some(0xFF) => i += 1,
+                    Some(_) => break,
+                }
+            }
+        }
+    }
+}
+
+/// Why a PNG stream does not reach its `IEND` chunk, or `None` when it does.
+fn png_truncation(b: &[u8]) -> Option<String> {
+    let mut i = 8; // signature
+    loop {
+        let (Some(len), Some(kind)) = (b.get(i..i + 4), b.get(i + 4..i + 8)) else {
+            return Some("the data ends before the IEND chunk".into());
+        };
+        if kind == b"IEND" {
+            return None;
+        }
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let end = i.saturating_add(12).saturating_add(len);
+        if end > b.len() {
+            return Some(format!(
+                "the data ends inside the {} chunk at byte {i}",
+                String::from_utf8_lossy(kind)
+            ));
+        }
+        i = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    /// A 48x40 image with texture, so the JPEG has real entropy-coded data.
+    fn picture() -> RgbImage {
+        RgbImage::from_fn(48, 40, |x, y| {
+            Rgb([
+                (x * 5) as u8,
+                (y * 6) as u8,
+                ((x * 31 + y * 17) % 251) as u8,
+            ])
+        })
+    }
+
+    fn encode(img: &RgbImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), format)
+            .expect("encoding should work");
+        out
+    }
+
+    fn err(r: Result<impl std::fmt::Debug>) -> String {
+        r.expect_err("should be an error").to_string()
+    }
+
+    #[test]
+    fn complete_files_decode_and_trailing_bytes_are_ignored() {
+        let img = picture();
+        for format in SUPPORTED {
+            let bytes = encode(&img, format);
+            let p = Path::new("x.img");
+            assert_eq!(image_dimensions_bytes(&bytes, p).expect("dims"), (48, 40));
+            let back = decode_rgb_bytes(&bytes, p).expect("decode");
+            assert_eq!(back.dimensions(), (48, 40), "{format:?}");
+        }
+        // Padding and a trailer after EOI (cameras append data there) do not matter.
+        let mut jpeg = encode(&img, ImageFormat::Jpeg);
+        assert_eq!(&jpeg[jpeg.len() - 2..], [0xFF, 0xD9]);
+        jpeg.extend_from_slice(&[0, 0, 0, 0xFF, 0xFF]);
+        jpeg.extend_from_slice(b"trailer \xFF\xD8 data");
+        assert!(jpeg_truncation(&jpeg).is_none());
+        decode_rgb_bytes(&jpeg, Path::new("t.jpg")).expect("trailer is fine");
+    }
+
+    #[test]
+    fn truncated_jpeg_is_unreadable_and_named() {
+        let jpeg = encode(&picture(), ImageFormat::Jpeg);
+        // Cut inside the scan data (the case that used to decode half grey), just before EOI, and
+        // inside the header segments.
+        for cut in [jpeg.len() / 2, jpeg.len() - 2, jpeg.len() - 1, 30, 3] {
+            let p = Path::new("dir/cut.jpg");
+            let e = err(decode_rgb_bytes(&jpeg[..cut], p));
+            assert!(
+                e.contains("dir/cut.jpg") && e.contains("truncated JPEG"),
+                "cut {cut}: {e}"
+            );
+            let e = err(image_dimensions_bytes(&jpeg[..cut], p));
+            assert!(e.contains("truncated JPEG"), "cut {cut}: {e}");
+        }
+    }
+
+    #[test]
+    fn truncated_png_pnm_bmp_are_unreadable() {
+        for format in [ImageFormat::Png, ImageFormat::Pnm, ImageFormat::Bmp] {
+            let bytes = encode(&picture(), format);
+            let cut = &bytes[..bytes.len() * 2 / 3];
+            let e = err(decode_rgb_bytes(cut, Path::new("cut.img")));
+            assert!(e.contains("cut.img"), "{format:?}: {e}");
+            let e = err(image_dimensions_bytes(cut, Path::new("cut.img")));
+            assert!(e.contains("cut.img"), "{format:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn format_comes_from_the_bytes_not_the_extension() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let png_as_jpg = dir.path().join("really_png.jpg");
+        std::fs::write(&png_as_jpg, encode(&picture(), ImageFormat::Png)).expect("write");
+        assert_eq!(image_dimensions(&png_as_jpg).expect("dims"), (48, 40));
+        assert_eq!(decode_rgb(&png_as_jpg).expect("decode"), picture());
+        let text = dir.path().join("notes.png");
+        std::fs::write(&text, "not an image").expect("write");
+        let e = err(decode_rgb(&text));
+        assert!(e.contains("notes.png") && e.contains("unrecognised"), "{e}");
+        let e = err(image_dimensions(&dir.path().join("missing.jpg")));
+        assert!(e.contains("missing.jpg"), "{e}");
+        let empty = dir.path().join("empty.jpg");
+        std::fs::write(&empty, "").expect("write");
+        assert!(err(decode_rgb(&empty)).contains("empty"));
+    }
+}
