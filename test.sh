@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 [ -e libtorch ] || ./setup.sh
-cargo test --workspace "$@"
+# --release: the same profile as the README's first command (./setup.sh builds target/release), so the
+# tests reuse its compiled dependencies instead of building the whole tree a second time.
+cargo test --release --workspace "$@"

@@ -95,7 +95,7 @@ for loss in ['l2', 'acr', 'wing', 'asm']:
 ADULT68_DATA = '''[data]
 scheme = "ibug68"
 val_ids = "configs/aflw/val_ids.txt"
-input_size = 96
+input_size = 80
 train = [
   "coco:../shared/data/aflw/train.json#@configs/aflw/trainval_ids.txt",
   { spec = "coco:../shared/data/aflw/teacher68.json", exclude_ids = "configs/aflw/test_ids.txt" },
@@ -106,7 +106,7 @@ train = [
 [data.augment]
 rotation = { p = 0.8, max = 45.0 }
 '''
-ADULT68_HEAD = ('epochs = 10\nbatch_size = 32\nseed = 0\nthreads = 1\ninit = "imagenet"\nhead_init = "mean-shape"\n'
+ADULT68_HEAD = ('epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 1\ninit = "imagenet"\nhead_init = "mean-shape"\n'
                 'val_norm = "box"\n')
 for loss in ['l2', 'wing']:
     write(f'configs/adult68/mnv2_{loss}.toml', f'adult68-mnv2-{loss}', ADULT68_HEAD, ADULT68_DATA, 'mnv2', loss,

@@ -52,3 +52,28 @@ PY
   sed -i "s/^# the shipped model with the lower validation NME)./# the shipped model with the lower validation NME; 68 points: the adult model, issue 9)./" models/defaults.toml
   cat models/defaults.toml
 fi
+
+# Issues 13 and 16: aflw19 = the finished AFLW-19 study run (scripts/run_aflw.sh) with the lowest NME on
+# the AFLW validation split (never the test split); true labels only. Not calibrated: the detectors do
+# not find faces that fill a 120 px AFLW crop, so it uses the identity box calibration.
+if [ -d runs/aflw ] && { [ "$what" = all ] || [ "$what" = aflw ]; }; then
+  best=$(python3 - <<'PY'
+import glob, json, os
+runs = [(json.load(open(f))[0]['rows'][0]['nme'], os.path.dirname(f))
+        for f in glob.glob('runs/aflw/*-s[0-9]*/val.json') if os.path.exists(os.path.dirname(f) + '/test.json')]
+print(min(runs)[1])
+PY
+)
+  $B model export "$best" models/aflw19.safetensors
+  grep -q '^aflw19 = ' models/defaults.toml || echo 'aflw19 = "aflw19"' >> models/defaults.toml
+  echo "aflw19 <- $best"
+fi
+
+# Issue 13: adult68 = scripts/run_adult68.sh's seed-0 run, calibrated on the dlib training photos, the
+# 68-point default.
+if [ -f runs/adult68/mnv2_l2-s0/adult.json ] && { [ "$what" = all ] || [ "$what" = adult68 ]; }; then
+  $B model export runs/adult68/mnv2_l2-s0 models/adult68.safetensors
+  $B model calibrate models/adult68.safetensors --data 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
+  sed -i 's/^ibug68 = .*/ibug68 = "adult68"/' models/defaults.toml
+  cat models/defaults.toml
+fi

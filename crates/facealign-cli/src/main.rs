@@ -194,6 +194,9 @@ fn train(a: TrainArgs) -> Result<()> {
     if let Some(e) = a.epochs {
         overrides.push(format!("epochs={e}"));
     }
+    if a.max_samples == Some(0) {
+        bail!("--max-samples 0: expected at least 1");
+    }
     if let Some(m) = a.max_samples {
         overrides.push(format!("data.max_samples={m}"));
     }
@@ -249,6 +252,8 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // libtorch's OpenMP threads sleep instead of spinning while they wait (re-executes once).
+    facealign::alloc::passive_openmp();
     // Keep libtorch's freed activations in the heap instead of re-faulting them every step.
     facealign::alloc::tune_allocator();
     // `facealign ... | head` closes stdout early: end quietly instead of panicking in println!.

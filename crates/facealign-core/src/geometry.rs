@@ -16,7 +16,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::sample::{BoxXywh, Point};
+use crate::sample::{BoxXywh, ImageSource, Point, Sample};
 
 /// A 2-D affine map `p ↦ M·p + t`, stored as the 2×3 matrix `[[a, b, tx], [c, d, ty]]` in f64.
 ///
@@ -323,6 +323,39 @@ pub fn crop_aligned_to_shape(points: &[Point], roll: f64, spec: &CropSpec) -> Re
         side,
         spec.size,
     )?))
+}
+
+/// The face of `sample` seen in a photo turned by `degrees` (clockwise on screen): a square view
+/// of side `3 · max(w, h)` of its labelled-landmark box, centred on the box and rotated about its
+/// centre, as an in-memory image of `size` px with the landmarks (and box) moved with it. Used to
+/// measure what a tilted face costs (`eval --rotate`); the view keeps the face whole at any angle.
+/// `size: None` keeps the source resolution (side in source pixels, at least 32).
+pub fn rotated_view(sample: &Sample, degrees: f64, size: Option<u32>) -> Result<Sample> {
+    let bbox = BoxXywh::around(&sample.landmarks).ok_or_else(|| {
+        Error::invalid(
+            format!("sample `{}`", sample.id),
+            "has no labelled landmark",
+        )
+    })?;
+    let c = bbox.center();
+    let (cx, cy) = (f64::from(c[0]), f64::from(c[1]));
+    let side = 3.0 * f64::from(bbox.w.max(bbox.h));
+    let size = size.unwrap_or((side.round() as u32).clamp(32, 4096));
+    let turn = Affine2::translation(cx, cy)
+        .compose(&Affine2::rotation(degrees.to_radians()))
+        .compose(&Affine2::translation(-cx, -cy));
+    let view_from_image = turn.then(&crop_from_square([cx, cy], side, size)?);
+    let img = sample.image.load_rgb()?;
+    let out = warp_rgb(&img, &view_from_image, size)?;
+    let mut s = sample.clone();
+    s.id = format!("{}@rot{degrees}", sample.id);
+    s.image = ImageSource::InMemory {
+        name: format!("{} (turned {degrees}°)", sample.image.display_name()),
+        image: std::sync::Arc::new(out),
+    };
+    s.landmarks = view_from_image.apply_all(&sample.landmarks);
+    s.bbox = None;
+    Ok(s)
 }
 
 /// The crop for a face box (image_px), after calibration: centre `box centre + (dx·w, dy·h)`,
@@ -687,6 +720,50 @@ mod tests {
                 (p[0] - q[0]).abs() < 1e-3 && (p[1] - q[1]).abs() < 1e-3,
                 "{p:?} {q:?}"
             );
+        }
+    }
+
+    #[test]
+    fn rotated_view_turns_the_face_and_keeps_pixels_under_their_landmarks() {
+        use crate::scheme::{Scheme, SchemeId};
+        // A bright dot at each landmark of a 5-point face on a dark 100×100 image.
+        let pts: Vec<Point> = vec![
+            [40.0, 40.0],
+            [60.0, 40.0],
+            [50.0, 52.0],
+            [42.0, 62.0],
+            [58.0, 62.0],
+        ];
+        let mut img = RgbImage::new(100, 100);
+        for p in &pts {
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    img.put_pixel(
+                        (p[0] as i32 + dx) as u32,
+                        (p[1] as i32 + dy) as u32,
+                        image::Rgb([255, 255, 255]),
+                    );
+                }
+            }
+        }
+        let sample = Sample::new(
+            "f",
+            ImageSource::InMemory {
+                name: "f".into(),
+                image: std::sync::Arc::new(img),
+            },
+            pts.clone(),
+        );
+        let view = rotated_view(&sample, 30.0, None).unwrap();
+        let sc = Scheme::get(SchemeId::Five);
+        let roll = sc.roll(&view.landmarks).to_degrees();
+        assert!((roll - 30.0).abs() < 1e-3, "{roll}");
+        // Side 3 · max(w, h) = 3 · 22 = 66 px, and the landmarks still sit on their dots.
+        let v = view.image.load_rgb().unwrap();
+        assert_eq!(v.dimensions(), (66, 66));
+        for p in &view.landmarks {
+            let px = v.get_pixel(p[0].round() as u32, p[1].round() as u32);
+            assert!(px.0[0] > 100, "dot lost at {p:?}");
         }
     }
 }

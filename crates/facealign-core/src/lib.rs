@@ -15,6 +15,7 @@ pub mod loader;
 pub mod metrics;
 pub mod mixed;
 mod plotting;
+pub mod procrustes;
 pub mod sample;
 pub mod scheme;
 pub mod scheme_map;

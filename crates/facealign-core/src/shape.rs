@@ -19,6 +19,23 @@
 //!   uses > p; they differ only when a cumulative ratio equals p exactly);
 //! - Φ is 0 everywhere when the Smooth-Face equals the ground truth (their code divides by 0);
 //! - the last schedule stage (98 %) is ours: their code crashes after epoch 100 (Decision 4).
+//!
+//! ## Alignment before PCA ([`ShapeAlign`], config `shape.align`)
+//! - [`ShapeAlign::None`] (default, **every paper preset**): the authors' point-wise PCA of the
+//!   crop_u shapes as they are. Its leading modes are then mostly the faces' translation, scale
+//!   and in-plane rotation inside their crops, so Φ partly measures pose and crop jitter.
+//! - [`ShapeAlign::Procrustes`]: classical ASM (Cootes et al. 1995, §3.1): the training shapes
+//!   are aligned to their mean by a similarity with generalised Procrustes analysis and projected
+//!   into the mean's tangent space ([`crate::procrustes`]) before the PCA, so the modes are shape
+//!   only. The GPA frame (unit norm) is then mapped by one similarity onto the point-wise mean of
+//!   the crop_u shapes, so the model's mean, eigenvalues and ±3√λ bounds stay in crop_u units.
+//!   A Smooth-Face ([`ShapeModel::smooth_face_k`]) aligns the shape to the model mean by the same
+//!   similarity ([`ShapeModel::alignment`]: least squares on the labelled points, then the
+//!   tangent projection), projects, clamps and reconstructs in that frame, and maps the result
+//!   back with the inverse similarity: it is equivariant (the Smooth-Face of `A(G)` is `A` of
+//!   the Smooth-Face of `G` for any similarity A), and Φ then ignores the face's pose except for
+//!   how rotation mixes x and y. A shape with fewer than 2 distinct labelled points cannot be
+//!   aligned and is used as it is (identity alignment).
 use std::path::Path;
 
 use nalgebra::{DMatrix, SymmetricEigen};
@@ -26,6 +43,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
+use crate::procrustes::{
+    align_to, generalized_procrustes, tangent_align, Similarity, GPA_MAX_ITERATIONS,
+};
 use crate::scheme::SchemeId;
 
 /// The coordinate convention every shape model of facealign uses (Decision 1).
@@ -33,6 +53,17 @@ pub const CROP_U: &str = "crop_u";
 
 /// Tolerance when comparing a cumulative explained-variance ratio with a requested share.
 const SHARE_TOL: f64 = 1e-12;
+
+/// How training shapes are aligned before the PCA (see the module header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShapeAlign {
+    /// Point-wise PCA of the shapes as given (the ACR/ASMNet authors; paper presets).
+    #[default]
+    None,
+    /// Similarity alignment to the mean (generalised Procrustes analysis) before the PCA.
+    Procrustes,
+}
 
 /// A fitted PCA shape model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,15 +86,35 @@ pub struct ShapeModel {
     explained_ratio: Vec<f64>,
     /// `components[i]` is eigenvector i (column i of V), unit length, length 2M.
     components: Vec<Vec<f64>>,
+    /// Alignment before the PCA; absent in files written before it existed (= `none`).
+    #[serde(default)]
+    align: ShapeAlign,
 }
 
+/// Mean, eigenvalues, explained ratios and components of a PCA.
+type PcaParts = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<Vec<f64>>);
+
 impl ShapeModel {
-    /// Fit the model on `shapes` (flat crop_u vectors of `scheme`).
+    /// Fit the model on `shapes` (flat crop_u vectors of `scheme`) without alignment:
+    /// [`Self::fit_aligned`] with [`ShapeAlign::None`].
+    pub fn fit(shapes: &[Vec<f32>], scheme: SchemeId) -> Result<ShapeModel> {
+        Self::fit_aligned(shapes, scheme, ShapeAlign::None)
+    }
+
+    /// Fit the model on `shapes` (flat crop_u vectors of `scheme`, every point labelled).
     ///
     /// Covariance is the sample covariance `XᵀX / (n − 1)` of the centred shapes. Eigenvectors
     /// get a deterministic sign: their largest-magnitude entry is positive.
     /// Crop metadata defaults to the paper preset (224 px, ×1.25); set it with [`Self::with_crop`].
-    pub fn fit(shapes: &[Vec<f32>], scheme: SchemeId) -> Result<ShapeModel> {
+    ///
+    /// With [`ShapeAlign::Procrustes`] the PCA is of the shapes after generalised Procrustes
+    /// analysis (tangent space; [`generalized_procrustes`]), mapped by one similarity from the
+    /// unit-norm GPA frame onto the point-wise mean of `shapes` (module header).
+    pub fn fit_aligned(
+        shapes: &[Vec<f32>],
+        scheme: SchemeId,
+        align: ShapeAlign,
+    ) -> Result<ShapeModel> {
         let n = shapes.len();
         if n < 2 {
             return Err(Error::invalid(
@@ -91,16 +142,64 @@ impl ShapeModel {
                 ));
             }
         }
+        let (mean, eigenvalues, explained_ratio, components) = match align {
+            ShapeAlign::None => Self::pca(n, d, |r, c| f64::from(shapes[r][c]))?,
+            ShapeAlign::Procrustes => {
+                let gpa = generalized_procrustes(shapes, GPA_MAX_ITERATIONS)?;
+                let mut plain = vec![0.0f64; d];
+                for s in shapes {
+                    for (m, &v) in plain.iter_mut().zip(s) {
+                        *m += f64::from(v) / n as f64;
+                    }
+                }
+                // The pose of the model frame: GPA mean → point-wise mean (any similarity would
+                // do; this one keeps crop_u units). GPA succeeded, so its mean is not degenerate.
+                let gpa_mean: Vec<f32> = gpa.mean.iter().map(|&v| v as f32).collect();
+                let pose = align_to(&gpa_mean, &plain)?;
+                let rows: Vec<Vec<f64>> = gpa.aligned.iter().map(|a| pose.apply_f64(a)).collect();
+                let parts = Self::pca(n, d, |r, c| rows[r][c])?;
+                // Shapes that differ only by a similarity leave rounding noise after alignment
+                // (f32 inputs: relative 1e-7, variance 1e-14): call below 1e-12 no variance.
+                let spread: f64 = parts.0.iter().map(|v| v * v).sum();
+                if parts.1.iter().sum::<f64>() <= 1e-12 * spread {
+                    return Err(Error::invalid(
+                        "shapes",
+                        format!(
+                            "the {n} shapes differ only by a similarity \
+                             (no shape variance after Procrustes alignment)"
+                        ),
+                    ));
+                }
+                parts
+            }
+        };
+        Ok(ShapeModel {
+            scheme,
+            convention: CROP_U.to_string(),
+            crop_size: 224,
+            enlarge: 1.25,
+            n_shapes: n,
+            mean,
+            eigenvalues,
+            explained_ratio,
+            components,
+            align,
+        })
+    }
+
+    /// PCA of `n` rows of length `d` (`value(row, column)`): mean, eigenvalues (descending,
+    /// clipped at 0), explained ratios and sign-fixed unit eigenvectors.
+    fn pca(n: usize, d: usize, value: impl Fn(usize, usize) -> f64) -> Result<PcaParts> {
         let mut mean = vec![0.0f64; d];
-        for s in shapes {
-            for (m, &v) in mean.iter_mut().zip(s) {
-                *m += f64::from(v);
+        for r in 0..n {
+            for (c, m) in mean.iter_mut().enumerate() {
+                *m += value(r, c);
             }
         }
         for m in &mut mean {
             *m /= n as f64;
         }
-        let x = DMatrix::from_fn(n, d, |r, c| f64::from(shapes[r][c]) - mean[c]);
+        let x = DMatrix::from_fn(n, d, |r, c| value(r, c) - mean[c]);
         let cov = (x.transpose() * &x) / ((n - 1) as f64);
         let eig = SymmetricEigen::new(cov);
         let mut order: Vec<usize> = (0..d).collect();
@@ -128,17 +227,7 @@ impl ShapeModel {
                 v
             })
             .collect();
-        Ok(ShapeModel {
-            scheme,
-            convention: CROP_U.to_string(),
-            crop_size: 224,
-            enlarge: 1.25,
-            n_shapes: n,
-            mean,
-            eigenvalues,
-            explained_ratio,
-            components,
-        })
+        Ok((mean, eigenvalues, explained_ratio, components))
     }
 
     /// Record the crop the crop_u units refer to (input side in pixels, box enlargement).
@@ -192,6 +281,30 @@ impl ShapeModel {
     pub fn n_components(&self) -> usize {
         self.components.len()
     }
+    /// Alignment of the shapes before the PCA.
+    pub fn align(&self) -> ShapeAlign {
+        self.align
+    }
+
+    /// The similarity from `shape`'s frame into the model frame, where [`Self::project`],
+    /// [`Self::project_labelled`] and [`Self::reconstruct`] work: the identity for
+    /// [`ShapeAlign::None`]; for [`ShapeAlign::Procrustes`] the least-squares alignment of the
+    /// labelled points (both coordinates finite) to the model mean followed by the tangent
+    /// projection ([`tangent_align`]), or the identity when they are fewer than 2 or coincide.
+    pub fn alignment(&self, shape: &[f32]) -> Result<Similarity> {
+        if shape.len() != self.dim() {
+            return Err(Error::invalid(
+                "shape",
+                format!("{} values, the model has {}", shape.len(), self.dim()),
+            ));
+        }
+        Ok(match self.align {
+            ShapeAlign::None => Similarity::IDENTITY,
+            ShapeAlign::Procrustes => {
+                tangent_align(shape, &self.mean).unwrap_or(Similarity::IDENTITY)
+            }
+        })
+    }
 
     /// The smallest k whose cumulative explained-variance ratio is ≥ `share` (tolerance 1e-12).
     /// `share` ≤ 0 (or NaN) gives 0 (Smooth-Face = mean); `share` ≥ 1 gives the last component
@@ -210,7 +323,8 @@ impl ShapeModel {
         self.explained_ratio.len()
     }
 
-    /// Shape parameters over all components: `b = Vᵀ (F − F̄)` (ACR Eq. 2).
+    /// Shape parameters over all components: `b = Vᵀ (F − F̄)` (ACR Eq. 2), `F` in the model
+    /// frame (with [`ShapeAlign::Procrustes`], map a shape there with [`Self::alignment`] first).
     pub fn project(&self, shape: &[f32]) -> Result<Vec<f64>> {
         self.check_shape("shape", shape)?;
         let centred: Vec<f64> = shape
@@ -304,17 +418,29 @@ impl ShapeModel {
     /// Smooth-Face with the first `k` components: `F̄ + V_k clamp(b)_k` (ACR Eq. 3). A partly
     /// labelled shape (NaN = unlabelled) is projected on its labelled coordinates
     /// ([`Self::project_labelled`]); its Smooth-Face is complete (every point).
+    ///
+    /// With [`ShapeAlign::Procrustes`]: `T⁻¹(F̄ + V_k clamp(b)_k)` with `T` =
+    /// [`Self::alignment`] of the shape and `b` the parameters of `T(shape)`.
     pub fn smooth_face_k(&self, shape: &[f32], k: usize) -> Result<Vec<f32>> {
+        let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
+        match self.align {
+            ShapeAlign::None => Ok(to_f32(self.smooth_in_model_frame(shape, k)?)),
+            ShapeAlign::Procrustes => {
+                let t = self.alignment(shape)?;
+                let smooth = self.smooth_in_model_frame(&t.apply(shape), k)?;
+                Ok(to_f32(t.inverse().apply_f64(&smooth)))
+            }
+        }
+    }
+
+    /// `F̄ + V_k clamp(b)_k` of a shape already in the model frame.
+    fn smooth_in_model_frame(&self, shape: &[f32], k: usize) -> Result<Vec<f64>> {
         let b = if shape.iter().all(|v| v.is_finite()) {
             self.clamp(&self.project(shape)?)?
         } else {
             self.clamp(&self.project_labelled(shape, k)?)?
         };
-        Ok(self
-            .reconstruct(&b, k.min(b.len()))?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect())
+        self.reconstruct(&b, k.min(b.len()))
     }
 
     /// Smooth-Face keeping the components that explain `share` of the variance (SPEC §1.1).
@@ -1057,5 +1183,335 @@ mod tests {
         assert_eq!((phi[0], phi[1]), (0.0, 0.0));
         assert!(phi.iter().all(|v| v.is_finite() && *v <= 1.0));
         assert!(phi.contains(&1.0));
+    }
+
+    /// The `fit` of before [`ShapeAlign`], verbatim, as the reference for `ShapeAlign::None`.
+    fn legacy_fit(shapes: &[Vec<f32>], d: usize) -> PcaParts {
+        let n = shapes.len();
+        let mut mean = vec![0.0f64; d];
+        for s in shapes {
+            for (m, &v) in mean.iter_mut().zip(s) {
+                *m += f64::from(v);
+            }
+        }
+        for m in &mut mean {
+            *m /= n as f64;
+        }
+        let x = DMatrix::from_fn(n, d, |r, c| f64::from(shapes[r][c]) - mean[c]);
+        let cov = (x.transpose() * &x) / ((n - 1) as f64);
+        let eig = SymmetricEigen::new(cov);
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+        let eigenvalues: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i].max(0.0)).collect();
+        let total: f64 = eigenvalues.iter().sum();
+        let explained_ratio = eigenvalues.iter().map(|l| l / total).collect();
+        let components = order
+            .iter()
+            .map(|&i| {
+                let mut v: Vec<f64> = eig.eigenvectors.column(i).iter().copied().collect();
+                let big = v
+                    .iter()
+                    .copied()
+                    .fold(0.0f64, |acc, e| if e.abs() > acc.abs() { e } else { acc });
+                if big < 0.0 {
+                    v.iter_mut().for_each(|e| *e = -*e);
+                }
+                v
+            })
+            .collect();
+        (mean, eigenvalues, explained_ratio, components)
+    }
+
+    /// The `smooth_face_k` of before [`ShapeAlign`], verbatim (through the unchanged
+    /// `project`, `project_labelled`, `clamp` and `reconstruct`).
+    fn legacy_smooth_face_k(m: &ShapeModel, shape: &[f32], k: usize) -> Vec<f32> {
+        let b = if shape.iter().all(|v| v.is_finite()) {
+            m.clamp(&m.project(shape).unwrap()).unwrap()
+        } else {
+            m.clamp(&m.project_labelled(shape, k).unwrap()).unwrap()
+        };
+        m.reconstruct(&b, k.min(b.len()))
+            .unwrap()
+            .into_iter()
+            .map(|v| v as f32)
+            .collect()
+    }
+
+    /// `n` five-point faces in crop_u: a base face with deterministic shape jitter (±0.03),
+    /// each in its own pose (scale 0.85–1.15, rotation ±0.4 rad, shift ±0.06) — a set whose
+    /// unaligned PCA is dominated by pose.
+    fn posed_faces(n: usize) -> Vec<Vec<f32>> {
+        let base = [
+            -0.18, -0.12, 0.18, -0.12, 0.0, 0.04, -0.13, 0.18, 0.13, 0.18,
+        ];
+        (0..n)
+            .map(|i| {
+                let shape: Vec<f64> = base
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| v + 0.03 * ((((i * 17 + j * 5 + i * j) % 13) as f64) / 6.0 - 1.0))
+                    .collect();
+                let pose = Similarity::new(
+                    0.85 + 0.3 * ((i * 7 % 11) as f64 / 10.0),
+                    0.4 * ((i * 5 % 9) as f64 / 4.0 - 1.0),
+                    0.06 * ((i * 3 % 7) as f64 / 3.0 - 1.0),
+                    0.06 * ((i * 11 % 5) as f64 / 2.0 - 1.0),
+                );
+                pose.apply_f64(&shape)
+                    .into_iter()
+                    .map(|v| v as f32)
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn with_nan_points(shape: &[f32], points: &[usize]) -> Vec<f32> {
+        let mut s = shape.to_vec();
+        for &p in points {
+            s[2 * p] = f32::NAN;
+            s[2 * p + 1] = f32::NAN;
+        }
+        s
+    }
+
+    #[test]
+    fn align_none_is_the_old_fit_and_smooth_face_bit_for_bit() {
+        let shapes = posed_faces(25);
+        let (mean, eigenvalues, ratio, components) = legacy_fit(&shapes, 10);
+        let m = ShapeModel::fit(&shapes, SchemeId::Five).expect("fit");
+        assert_eq!(
+            m,
+            ShapeModel::fit_aligned(&shapes, SchemeId::Five, ShapeAlign::None).expect("fit")
+        );
+        assert_eq!(m.align(), ShapeAlign::None);
+        // Exact equality of every f64 (not a tolerance).
+        assert_eq!(m.mean(), &mean[..]);
+        assert_eq!(m.eigenvalues(), &eigenvalues[..]);
+        assert_eq!(m.explained_ratio(), &ratio[..]);
+        for (i, c) in components.iter().enumerate() {
+            assert_eq!(m.component(i).expect("component"), &c[..]);
+        }
+        for (i, s) in shapes.iter().enumerate() {
+            let partial = with_nan_points(s, &[i % 5]);
+            for k in 0..=10 {
+                assert_eq!(
+                    m.smooth_face_k(s, k).unwrap(),
+                    legacy_smooth_face_k(&m, s, k)
+                );
+                assert_eq!(
+                    m.smooth_face_k(&partial, k).unwrap(),
+                    legacy_smooth_face_k(&m, &partial, k)
+                );
+            }
+            assert_eq!(m.alignment(s).unwrap(), Similarity::IDENTITY);
+        }
+    }
+
+    #[test]
+    fn shape_json_without_align_loads_as_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("shape.json");
+        let m = axis_model();
+        m.save(&p).expect("save");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert_eq!(json["align"], "none");
+        json.as_object_mut().unwrap().remove("align");
+        std::fs::write(&p, serde_json::to_vec(&json).unwrap()).unwrap();
+        let l = ShapeModel::load(&p).expect("a file without `align` loads");
+        assert_eq!((l.align(), &l), (ShapeAlign::None, &m));
+        // A Procrustes model round-trips (JSON floats to 1 ulp), and the key is kebab-case.
+        let faces = posed_faces(12);
+        let pm =
+            ShapeModel::fit_aligned(&faces, SchemeId::Five, ShapeAlign::Procrustes).expect("fit");
+        pm.save(&p).expect("save");
+        assert!(std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("\"align\":\"procrustes\""));
+        let pl = ShapeModel::load(&p).expect("load");
+        assert_eq!(pl.align(), ShapeAlign::Procrustes);
+        for f in &faces {
+            let (a, b) = (
+                pm.smooth_face_k(f, 4).unwrap(),
+                pl.smooth_face_k(f, 4).unwrap(),
+            );
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6),
+                "{a:?} vs {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn procrustes_fit_removes_pose_and_reproduces_its_training_shapes() {
+        let shapes = posed_faces(25);
+        let none = ShapeModel::fit(&shapes, SchemeId::Five).expect("fit");
+        let pro =
+            ShapeModel::fit_aligned(&shapes, SchemeId::Five, ShapeAlign::Procrustes).expect("fit");
+        assert_eq!(pro.align(), ShapeAlign::Procrustes);
+        // Pose variance dominates the unaligned PCA; 4 of the 10 dimensions are similarity
+        // directions, which the aligned PCA does not use.
+        let (tn, tp): (f64, f64) = (
+            none.eigenvalues().iter().sum(),
+            pro.eigenvalues().iter().sum(),
+        );
+        assert!(
+            tp < 0.2 * tn,
+            "total variance {tp} (Procrustes) vs {tn} (none)"
+        );
+        assert!(
+            pro.eigenvalues()[6..].iter().all(|&l| l < 1e-12 * tp),
+            "{:?}",
+            pro.eigenvalues()
+        );
+        // The model mean sits at the point-wise mean's pose (crop_u units).
+        let a = align_to(
+            &pro.mean().iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            none.mean(),
+        )
+        .unwrap();
+        assert!(
+            (a.scale - 1.0).abs() < 1e-6 && a.rotation.abs() < 1e-6,
+            "{a:?}"
+        );
+        // With every component, a training shape's Smooth-Face is the shape itself (n ≤ 10:
+        // no training shape lies beyond 3σ, Samuelson's bound (n − 1)/√n < 3).
+        let few = &shapes[..10];
+        let pro10 =
+            ShapeModel::fit_aligned(few, SchemeId::Five, ShapeAlign::Procrustes).expect("fit");
+        for s in few {
+            let sm = pro10.smooth_face_k(s, 10).unwrap();
+            for (a, b) in sm.iter().zip(s) {
+                assert!((a - b).abs() < 1e-5, "{sm:?} vs {s:?}");
+            }
+        }
+        // Re-posing the shapes (all but the first) changes neither the explained ratios nor the
+        // Smooth-Faces (up to the same pose).
+        let moved: Vec<Vec<f32>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if i == 0 {
+                    s.clone()
+                } else {
+                    Similarity::new(1.0 + 0.01 * i as f64, 0.05 * i as f64, 0.01, -0.02).apply(s)
+                }
+            })
+            .collect();
+        let pm =
+            ShapeModel::fit_aligned(&moved, SchemeId::Five, ShapeAlign::Procrustes).expect("fit");
+        for (a, b) in pm.explained_ratio().iter().zip(pro.explained_ratio()) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        for k in [1, 3, 6] {
+            for (s, t) in shapes.iter().zip(&moved) {
+                let (sa, sb) = (
+                    pro.smooth_face_k(s, k).unwrap(),
+                    pm.smooth_face_k(t, k).unwrap(),
+                );
+                let back = align_to(t, &s.iter().map(|&v| f64::from(v)).collect::<Vec<_>>())
+                    .unwrap()
+                    .apply(&sb);
+                for (x, y) in sa.iter().zip(&back) {
+                    assert!((x - y).abs() < 1e-4, "k {k}: {sa:?} vs {back:?}");
+                }
+            }
+        }
+        assert!(ShapeModel::fit_aligned(
+            &[vec![0.5; 10], vec![0.5; 10]],
+            SchemeId::Five,
+            ShapeAlign::Procrustes
+        )
+        .is_err());
+        let copies: Vec<Vec<f32>> = (0..5)
+            .map(|i| {
+                Similarity::new(1.0 + 0.1 * f64::from(i), 0.1 * f64::from(i), 0.0, 0.0)
+                    .apply(&shapes[0])
+            })
+            .collect();
+        let e = ShapeModel::fit_aligned(&copies, SchemeId::Five, ShapeAlign::Procrustes)
+            .expect_err("similar copies")
+            .to_string();
+        assert!(e.contains("only by a similarity"), "{e}");
+    }
+
+    #[test]
+    fn procrustes_partly_labelled_shapes() {
+        let shapes = posed_faces(25);
+        let m =
+            ShapeModel::fit_aligned(&shapes, SchemeId::Five, ShapeAlign::Procrustes).expect("fit");
+        let k = 3;
+        // The mean in another pose, two points dropped: aligned exactly on the three left, so
+        // its Smooth-Face restores the dropped points.
+        let pose = Similarity::new(1.3, -0.7, 0.05, -0.1);
+        let mean32: Vec<f32> = m.mean().iter().map(|&v| v as f32).collect();
+        let posed = pose.apply(&mean32);
+        let smooth = m
+            .smooth_face_k(&with_nan_points(&posed, &[1, 3]), k)
+            .unwrap();
+        for (a, b) in smooth.iter().zip(&posed) {
+            assert!((a - b).abs() < 1e-5, "{smooth:?} vs {posed:?}");
+        }
+        // A training face with a point dropped: a complete Smooth-Face near the full one, and
+        // Φ 0 at the unlabelled coordinates.
+        for (i, s) in shapes.iter().enumerate().take(10) {
+            let partial = with_nan_points(s, &[i % 5]);
+            let (sp, phi) = m.acr_targets(&partial, 0.9).unwrap();
+            let full = m.smooth_face(s, 0.9).unwrap();
+            assert!(sp.iter().all(|v| v.is_finite()));
+            let far = sp
+                .iter()
+                .zip(&full)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(far < 0.05, "shape {i}: {sp:?} vs {full:?}");
+            assert_eq!((phi[2 * (i % 5)], phi[2 * (i % 5) + 1]), (0.0, 0.0));
+            assert!(phi.contains(&1.0) && phi.iter().all(|p| (0.0..=1.0).contains(p)));
+        }
+        // One labelled point or none: no similarity is determined, the shape is used as it is.
+        let one = with_nan_points(&shapes[0], &[0, 1, 2, 3]);
+        assert_eq!(m.alignment(&one).unwrap(), Similarity::IDENTITY);
+        assert!(m
+            .smooth_face_k(&one, k)
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite()));
+        let none = vec![f32::NAN; 10];
+        let sm = m.smooth_face_k(&none, k).unwrap();
+        assert!(sm
+            .iter()
+            .zip(m.mean())
+            .all(|(a, b)| (f64::from(*a) - b).abs() < 1e-6));
+        assert_eq!(acr_phi(&none, &sm).unwrap(), vec![0.0; 10]);
+        assert!(m.smooth_face_k(&[0.0; 9], k).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn procrustes_smooth_face_is_similarity_equivariant(
+            scale in 0.5f64..2.0,
+            rotation in -3.1f64..3.1,
+            shift in (-1.0f64..1.0, -1.0f64..1.0),
+            probe in 0usize..25,
+            noise in prop::collection::vec(-0.04f32..0.04, 10),
+            drop in prop::option::of(0usize..5),
+            k in 0usize..=10,
+        ) {
+            let shapes = posed_faces(25);
+            let m = ShapeModel::fit_aligned(&shapes, SchemeId::Five, ShapeAlign::Procrustes)
+                .expect("fit");
+            let a = Similarity::new(scale, rotation, shift.0, shift.1);
+            let mut g: Vec<f32> = shapes[probe].iter().zip(&noise).map(|(s, n)| s + n).collect();
+            if let Some(p) = drop {
+                g = with_nan_points(&g, &[p]);
+            }
+            let moved = m.smooth_face_k(&a.apply(&g), k).expect("smooth");
+            let then_moved = a.apply(&m.smooth_face_k(&g, k).expect("smooth"));
+            for (x, y) in moved.iter().zip(&then_moved) {
+                prop_assert!(x.is_finite() && (x - y).abs() < 1e-4, "{:?} vs {:?}", moved, then_moved);
+            }
+        }
     }
 }

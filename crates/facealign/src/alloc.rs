@@ -58,3 +58,34 @@ mod tests {
         }
     }
 }
+
+/// Make libtorch's OpenMP threads sleep instead of spinning when they wait (issue 17).
+///
+/// libtorch (PyPI wheel, GNU OpenMP) spins its worker threads for a while at every barrier. On a
+/// machine where other processes also want the cores (a second training run, a compile, rayon's
+/// own pool) the spinning threads steal the cycles the working ones need: a 2-thread training run
+/// at 96 px fell from 36 img/s to 11.6 img/s next to two compiles, and `predict` used 11× the
+/// CPU per photo (docs/PERFORMANCE.md). `OMP_WAIT_POLICY=PASSIVE` makes waiting threads sleep.
+///
+/// GNU OpenMP reads its environment when the library is loaded, before `main`, so the variable
+/// cannot simply be set here: when it is unset this re-executes the program once with it set
+/// (`exec`, same arguments; a failure to exec is ignored). `OMP_WAIT_POLICY` given by the user is
+/// kept; `FACEALIGN_OMP=active` opts out. Call first thing in `main`.
+pub fn passive_openmp() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        if std::env::var_os("OMP_WAIT_POLICY").is_some()
+            || std::env::var("FACEALIGN_OMP").is_ok_and(|v| v == "active")
+        {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let _err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("OMP_WAIT_POLICY", "PASSIVE")
+            .exec();
+    }
+}

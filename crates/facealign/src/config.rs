@@ -49,6 +49,26 @@ pub struct TrainConfig {
     /// Faces that cannot be normalised are skipped (their count is logged).
     #[serde(default, skip_serializing_if = "is_ocular")]
     pub val_norm: Normalizer,
+    /// The PCA shape model of the ACR and ASM-assisted losses.
+    #[serde(default, skip_serializing_if = "ShapeConfig::is_default")]
+    pub shape: ShapeConfig,
+}
+
+/// `[shape]`: how the PCA shape model is built.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeConfig {
+    /// `none` (the papers' and authors' un-aligned PCA; the default of the presets) or
+    /// `procrustes` (classical ASM: shapes aligned to the mean by a similarity before the PCA, a
+    /// face projected in the aligned frame and mapped back; issue 16).
+    #[serde(default)]
+    pub align: facealign_core::shape::ShapeAlign,
+}
+
+impl ShapeConfig {
+    fn is_default(&self) -> bool {
+        *self == ShapeConfig::default()
+    }
 }
 
 fn is_ocular(n: &Normalizer) -> bool {
@@ -418,6 +438,15 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.optim.beta1) || !(0.0..1.0).contains(&self.optim.beta2) {
             return bad("optim.beta1/beta2", "must be in [0, 1)".into());
+        }
+        if !(self.optim.warmup_epochs.is_finite() && self.optim.warmup_epochs >= 0.0) {
+            return bad(
+                "optim.warmup_epochs",
+                format!("{} must be finite and ≥ 0", self.optim.warmup_epochs),
+            );
+        }
+        if self.data.max_samples == Some(0) {
+            return bad("data.max_samples", "must be at least 1".into());
         }
         if self.optim.weight_decay < 0.0 {
             return bad("optim.weight_decay", "must be non-negative".into());

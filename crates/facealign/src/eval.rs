@@ -4,7 +4,7 @@ use tch::Tensor;
 use crate::error::Result;
 use crate::model::LandmarkModel;
 use facealign_core::geometry::{
-    crop_aligned_to_shape, crop_u_to_image_px, warp_rgb, Affine2, CropSpec,
+    crop_aligned_to_shape, crop_u_to_image_px, rotated_view, warp_rgb, Affine2, CropSpec,
 };
 use facealign_core::loader::{to_chw, CropLoader, LoaderConfig};
 use facealign_core::{Point, Scheme};
@@ -135,6 +135,7 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::LoadedModel;
 use crate::error::Error;
 use facealign_core::metrics::{self, FaceScore, Normalizer, Summary};
+use facealign_core::scheme_map::SchemeMap;
 use facealign_core::Dataset;
 
 /// AUC conventions (SPEC §5.4, §5.6).
@@ -157,6 +158,14 @@ pub struct EvalOptions {
     pub batch: usize,
     /// Refinement after the first prediction (off by default: the benchmark protocol).
     pub refine: Refine,
+    /// Crop from the ground-truth landmark box moved and scaled by this calibration (for data
+    /// whose points span less of the face than the model's, e.g. 5 points for a 68-point model
+    /// trained with the same `crop_calibration`).
+    pub crop_calibration: Option<facealign_core::BoxCalibration>,
+    /// Evaluate each face as seen in a photo turned by this many degrees
+    /// (`geometry::rotated_view`): the first crop is the upright box of the turned landmarks,
+    /// as a detector would give.
+    pub rotate: Option<f64>,
 }
 
 impl Default for EvalOptions {
@@ -167,6 +176,8 @@ impl Default for EvalOptions {
             auc: AucConvention::Standard,
             batch: 32,
             refine: Refine::OFF,
+            crop_calibration: None,
+            rotate: None,
         }
     }
 }
@@ -352,17 +363,52 @@ pub fn score(
 
 /// Evaluate a loaded model on a dataset (crops from ground-truth landmarks, the training protocol).
 pub fn evaluate(model: &LoadedModel, ds: &Dataset, opts: &EvalOptions) -> Result<EvalReport> {
-    if model.scheme.id != ds.scheme.id {
-        return Err(Error::Config(format!(
-            "model {} predicts {} landmarks but {} is {}",
+    // A model of another scheme is scored in the data's own scheme through the scheme map
+    // (e.g. a 68-point model on AFLW-19 or 5-point faces); the data's points must all map.
+    let map = SchemeMap::get(ds.scheme.id, model.scheme.id).ok_or_else(|| {
+        Error::Config(format!(
+            "model {} predicts {} landmarks but {} is {}, and no map leads from {} to {}",
             model.name,
             model.scheme.name(),
             ds.source,
+            ds.scheme.name(),
+            model.scheme.name(),
             ds.scheme.name()
+        ))
+    })?;
+    if map.n_mapped() < ds.scheme.n_points() {
+        return Err(Error::Config(format!(
+            "model {} ({}) cannot be scored on {} ({}): only {} of its {} points map",
+            model.name,
+            model.scheme.name(),
+            ds.source,
+            ds.scheme.name(),
+            map.n_mapped(),
+            ds.scheme.n_points()
         )));
     }
+    let turned;
+    let ds = match opts.rotate {
+        None => ds,
+        Some(deg) => {
+            turned = Dataset {
+                samples: ds
+                    .samples
+                    .iter()
+                    .map(|s| rotated_view(s, deg, None))
+                    .collect::<facealign_core::Result<_>>()?,
+                source: format!("{} turned {deg}°", ds.source),
+                ..ds.clone()
+            };
+            &turned
+        }
+    };
     let spec = model.crop_spec();
-    let loader = CropLoader::new(ds.clone(), LoaderConfig::eval(spec, opts.batch.max(1)))?;
+    let mut lc = LoaderConfig::eval(spec, opts.batch.max(1));
+    if let Some(c) = opts.crop_calibration {
+        lc.crop_source = facealign_core::CropSource::LandmarksCalibrated(c);
+    }
+    let loader = CropLoader::new(ds.clone(), lc)?;
     let mut preds = predict_crops(&model.net, &loader)?;
     if opts.refine.passes > 0 {
         let mut refined = Vec::with_capacity(preds.len());
@@ -376,7 +422,7 @@ pub fn evaluate(model: &LoadedModel, ds: &Dataset, opts: &EvalOptions) -> Result
             let first: Vec<Vec<Point>> = rest.by_ref().take(chunk.len()).collect();
             refined.extend(refine_predictions(
                 &model.net,
-                &ds.scheme,
+                &model.scheme,
                 &spec,
                 &refs,
                 first,
@@ -385,13 +431,27 @@ pub fn evaluate(model: &LoadedModel, ds: &Dataset, opts: &EvalOptions) -> Result
         }
         preds = refined;
     }
+    let mapped = if map.from == map.to {
+        String::new()
+    } else {
+        preds = preds.iter().map(|p| map.apply(p)).collect();
+        format!(
+            "; {} predictions mapped to {} (facealign_core::scheme_map)",
+            model.scheme.name(),
+            ds.scheme.name()
+        )
+    };
     score(
         &model.name,
         ds,
         preds,
         format!(
-            "{}{}",
+            "{}{}{}{mapped}",
             protocol_text(spec.size, spec.enlarge, &ds.scheme, opts.norm),
+            opts.crop_calibration.map_or(String::new(), |c| format!(
+                " (box moved by ({}, {}) of its size and scaled by {})",
+                c.dx, c.dy, c.scale
+            )),
             opts.refine.describe()
         ),
         opts,

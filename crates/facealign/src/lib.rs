@@ -4,9 +4,12 @@
 //! model, metrics, drawing) come from `facealign-core` and are re-exported here; losses, models,
 //! training, evaluation and inference run on tch (libtorch).
 pub use facealign_core::{
-    augment, data, draw, geometry, inspect, loader, metrics, sample, scheme, shape, smooth,
+    augment, data, draw, fsio, geometry, imageio, inspect, loader, metrics, mixed, sample, scheme,
+    scheme_map, shape, smooth,
 };
-pub use facealign_core::{BoxXywh, Dataset, ImageSource, Point, Sample, Scheme, SchemeId};
+pub use facealign_core::{
+    BoxCalibration, BoxXywh, Dataset, ImageSource, Point, Sample, Scheme, SchemeId,
+};
 
 pub mod adam;
 pub mod alloc;

@@ -24,7 +24,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "ocular")]
     norm: String,
     /// Failure / AUC threshold (fraction).
-    #[arg(long, default_value_t = 0.10)]
+    #[arg(long, default_value_t = 0.10, allow_negative_numbers = true)]
     threshold: f64,
     /// standard, or acr-code (the ACR authors' non-standard AUC formula, for their Table I).
     #[arg(long, default_value = "standard")]
@@ -58,6 +58,36 @@ pub struct EvalArgs {
     /// Average each refinement pass with the prediction on the mirrored crop.
     #[arg(long)]
     flip_average: bool,
+    /// Crop from the ground-truth landmark box moved by (DX·w, DY·h) and scaled by SCALE, as a
+    /// training source's `crop_calibration` (e.g. `0,0.19,2.02` for 5-point faces and a 68-point
+    /// model).
+    #[arg(long, value_name = "DX,DY,SCALE")]
+    crop_calibration: Option<String>,
+    /// Evaluate every face as seen in a photo turned by DEG degrees (clockwise), to measure
+    /// what a tilted face costs; the first crop is the upright box of the turned face.
+    #[arg(long, value_name = "DEG", allow_negative_numbers = true)]
+    rotate: Option<f64>,
+}
+
+/// `DX,DY,SCALE` → a calibration (finite numbers, scale > 0).
+fn parse_calibration(text: &str) -> Result<facealign::BoxCalibration> {
+    let v: Vec<f32> = text
+        .split(',')
+        .map(|t| t.trim().parse::<f32>())
+        .collect::<std::result::Result<_, _>>()
+        .with_context(|| format!("--crop-calibration {text}: expected DX,DY,SCALE numbers"))?;
+    match v.as_slice() {
+        [dx, dy, scale] if v.iter().all(|x| x.is_finite()) && *scale > 0.0 => {
+            Ok(facealign::BoxCalibration {
+                dx: *dx,
+                dy: *dy,
+                scale: *scale,
+            })
+        }
+        _ => bail!(
+            "--crop-calibration {text}: expected three finite numbers DX,DY,SCALE with SCALE > 0"
+        ),
+    }
 }
 
 fn evaluate_one(spec: &str, ds: &facealign::Dataset, opts: &EvalOptions) -> Result<EvalReport> {
@@ -81,14 +111,43 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if !(a.threshold > 0.0 && a.threshold <= 1.0) {
         bail!("--threshold {}: expected a fraction in (0, 1]", a.threshold);
     }
+    if a.batch == 0 {
+        bail!("--batch 0: expected at least 1");
+    }
+    if let Some(p) = &a.plot {
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !ext.eq_ignore_ascii_case("png") {
+            bail!(
+                "--plot {}: expected a .png path (the SVG twin is written beside it as .svg)",
+                p.display()
+            );
+        }
+    }
+    // Output paths are checked before any work, and errors name the path given.
+    for p in [&a.json, &a.plot, &a.predictions].into_iter().flatten() {
+        facealign::fsio::check_writable(p)?;
+    }
+    if let Some(p) = &a.plot {
+        facealign::fsio::check_writable(&p.with_extension("svg"))?;
+    }
     let opts = EvalOptions {
         norm,
         threshold: a.threshold,
         auc,
-        batch: a.batch.max(1),
+        batch: a.batch,
         refine: eval::Refine {
             passes: a.refine.max(u32::from(a.flip_average)),
             flip: a.flip_average,
+        },
+        rotate: match a.rotate {
+            Some(d) if !(d.is_finite() && d.abs() <= 360.0) => {
+                bail!("--rotate {d}: expected degrees in [-360, 360]")
+            }
+            r => r,
+        },
+        crop_calibration: match &a.crop_calibration {
+            None => None,
+            Some(text) => Some(parse_calibration(text)?),
         },
     };
     let ds = super::load_data(&a.data)?;

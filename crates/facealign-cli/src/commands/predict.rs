@@ -71,7 +71,7 @@ struct Output<'a> {
 }
 
 /// `predict` refines by default: a tilted face in a photo is the common case (issue 13).
-const DEFAULT_REFINE: u32 = 1;
+const DEFAULT_REFINE: u32 = 2;
 
 const IMAGE_EXT: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "ppm", "pgm", "webp"];
 
@@ -109,14 +109,35 @@ fn parse_box(s: &str) -> Result<BoxXywh> {
         .collect::<Result<_, _>>()
         .with_context(|| format!("--box {s}: expected x,y,w,h"))?;
     match v.as_slice() {
-        [x, y, w, h] if *w > 0.0 && *h > 0.0 => Ok(BoxXywh {
-            x: *x,
-            y: *y,
-            w: *w,
-            h: *h,
-        }),
-        _ => bail!("--box {s}: expected four numbers x,y,w,h with w, h > 0"),
+        [x, y, w, h]
+            if v.iter()
+                .all(|t| t.is_finite() && t.abs() <= facealign::data::MAX_COORD)
+                && *w > 0.0
+                && *h > 0.0 =>
+        {
+            Ok(BoxXywh {
+                x: *x,
+                y: *y,
+                w: *w,
+                h: *h,
+            })
+        }
+        _ => bail!(
+            "--box {s}: expected four finite numbers x,y,w,h (|v| ≤ {}) with w, h > 0",
+            facealign::data::MAX_COORD
+        ),
     }
+}
+
+/// `stem.png`, or `stem-2.png`, `stem-3.png`, ... when taken; the name is recorded in `used`.
+fn unique_name(used: &mut std::collections::HashSet<String>, stem: &str) -> String {
+    let mut name = format!("{stem}.png");
+    let mut k = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{stem}-{k}.png");
+        k += 1;
+    }
+    name
 }
 
 fn decode(p: &Path) -> Result<image::RgbImage, String> {
@@ -127,6 +148,16 @@ fn decode(p: &Path) -> Result<image::RgbImage, String> {
 }
 
 pub fn run(a: PredictArgs) -> Result<()> {
+    if !(a.fps.is_finite() && a.fps > 0.0) {
+        bail!("--fps {}: expected a finite number > 0", a.fps);
+    }
+    if a.batch == 0 {
+        bail!("--batch 0: expected at least 1");
+    }
+    // Output paths are checked before any work, and errors name the path given.
+    if let Some(p) = &a.json {
+        facealign::fsio::check_writable(p)?;
+    }
     let files = expand(&a.inputs)?;
     let given_box = a.r#box.as_deref().map(parse_box).transpose()?;
     let model_path = match &a.model {
@@ -155,6 +186,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         })
     });
     let mut results = Vec::with_capacity(files.len());
+    let mut drawn = std::collections::HashSet::new();
     let (mut n_faces, mut n_failed) = (0usize, 0usize);
     for chunk in files.chunks(a.batch.max(1)) {
         let decoded: Vec<(PathBuf, Result<image::RgbImage, String>)> =
@@ -176,6 +208,33 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 }
             };
             let faces = match &given_box {
+                Some(b)
+                    if b.x + b.w < 0.0
+                        || b.y + b.h < 0.0
+                        || b.x > img.width() as f32
+                        || b.y > img.height() as f32 =>
+                {
+                    let e = format!(
+                        "{}: --box {},{},{},{} lies wholly outside the {}x{} image",
+                        path.display(),
+                        b.x,
+                        b.y,
+                        b.w,
+                        b.h,
+                        img.width(),
+                        img.height()
+                    );
+                    eprintln!("skipping: {e}");
+                    n_failed += 1;
+                    results.push(ImageResult {
+                        image: path.display().to_string(),
+                        width: Some(img.width()),
+                        height: Some(img.height()),
+                        faces: vec![],
+                        error: Some(e),
+                    });
+                    continue;
+                }
                 Some(b) => {
                     let l = pred.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
                     vec![Face {
@@ -192,6 +251,17 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 if let Some(f) = faces.first_mut() {
                     f.landmarks = s.filter(&f.landmarks);
                 }
+            }
+            if let Some(f) = faces
+                .iter()
+                .find(|f| f.landmarks.iter().flatten().any(|v| !v.is_finite()))
+            {
+                bail!(
+                    "{}: model {} gave a non-finite landmark for the face at {:?}; nothing written",
+                    path.display(),
+                    pred.model.name,
+                    f.bbox
+                );
             }
             n_faces += faces.len();
             if let Some(dir) = &a.draw {
@@ -216,7 +286,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "image".into());
-                facealign::draw::save_png_atomic(&canvas, &dir.join(format!("{stem}.png")))?;
+                // a/x.jpg, a/x.png and b/x.jpg must not share one overlay: x.png, x-2.png, ...
+                let name = unique_name(&mut drawn, &stem);
+                facealign::draw::save_png_atomic(&canvas, &dir.join(name))?;
             }
             println!("{}: {} face(s)", path.display(), faces.len());
             results.push(ImageResult {

@@ -7,10 +7,12 @@ use facealign::geometry::CropSpec;
 
 pub fn fit(spec: &str, out: &Path, plot: Option<PathBuf>, size: u32, enlarge: f32) -> Result<()> {
     let ds = DataSpec::parse(spec)?.load()?;
-    let model = facealign::train::fit_shape_model(&ds, &CropSpec { size, enlarge })?;
+    let model =
+        facealign::train::fit_shape_model(&ds, &CropSpec { size, enlarge }, Default::default())?;
     model.save(out)?;
     println!(
-        "fitted on {} shapes of {} points ({}), crop {size} px, enlarge {enlarge}",
+        "fitted on {} fully labelled shapes (of {} faces) of {} points ({}), crop {size} px, enlarge {enlarge}",
+        model.n_shapes(),
         ds.samples.len(),
         ds.n_points(),
         ds.scheme.name()

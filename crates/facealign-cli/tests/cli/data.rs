@@ -38,10 +38,11 @@ fn aflw_is_19079_by_19_with_a_labelled_share_per_point() {
         .map(|x| x.as_f64().unwrap())
         .collect();
     assert_eq!(share.len(), 19);
-    // 22 % of AFLW's points are unannotated (data/README.md); the nose tip (13) always is.
+    // 22 % of AFLW's points are unannotated (data/README.md); the nose tip (13) nearly always is
+    // (8 faces lack it).
     let mean = share.iter().sum::<f64>() / 19.0;
     assert!((mean - 0.78).abs() < 0.02, "{share:?}");
-    assert_eq!(share[13], 1.0);
+    assert!(share[13] > 0.999 && share[13] < 1.0, "{}", share[13]);
     assert!(v["partly_labelled"].as_u64().unwrap() > 10_000);
     // The yaw bins become subsets.
     let n: u64 = ["yaw_0_30", "yaw_30_60", "yaw_60_90"]

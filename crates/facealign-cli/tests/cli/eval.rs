@@ -81,14 +81,27 @@ fn acr_code_auc_is_labelled_and_bad_flags_are_errors() {
         "ears",
     ]);
     assert!(e.contains("--norm ears"), "{e}");
+    // A 68-point model on COFW-29 faces: only 23 of the 29 points have a 68-point counterpart.
     let e = fails(&[
         "eval",
         "--model",
         model.to_str().unwrap(),
         "--data",
-        "mtfl:../shared/data/mtfl/train.txt",
+        "coco:../shared/data/fixtures/mmpose/cofw/test_cofw.json",
     ]);
-    assert!(e.contains("ibug68") && e.contains("five"), "{e}");
+    assert!(
+        e.contains("ibug68") && e.contains("cofw29") && e.contains("23 of"),
+        "{e}"
+    );
+    // ... while 5-point faces are scored through the scheme map.
+    let text = ok(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "mtfl:../shared/data/mtfl/train.txt#@configs/mtfl/val_ids.txt",
+    ]);
+    assert!(text.contains("ibug68 predictions mapped to five"), "{text}");
 }
 
 #[test]

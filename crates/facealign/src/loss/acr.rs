@@ -16,6 +16,17 @@
 //! paper writes 1/(M·N) over points — with per-coordinate terms this differs only by the
 //! constant 2 (we follow the code's `reduce_mean`).
 //!
+//! **What λ does** (issue 16). With `|e| ≤ 1` everywhere — the usual case once the head starts
+//! at the mean shape, crop_u errors are well below 1 — only the first branch is active, so the
+//! loss is `λ · mean ln(1+|e|^(2−Φ))`: λ is a global factor. Adam divides each gradient by its
+//! running RMS, which cancels a global factor (up to its ε), so λ = 1, 2 or 3 train the same
+//! model up to seed noise; λ only matters once errors exceed 1 (the quadratic branch and C). The
+//! paper ablates λ (§V-C); to make λ change the loss's *shape* rather than its scale, errors
+//! would need to reach the second branch (e.g. coordinates in pixels, not crop units).
+//!
+//! **Unlabelled points**: the objective reduces [`AcrLoss::forward_unreduced`] over labelled
+//! coordinates only (`objective::masked_reduce`); Φ of an unlabelled coordinate is 0.
+//!
 //! Deviation (gradient guard): `|e|^(2−Φ)` is computed with a "double where" — the base is
 //! replaced by 1 where `e = 0` and the power by 0 there — so the value at `e = 0` is exactly 0
 //! and the gradient is finite (0 at e = 0, and no `0·ln 0` for the gradient with respect to Φ).

@@ -205,7 +205,11 @@ pub fn clean_shapes(train: &Dataset, spec: &CropSpec, crop: &CropSource) -> Resu
 
 /// Fit the PCA shape model on the (unaugmented) training crops, in crop_u, of the **fully
 /// labelled** faces (partly labelled ones are projected on it by least squares later).
-pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
+pub fn fit_shape_model(
+    train: &Dataset,
+    spec: &CropSpec,
+    align: facealign_core::shape::ShapeAlign,
+) -> Result<ShapeModel> {
     let shapes = facealign_core::shape::training_shapes(train, spec)?;
     if shapes.len() < 2 {
         return Err(Error::Config(format!(
@@ -214,7 +218,10 @@ pub fn fit_shape_model(train: &Dataset, spec: &CropSpec) -> Result<ShapeModel> {
             shapes.len()
         )));
     }
-    Ok(ShapeModel::fit(&shapes, train.scheme.id)?.with_crop(spec.size, spec.enlarge))
+    Ok(
+        ShapeModel::fit_aligned(&shapes, train.scheme.id, align)?
+            .with_crop(spec.size, spec.enlarge),
+    )
 }
 
 /// Scale the landmark head's weights by 0.01 and set its bias to the mean training shape (crop_u),
@@ -318,7 +325,18 @@ pub fn train(
                 .map_err(|e| Error::io(dir.join("config.toml"), e))?;
             let cfg =
                 TrainConfig::from_toml(&text, &dir.join("config.toml").display().to_string())?;
-            (cfg, dir.clone(), Some(()))
+            remove_stale_temp_files(dir);
+            if dir.join("last.safetensors").is_file() {
+                (cfg, dir.clone(), Some(()))
+            } else {
+                // Killed before its first checkpoint: nothing to continue, so start it afresh.
+                eprintln!(
+                    "note: {} has no checkpoint yet (stopped before the end of its first epoch); starting it afresh",
+                    dir.display()
+                );
+                let _ = std::fs::remove_file(dir.join("metrics.csv"));
+                (cfg, dir.clone(), None)
+            }
         }
         None => {
             let dir = opts
@@ -358,7 +376,7 @@ pub fn train(
     };
 
     let shape = if cfg.loss.needs_shape_model() {
-        let m = fit_shape_model(&data.train, &spec)?;
+        let m = fit_shape_model(&data.train, &spec, cfg.shape.align)?;
         m.save(run_dir.join("shape.json"))?;
         Some(m)
     } else {
@@ -457,6 +475,21 @@ pub fn train(
         })
         .collect::<Result<Vec<_>>>()?;
     let train_loader = MixedLoader::new(mixed_sources, data.target.clone())?;
+    if !opts.quiet && data.sources.len() > 1 {
+        for (k, src) in data.sources.iter().enumerate() {
+            eprintln!(
+                "source {k}: {} ({}): {} training, {} validation faces, weight {}, {} of {} points mapped to {}",
+                src.train.source,
+                src.train.scheme.name(),
+                src.train.samples.len(),
+                src.val.as_ref().map_or(0, |v| v.samples.len()),
+                src.weight,
+                src.map.n_mapped(),
+                src.train.scheme.n_points(),
+                scheme.name()
+            );
+        }
+    }
     objective = objective.with_virtual_points(train_loader.virtual_points());
     // Validation: every source with held-out faces, each in its own scheme; the first picks the
     // best epoch.
@@ -679,6 +712,20 @@ pub fn train(
         first_val_nme: state.first_val_nme,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Remove what an interrupted atomic write can leave in a run directory (`.X.tmpPID-N`,
+/// `X.tmp.png`, ...): every file whose name contains `.tmp`.
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().contains(".tmp") && e.path().is_file() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 fn progress_bar(

@@ -184,6 +184,26 @@ fn resume_after_interrupt_reaches_the_same_weights() {
         strip(&rb),
         "same losses and validation numbers per epoch"
     );
+
+    // Issue 14 item 6: a run killed before its first checkpoint (config.toml only, plus a stale
+    // temp file of an interrupted write) resumes by starting afresh, to the same weights.
+    let early = dir.path().join("early");
+    std::fs::create_dir_all(&early).unwrap();
+    std::fs::copy(straight.join("config.toml"), early.join("config.toml")).unwrap();
+    std::fs::write(early.join(".best.safetensors.tmp123-0"), b"half").unwrap();
+    let opts = TrainOptions {
+        resume: Some(early.clone()),
+        quiet: true,
+        ..TrainOptions::default()
+    };
+    train(tiny("l2", 3, 1), None, &opts).unwrap();
+    assert!(!early.join(".best.safetensors.tmp123-0").exists());
+    let c = facealign::checkpoint::load(&early.join("last.safetensors")).unwrap();
+    for (name, ta) in &a.tensors {
+        let diff = (ta - &c.tensors[name]).abs().max().double_value(&[]);
+        assert!(diff == 0.0, "{name} differs by {diff} after a fresh start");
+    }
+    assert_eq!(strip(&ra), strip(&rows(&early)));
 }
 
 #[test]
@@ -208,4 +228,67 @@ fn extra_train_specs_join_the_training_side_only() {
         .unwrap()
         .to_string();
     assert!(err.contains("five") && err.contains("ibug68"), "{err}");
+}
+
+#[test]
+fn mixed_schemes_train_and_validate_each_source_in_its_own_scheme() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let spec = fixture_300w();
+    let ds = DataSpec::parse(&spec).unwrap().load().unwrap();
+    let ids = dir.path().join("val_ids.txt");
+    std::fs::write(
+        &ids,
+        format!("{}\n{}\n", ds.samples[0].id, ds.samples[1].id),
+    )
+    .unwrap();
+    let aflw = super::repo().join("../shared/data/fixtures/mmpose/aflw/test_aflw.json");
+    let base = tiny("l2", 1, 1).to_toml();
+    let data = format!(
+        "[data]\nscheme = \"ibug68\"\nval_ids = \"{}\"\ntrain = [\"{spec}\", {{ spec = \"coco:{}\", weight = 0.5 }}]\n",
+        ids.display(),
+        aflw.display()
+    );
+    // Swap the single-source [data] keys of the tiny config for the mixed ones.
+    let text: String = base
+        .lines()
+        .filter(|l| !l.starts_with("train = ") && !l.starts_with("val = "))
+        .map(|l| {
+            if l == "[data]" {
+                data.clone()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let cfg = TrainConfig::from_toml(&text, "mixed").expect("mixed config");
+    let prepared = facealign::train::prepare_data(&cfg).unwrap();
+    assert_eq!(prepared.sources.len(), 2);
+    assert_eq!(
+        prepared.sources[0].train.samples.len(),
+        ds.samples.len() - 2
+    );
+    assert_eq!(prepared.sources[0].val.as_ref().unwrap().samples.len(), 2);
+    // The AFLW faces have other ids: none held out, all trained on, through the 19 → 68 map.
+    assert!(prepared.sources[1].val.is_none());
+    assert_eq!(prepared.sources[1].map.from, facealign::SchemeId::Aflw19);
+    assert_eq!(prepared.sources[1].weight, 0.5);
+    assert!(!prepared.single_scheme());
+    let opts = TrainOptions {
+        out: Some(dir.path().join("run")),
+        quiet: true,
+        ..TrainOptions::default()
+    };
+    let r = train(cfg.clone(), None, &opts).unwrap();
+    assert!(r.best_val_nme.is_finite() && r.best_val_nme > 0.0);
+    // ACR needs one scheme: refused with a message naming the loss.
+    let mut acr = cfg;
+    acr.loss = toml::from_str("kind = \"acr\"").unwrap();
+    let opts = TrainOptions {
+        out: Some(dir.path().join("acr")),
+        quiet: true,
+        ..TrainOptions::default()
+    };
+    let e = train(acr, None, &opts).unwrap_err().to_string();
+    assert!(e.contains("acr") && e.contains("mixed schemes"), "{e}");
 }
