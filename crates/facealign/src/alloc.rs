@@ -41,24 +41,6 @@ pub fn tune_allocator() -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn glibc_accepts_every_setting() {
-        // One test process: the settings are global, and accepting them twice is fine.
-        let applied = tune_allocator();
-        if cfg!(all(target_os = "linux", target_env = "gnu"))
-            && std::env::var("FACEALIGN_MALLOC").as_deref() != Ok("system")
-        {
-            assert!(applied, "glibc rejected a mallopt setting");
-        } else {
-            assert!(!applied);
-        }
-    }
-}
-
 /// Make libtorch's OpenMP threads sleep instead of spinning when they wait (issue 17).
 ///
 /// libtorch (PyPI wheel, GNU OpenMP) spins its worker threads for a while at every barrier. On a
@@ -87,5 +69,23 @@ pub fn passive_openmp() {
             .args(std::env::args_os().skip(1))
             .env("OMP_WAIT_POLICY", "PASSIVE")
             .exec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glibc_accepts_every_setting() {
+        // One test process: the settings are global, and accepting them twice is fine.
+        let applied = tune_allocator();
+        if cfg!(all(target_os = "linux", target_env = "gnu"))
+            && std::env::var("FACEALIGN_MALLOC").as_deref() != Ok("system")
+        {
+            assert!(applied, "glibc rejected a mallopt setting");
+        } else {
+            assert!(!applied);
+        }
     }
 }

@@ -125,10 +125,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
     }
     // Output paths are checked before any work, and errors name the path given.
     for p in [&a.json, &a.plot, &a.predictions].into_iter().flatten() {
-        facealign::fsio::check_writable(p)?;
+        super::prepare_output(p)?;
     }
     if let Some(p) = &a.plot {
-        facealign::fsio::check_writable(&p.with_extension("svg"))?;
+        super::prepare_output(&p.with_extension("svg"))?;
     }
     let opts = EvalOptions {
         norm,

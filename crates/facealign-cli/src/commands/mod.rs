@@ -50,3 +50,17 @@ pub fn load_data(specs: &[String]) -> anyhow::Result<facealign::Dataset> {
     }
     anyhow::Context::context(all, "--data: no data spec given")
 }
+
+/// Check, before any work, that an output file can be written: its folder is created if missing
+/// (as `--draw DIR` is), then probed; errors name the path given.
+pub fn prepare_output(path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if path.as_os_str() != "-" && !parent.exists() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                anyhow::anyhow!("{}: cannot create its folder: {e}", path.display())
+            })?;
+        }
+    }
+    facealign::fsio::check_writable(path)?;
+    Ok(())
+}

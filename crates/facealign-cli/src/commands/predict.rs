@@ -156,7 +156,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     }
     // Output paths are checked before any work, and errors name the path given.
     if let Some(p) = &a.json {
-        facealign::fsio::check_writable(p)?;
+        super::prepare_output(p)?;
     }
     let files = expand(&a.inputs)?;
     let given_box = a.r#box.as_deref().map(parse_box).transpose()?;
