@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# facealign set-up: idempotent. Installs the tensor engine (libtorch from PyPI's torch==2.13.0 wheel)
-# into a project-local virtualenv, links it as ./libtorch (what .cargo/config.toml points tch at), and
-# builds target/release/facealign. Re-running skips whatever is already in place.
+# facealign training set-up: idempotent. Installs the training engine (libtorch from PyPI's
+# torch==2.13.0 wheel) into a project-local virtualenv, links it as ./libtorch (what
+# .cargo/config.toml points tch at), and builds target/release/facealign with the `train` feature.
+# Prediction and evaluation do not need it: `cargo build --release -p facealign-cli` alone builds
+# the pure-Rust binary. Re-running skips whatever is already in place.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -34,6 +36,7 @@ fi
 torch_dir=$(.venv/bin/python -c "import torch, pathlib; print(pathlib.Path(torch.__file__).parent)")
 ln -sfn "$torch_dir" libtorch
 
-# 3. Build the release binary (rpath to libtorch embedded by build.rs: no env vars needed to run it).
-cargo build --release -p facealign-cli
+# 3. Build the release binary with training (rpath to libtorch embedded by build.rs: no env vars
+# needed to run it).
+cargo build --release -p facealign-cli --features train
 echo "setup.sh: built $(pwd)/target/release/facealign"

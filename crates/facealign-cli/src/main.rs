@@ -1,13 +1,19 @@
-//! The `facealign` command: a thin CLI over the `facealign` library.
+//! The `facealign` command: a thin CLI over the facealign libraries. The default build predicts
+//! and evaluates on the pure-Rust runtime (`facealign-infer`, no libtorch); the `train` feature
+//! adds libtorch for `train`, `bench`, `model summary`/`export` and `--runtime torch`.
 //!
 //! Flags are parsed by clap into the library's settings structs before any work starts; `main`
 //! prints the whole error chain and returns a non-zero exit code on failure.
 use std::path::PathBuf;
 use std::process::ExitCode;
+#[cfg(feature = "train")]
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "train")]
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+#[cfg(feature = "train")]
+use anyhow::Context;
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 
 mod commands;
@@ -40,7 +46,8 @@ enum Command {
     /// Model architectures.
     #[command(subcommand)]
     Model(ModelCmd),
-    /// Training and inference speed.
+    /// Training and inference speed (needs the `train` feature).
+    #[cfg(feature = "train")]
     Bench(commands::bench::BenchArgs),
 }
 
@@ -105,6 +112,9 @@ struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Start over in an --out folder that already holds a run (its run files are replaced).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -128,16 +138,28 @@ enum ModelCmd {
         #[arg(long, default_value = facealign_detect::DEFAULT_DETECTOR)]
         detector: String,
     },
-    /// Write a trained model as one compact file (weights + config, no optimiser state).
+    /// Write a trained model as one compact file: facealign's safetensors (weights + config, no
+    /// optimiser state) or a standard ONNX graph (BatchNorm folded; input N×3×S×S RGB in [0, 1],
+    /// output N×2M crop units).
     Export {
         /// Run directory, weights file or shipped model name.
         model: String,
-        /// Output .safetensors file.
+        /// Output file.
         out: PathBuf,
-        /// Keep f32 weights (default: f16, half the size).
+        /// safetensors (facealign's format; needs the `train` feature) or onnx.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Safetensors)]
+        format: ExportFormat,
+        /// Keep f32 weights in a safetensors export (default: f16, half the size).
         #[arg(long)]
         full: bool,
     },
+}
+
+/// `model export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    Safetensors,
+    Onnx,
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -155,11 +177,19 @@ fn run(cli: Cli) -> Result<()> {
             size,
             enlarge,
         }) => commands::shape::fit(&spec, &out, plot, size, enlarge),
+        #[cfg(feature = "train")]
         Command::Train(a) => train(a),
+        #[cfg(not(feature = "train"))]
+        Command::Train(_) => bail!("{}", commands::needs_train("`facealign train`")),
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
+        #[cfg(feature = "train")]
         Command::Model(ModelCmd::Summary { name, size, points }) => {
             commands::model::summary(&name, size, points)
+        }
+        #[cfg(not(feature = "train"))]
+        Command::Model(ModelCmd::Summary { .. }) => {
+            bail!("{}", commands::needs_train("`facealign model summary`"))
         }
         Command::Model(ModelCmd::Calibrate {
             model,
@@ -167,9 +197,10 @@ fn run(cli: Cli) -> Result<()> {
             detector,
         }) => {
             let ds = commands::load_data(&data)?;
-            let mut det = facealign_detect::open(&detector, &facealign::infer::detector_dir())?;
-            let (c, n) = facealign::infer::calibrate(det.as_mut(), &ds)?;
-            facealign::infer::store_calibration(&model, &detector, &c)?;
+            let mut det =
+                facealign_detect::open(&detector, &facealign_infer::predictor::detector_dir())?;
+            let (c, n) = facealign_infer::predictor::calibrate(det.as_mut(), &ds)?;
+            facealign_infer::model_file::store_calibration(&model, &detector, &c)?;
             println!(
                 "{detector}: matched {n} of {} faces; centre shift ({:+.3}·w, {:+.3}·h), side ×{:.3}; stored in {}",
                 ds.samples.len(),
@@ -180,15 +211,39 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Model(ModelCmd::Export { model, out, full }) => {
+        Command::Model(ModelCmd::Export {
+            model,
+            out,
+            format: ExportFormat::Onnx,
+            ..
+        }) => {
+            let src = facealign_infer::model_file::resolve(&model)?;
+            facealign_infer::export_onnx(&src, &out)?;
+            let bytes = std::fs::metadata(&out)?.len();
+            println!("wrote {} ({:.1} MB)", out.display(), bytes as f64 / 1e6);
+            Ok(())
+        }
+        #[cfg(feature = "train")]
+        Command::Model(ModelCmd::Export {
+            model, out, full, ..
+        }) => {
             let bytes = facealign::bundle::export(&model, &out, !full)?;
             println!("wrote {} ({:.1} MB)", out.display(), bytes as f64 / 1e6);
             Ok(())
         }
+        #[cfg(not(feature = "train"))]
+        Command::Model(ModelCmd::Export { .. }) => {
+            bail!(
+                "{}",
+                commands::needs_train("`facealign model export` to safetensors")
+            )
+        }
+        #[cfg(feature = "train")]
         Command::Bench(a) => commands::bench::run(a),
     }
 }
 
+#[cfg(feature = "train")]
 fn train(a: TrainArgs) -> Result<()> {
     let mut overrides = a.set.clone();
     if let Some(e) = a.epochs {
@@ -216,7 +271,7 @@ fn train(a: TrainArgs) -> Result<()> {
         ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
                 eprintln!("\nsecond Ctrl-C: exiting now");
-                std::process::exit(130);
+                facealign::alloc::exit_now(130);
             }
             eprintln!("\nCtrl-C: stopping after a consistent checkpoint (Ctrl-C again to abort)");
         })
@@ -228,6 +283,7 @@ fn train(a: TrainArgs) -> Result<()> {
         stop: Some(stop),
         stop_after_steps: None,
         quiet: a.quiet,
+        force: a.force,
     };
     let report = facealign::train::train(cfg, a.config.as_deref(), &opts);
     match report {
@@ -253,8 +309,10 @@ fn train(a: TrainArgs) -> Result<()> {
 
 fn main() -> ExitCode {
     // libtorch's OpenMP threads sleep instead of spinning while they wait (re-executes once).
+    #[cfg(feature = "train")]
     facealign::alloc::passive_openmp();
     // Keep libtorch's freed activations in the heap instead of re-faulting them every step.
+    #[cfg(feature = "train")]
     facealign::alloc::tune_allocator();
     // `facealign ... | head` closes stdout early: end quietly instead of panicking in println!.
     let default_hook = std::panic::take_hook();

@@ -629,6 +629,28 @@ impl ShapeModel {
     }
 }
 
+/// Fit the PCA shape model on the (unaugmented) crops of a dataset's **fully labelled** faces,
+/// in crop_u (partly labelled ones are projected on it by least squares later), and record the
+/// crop protocol with it. Needs at least 2 such faces.
+pub fn fit_on_crops(
+    ds: &crate::Dataset,
+    spec: &crate::geometry::CropSpec,
+    align: ShapeAlign,
+) -> Result<ShapeModel> {
+    let shapes = training_shapes(ds, spec)?;
+    if shapes.len() < 2 {
+        return Err(Error::invalid(
+            "shape model",
+            format!(
+                "it needs at least 2 fully labelled training faces; {} has {}",
+                ds.source,
+                shapes.len()
+            ),
+        ));
+    }
+    Ok(ShapeModel::fit_aligned(&shapes, ds.scheme.id, align)?.with_crop(spec.size, spec.enlarge))
+}
+
 /// The training shapes of `ds` for [`ShapeModel::fit`]: each **fully labelled** sample's
 /// landmarks in crop_u of its landmark crop (`spec`), flattened (partly labelled faces are
 /// projected on the model later, by least squares on their labelled coordinates). Errors name

@@ -41,6 +41,30 @@ pub fn tune_allocator() -> bool {
     }
 }
 
+/// End the process at once with `code`, running no exit handlers or static destructors (issue 14,
+/// item 7).
+///
+/// `std::process::exit` runs the C library's exit handlers, which destroy libtorch's global state
+/// while the training thread may still be inside a libtorch call: a second Ctrl-C in the first epoch
+/// crashed with SIGSEGV that way. Every file facealign writes is a temporary file renamed into
+/// place, so ending without clean-up cannot leave a half-written checkpoint (a stray `.tmp` is
+/// removed by the next `--resume`). stdout/stderr are flushed first.
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    #[cfg(unix)]
+    {
+        // SAFETY: `_exit` takes no pointers and never returns; it only ends the process.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::_exit(code)
+        }
+    }
+    #[cfg(not(unix))]
+    std::process::exit(code)
+}
+
 /// Make libtorch's OpenMP threads sleep instead of spinning when they wait (issue 17).
 ///
 /// libtorch (PyPI wheel, GNU OpenMP) spins its worker threads for a while at every barrier. On a

@@ -30,6 +30,11 @@ pub struct TrainConfig {
     /// crop_u, so training starts from the mean face instead of outputs far outside the crop).
     #[serde(default)]
     pub head_init: HeadInit,
+    /// Fine-tune: start from every weight of this trained model (a run directory, a
+    /// `.safetensors` file or a shipped model name, e.g. `adult68`), which must have the same
+    /// architecture and landmark scheme. Replaces `init`; the head keeps its trained weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<String>,
     pub loss: LossConfig,
     #[serde(default)]
     pub optim: OptimConfig,
@@ -394,6 +399,20 @@ impl TrainConfig {
         }
         if self.threads == 0 {
             return bad("threads", "must be at least 1".into());
+        }
+        if let Some(from) = &self.init_from {
+            if self.init != Init::Random {
+                return bad(
+                    "init_from",
+                    format!("`{from}` gives every initial weight; remove `init`"),
+                );
+            }
+            if self.head_init == HeadInit::MeanShape {
+                return bad(
+                    "init_from",
+                    format!("`{from}` gives the head its trained weights; remove `head_init = \"mean-shape\"`"),
+                );
+            }
         }
         if !(16..=1024).contains(&self.data.input_size) {
             return bad(

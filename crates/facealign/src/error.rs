@@ -8,6 +8,9 @@ pub enum Error {
     /// Data, geometry, shape-model or metric errors from the core.
     #[error(transparent)]
     Core(#[from] facealign_core::Error),
+    /// Model-file, prediction and evaluation errors of the inference crate.
+    #[error(transparent)]
+    Infer(#[from] facealign_infer::Error),
     /// libtorch reported an error.
     #[error("tensor engine: {0}")]
     Torch(#[from] tch::TchError),

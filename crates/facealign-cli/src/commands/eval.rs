@@ -3,9 +3,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facealign::bundle::{default_model, LoadedModel};
-use facealign::eval::{self, AucConvention, EvalOptions, EvalReport};
-use facealign::metrics::Normalizer;
+use facealign_core::metrics::Normalizer;
+use facealign_infer::evaluate::{self as eval, AucConvention, EvalOptions, EvalReport};
+use facealign_infer::model_file::default_model;
+
+use super::runtime::{self, Runtime};
 
 /// `eval` runs the benchmark protocol (one crop from the ground-truth box) unless asked.
 const DEFAULT_REFINE: u32 = 0;
@@ -20,15 +22,15 @@ pub struct EvalArgs {
     /// set, with one table row per spec.
     #[arg(long, num_args = 1.., required = true)]
     data: Vec<String>,
-    /// NME normaliser: ocular (outer eye corners), pupil, or box.
-    #[arg(long, default_value = "ocular")]
-    norm: String,
+    /// NME normaliser: ocular (outer eye corners), pupil, or box (√(w·h) of the landmark box).
+    #[arg(long, value_enum, default_value_t = NormArg::Ocular)]
+    norm: NormArg,
     /// Failure / AUC threshold (fraction).
     #[arg(long, default_value_t = 0.10, allow_negative_numbers = true)]
     threshold: f64,
     /// standard, or acr-code (the ACR authors' non-standard AUC formula, for their Table I).
-    #[arg(long, default_value = "standard")]
-    auc_convention: String,
+    #[arg(long, value_enum, default_value_t = AucArg::Standard)]
+    auc_convention: AucArg,
     /// Write every number as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -67,10 +69,47 @@ pub struct EvalArgs {
     /// what a tilted face costs; the first crop is the upright box of the turned face.
     #[arg(long, value_name = "DEG", allow_negative_numbers = true)]
     rotate: Option<f64>,
+    /// Landmark runtime: tract (pure Rust) or torch (libtorch; builds with `--features train`).
+    #[arg(long, value_enum, default_value_t = Runtime::DEFAULT)]
+    runtime: Runtime,
+}
+
+/// `--norm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NormArg {
+    Ocular,
+    Pupil,
+    Box,
+}
+
+impl From<NormArg> for Normalizer {
+    fn from(n: NormArg) -> Normalizer {
+        match n {
+            NormArg::Ocular => Normalizer::Ocular,
+            NormArg::Pupil => Normalizer::Pupil,
+            NormArg::Box => Normalizer::Box,
+        }
+    }
+}
+
+/// `--auc-convention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AucArg {
+    Standard,
+    AcrCode,
+}
+
+impl From<AucArg> for AucConvention {
+    fn from(a: AucArg) -> AucConvention {
+        match a {
+            AucArg::Standard => AucConvention::Standard,
+            AucArg::AcrCode => AucConvention::AcrCode,
+        }
+    }
 }
 
 /// `DX,DY,SCALE` → a calibration (finite numbers, scale > 0).
-fn parse_calibration(text: &str) -> Result<facealign::BoxCalibration> {
+fn parse_calibration(text: &str) -> Result<facealign_core::BoxCalibration> {
     let v: Vec<f32> = text
         .split(',')
         .map(|t| t.trim().parse::<f32>())
@@ -78,7 +117,7 @@ fn parse_calibration(text: &str) -> Result<facealign::BoxCalibration> {
         .with_context(|| format!("--crop-calibration {text}: expected DX,DY,SCALE numbers"))?;
     match v.as_slice() {
         [dx, dy, scale] if v.iter().all(|x| x.is_finite()) && *scale > 0.0 => {
-            Ok(facealign::BoxCalibration {
+            Ok(facealign_core::BoxCalibration {
                 dx: *dx,
                 dy: *dy,
                 scale: *scale,
@@ -90,24 +129,24 @@ fn parse_calibration(text: &str) -> Result<facealign::BoxCalibration> {
     }
 }
 
-fn evaluate_one(spec: &str, ds: &facealign::Dataset, opts: &EvalOptions) -> Result<EvalReport> {
+fn evaluate_one(
+    spec: &str,
+    ds: &facealign_core::Dataset,
+    opts: &EvalOptions,
+    rt: Runtime,
+) -> Result<EvalReport> {
     if spec.ends_with(".json") {
         let (name, preds) = eval::read_predictions(Path::new(spec), ds)?;
         let protocol = format!("stored predictions from {spec}");
         return Ok(eval::score(&name, ds, preds, protocol, opts)?);
     }
-    let model = LoadedModel::load(spec)?;
-    Ok(eval::evaluate(&model, ds, opts)?)
+    let (model, net) = runtime::load(spec, rt)?;
+    Ok(eval::evaluate(&model, net.as_ref(), ds, opts)?)
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
-    let norm = Normalizer::parse(&a.norm)
-        .with_context(|| format!("--norm {}: expected ocular, pupil or box", a.norm))?;
-    let auc = match a.auc_convention.as_str() {
-        "standard" => AucConvention::Standard,
-        "acr-code" => AucConvention::AcrCode,
-        other => bail!("--auc-convention {other}: expected standard or acr-code"),
-    };
+    let norm = Normalizer::from(a.norm);
+    let auc = AucConvention::from(a.auc_convention);
     if !(a.threshold > 0.0 && a.threshold <= 1.0) {
         bail!("--threshold {}: expected a fraction in (0, 1]", a.threshold);
     }
@@ -135,7 +174,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         threshold: a.threshold,
         auc,
         batch: a.batch,
-        refine: eval::Refine {
+        refine: facealign_infer::Refine {
             passes: a.refine.max(u32::from(a.flip_average)),
             flip: a.flip_average,
         },
@@ -156,11 +195,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
         None => default_model(ds.scheme.id)?.display().to_string(),
     };
     if let Some(det) = &a.detector {
-        return end_to_end(&first, det, &ds, &opts, a.json.as_deref());
+        return end_to_end(&first, det, &ds, &opts, a.json.as_deref(), a.runtime);
     }
-    let mut reports = vec![evaluate_one(&first, &ds, &opts)?];
+    let mut reports = vec![evaluate_one(&first, &ds, &opts, a.runtime)?];
     for m in &a.compare {
-        reports.push(evaluate_one(m, &ds, &opts)?);
+        reports.push(evaluate_one(m, &ds, &opts, a.runtime)?);
     }
     print!("{}", eval::markdown(&reports));
     for r in &reports {
@@ -180,7 +219,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     }
     if let Some(p) = &a.json {
         let text = serde_json::to_string_pretty(&reports)?;
-        facealign::error::write_atomic(p, text.as_bytes())?;
+        facealign_core::fsio::write_atomic(p, text.as_bytes())?;
         println!("wrote {}", p.display());
     }
     if let Some(p) = &a.plot {
@@ -189,7 +228,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .map(|r| (r.model.clone(), r.nmes.clone()))
             .collect();
         let svg = p.with_extension("svg");
-        facealign::metrics::plot_ced(&curves, a.threshold, p, &svg)?;
+        facealign_core::metrics::plot_ced(&curves, a.threshold, p, &svg)?;
         println!("wrote {} and {}", p.display(), svg.display());
     }
     if let Some(p) = &a.predictions {
@@ -236,42 +275,32 @@ pub fn run(a: EvalArgs) -> Result<()> {
 fn end_to_end(
     model: &str,
     detector: &str,
-    ds: &facealign::Dataset,
+    ds: &facealign_core::Dataset,
     opts: &EvalOptions,
     json: Option<&Path>,
+    rt: Runtime,
 ) -> Result<()> {
-    let m = LoadedModel::load(model)?;
-    let mut p = facealign::infer::Predictor::new(m, detector)?;
+    let (m, net) = runtime::load(model, rt)?;
+    let mut p = facealign_infer::Predictor::new(m, net, detector)?;
     p.refine = opts.refine;
-    let r = facealign::infer::end_to_end(&mut p, ds, opts.norm)?;
-    let s = facealign::metrics::Summary::from_nmes(&r.nmes, opts.threshold)?;
-    println!("data: {}  ({} points)", ds.source, ds.scheme.name());
+    let r = facealign_infer::predictor::end_to_end(&mut p, ds, opts)?;
+    let d = r
+        .detection
+        .as_ref()
+        .context("the end-to-end report has no detection block")?;
+    print!("{}", eval::markdown(std::slice::from_ref(&r)));
+    println!("\n| model | detector | faces | found | recall % |\n|---|---|---|---|---|");
     println!(
-        "protocol: detector {detector} boxes{} → crop × {} at {} px{}; faces matched to annotations at IoU ≥ 0.3; NME {}\n",
-        if p.calibrated { " (calibrated)" } else { " (uncalibrated)" },
-        p.model.cfg.data.enlarge,
-        p.model.cfg.data.input_size,
-        opts.refine.describe(),
-        opts.norm.name()
-    );
-    println!(
-        "| model | faces | found | recall % | NME % | median % | FR@0.10 % | AUC@{} |",
-        opts.threshold
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.4} |",
-        p.model.name,
-        r.faces,
-        r.found,
-        r.recall * 100.0,
-        s.mean * 100.0,
-        s.median * 100.0,
-        s.fr_010 * 100.0,
-        s.auc_at_t
+        "| {} | {} | {} | {} | {:.1} |",
+        r.model,
+        d.detector,
+        d.faces,
+        d.found,
+        d.recall * 100.0
     );
     if let Some(path) = json {
-        facealign::error::write_atomic(path, serde_json::to_string_pretty(&r)?.as_bytes())?;
+        let text = serde_json::to_string_pretty(std::slice::from_ref(&r))?;
+        facealign_core::fsio::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())

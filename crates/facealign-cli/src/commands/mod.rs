@@ -1,15 +1,26 @@
 //! One module per subcommand: each turns parsed flags into library calls and prints results.
+#[cfg(feature = "train")]
 pub mod bench;
 pub mod data;
 pub mod eval;
+#[cfg(feature = "train")]
 pub mod model;
 pub mod predict;
+pub mod runtime;
 pub mod shape;
 
 use std::path::Path;
 
-use facealign::draw::{overlay, save_png_atomic, DrawOptions};
-use facealign::{BoxXywh, Point, Scheme};
+use facealign_core::draw::{overlay, save_png_atomic, DrawOptions};
+use facealign_core::{BoxXywh, Point, Scheme};
+
+/// The message of a command or flag that needs the training runtime.
+#[cfg(not(feature = "train"))]
+pub fn needs_train(what: &str) -> String {
+    format!(
+        "{what} needs libtorch, and this facealign was built without it: build with `cargo build --release -p facealign-cli --features train` after ./setup.sh (the README's second command)"
+    )
+}
 
 /// Draw `points` (coloured by group) and optionally `reference` points and a box on `img`, and
 /// save the PNG atomically.
@@ -35,10 +46,10 @@ pub fn save_overlay(
 
 /// One dataset from one or more specs; with several, each spec's samples also form a subset named
 /// after the spec, so the table shows every source beside the pooled numbers.
-pub fn load_data(specs: &[String]) -> anyhow::Result<facealign::Dataset> {
-    let mut all: Option<facealign::Dataset> = None;
+pub fn load_data(specs: &[String]) -> anyhow::Result<facealign_core::Dataset> {
+    let mut all: Option<facealign_core::Dataset> = None;
     for spec in specs {
-        let mut ds = facealign::data::DataSpec::parse(spec)?.load()?;
+        let mut ds = facealign_core::data::DataSpec::parse(spec)?.load()?;
         if specs.len() > 1 {
             ds.subsets
                 .insert(spec.clone(), (0..ds.samples.len()).collect());
@@ -61,6 +72,6 @@ pub fn prepare_output(path: &std::path::Path) -> anyhow::Result<()> {
             })?;
         }
     }
-    facealign::fsio::check_writable(path)?;
+    facealign_core::fsio::check_writable(path)?;
     Ok(())
 }

@@ -3,10 +3,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facealign::bundle::{default_model, LoadedModel};
-use facealign::infer::{Face, Predictor};
-use facealign::smooth::{LandmarkSmoother, OneEuroConfig};
-use facealign::{BoxXywh, ImageSource, SchemeId};
+use facealign_core::smooth::{LandmarkSmoother, OneEuroConfig};
+use facealign_core::{BoxXywh, ImageSource, SchemeId};
+use facealign_infer::model_file::default_model;
+use facealign_infer::{Face, Predictor};
+
+use super::runtime::{self, Runtime};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -40,6 +42,10 @@ pub struct PredictArgs {
     /// Images decoded in parallel per batch.
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    /// At most this many MB of decoded pixels in memory at once (a batch is cut short to stay
+    /// under it; an image larger than this alone is reported and skipped).
+    #[arg(long, value_name = "MB", default_value_t = 1024)]
+    max_decoded_mb: u64,
     /// Re-crop each face aligned with its predicted eye line and re-centred on the prediction,
     /// then predict again, N times (faces tilted in the photo; 0 = off).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_REFINE)]
@@ -47,6 +53,9 @@ pub struct PredictArgs {
     /// Average each refinement pass with the prediction on the mirrored crop.
     #[arg(long)]
     flip_average: bool,
+    /// Landmark runtime: tract (pure Rust) or torch (libtorch; builds with `--features train`).
+    #[arg(long, value_enum, default_value_t = Runtime::DEFAULT)]
+    runtime: Runtime,
 }
 
 #[derive(Serialize)]
@@ -111,7 +120,7 @@ fn parse_box(s: &str) -> Result<BoxXywh> {
     match v.as_slice() {
         [x, y, w, h]
             if v.iter()
-                .all(|t| t.is_finite() && t.abs() <= facealign::data::MAX_COORD)
+                .all(|t| t.is_finite() && t.abs() <= facealign_core::data::MAX_COORD)
                 && *w > 0.0
                 && *h > 0.0 =>
         {
@@ -124,7 +133,7 @@ fn parse_box(s: &str) -> Result<BoxXywh> {
         }
         _ => bail!(
             "--box {s}: expected four finite numbers x,y,w,h (|v| ≤ {}) with w, h > 0",
-            facealign::data::MAX_COORD
+            facealign_core::data::MAX_COORD
         ),
     }
 }
@@ -138,6 +147,30 @@ fn unique_name(used: &mut std::collections::HashSet<String>, stem: &str) -> Stri
         k += 1;
     }
     name
+}
+
+/// Split `files` into batches of at most `batch` images and `budget` decoded bytes (RGB, from each
+/// file's header; an unreadable header counts 0 and fails at decode). An image over the budget on
+/// its own gets a batch of its own and is refused there.
+fn batches(files: &[PathBuf], batch: usize, budget: u64) -> Vec<Vec<(PathBuf, u64)>> {
+    let mut out: Vec<Vec<(PathBuf, u64)>> = Vec::new();
+    let mut cur: Vec<(PathBuf, u64)> = Vec::new();
+    let mut bytes = 0u64;
+    for f in files {
+        let need = facealign_core::imageio::image_dimensions(f)
+            .map(|(w, h)| u64::from(w) * u64::from(h) * 3)
+            .unwrap_or(0);
+        if !cur.is_empty() && (cur.len() >= batch || bytes + need > budget) {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes += need;
+        cur.push((f.clone(), need));
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 fn decode(p: &Path) -> Result<image::RgbImage, String> {
@@ -164,9 +197,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
         Some(m) => m.clone(),
         None => default_model(SchemeId::Ibug68)?.display().to_string(),
     };
-    let model = LoadedModel::load(&model_path)?;
-    let mut pred = Predictor::new(model, &a.detector)?;
-    pred.refine = facealign::eval::Refine {
+    let (model, net) = runtime::load(&model_path, a.runtime)?;
+    let mut pred = Predictor::new(model, net, &a.detector)?;
+    pred.refine = facealign_infer::Refine {
         passes: a.refine.max(u32::from(a.flip_average)),
         flip: a.flip_average,
     };
@@ -188,9 +221,27 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let mut results = Vec::with_capacity(files.len());
     let mut drawn = std::collections::HashSet::new();
     let (mut n_faces, mut n_failed) = (0usize, 0usize);
-    for chunk in files.chunks(a.batch.max(1)) {
-        let decoded: Vec<(PathBuf, Result<image::RgbImage, String>)> =
-            chunk.par_iter().map(|p| (p.clone(), decode(p))).collect();
+    if a.max_decoded_mb == 0 {
+        bail!("--max-decoded-mb 0: expected at least 1");
+    }
+    let budget = a.max_decoded_mb.saturating_mul(1 << 20);
+    for chunk in batches(&files, a.batch.max(1), budget) {
+        let decoded: Vec<(PathBuf, Result<image::RgbImage, String>)> = chunk
+            .par_iter()
+            .map(|(p, need)| {
+                if *need > budget {
+                    let e = format!(
+                        "{}: {:.0} MB of decoded pixels, above --max-decoded-mb {}",
+                        p.display(),
+                        *need as f64 / f64::from(1 << 20),
+                        a.max_decoded_mb
+                    );
+                    (p.clone(), Err(e))
+                } else {
+                    (p.clone(), decode(p))
+                }
+            })
+            .collect();
         for (path, img) in decoded {
             let img = match img {
                 Ok(i) => i,
@@ -273,7 +324,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                         w: f.bbox[2],
                         h: f.bbox[3],
                     };
-                    facealign::draw::draw_landmarks(
+                    facealign_core::draw::draw_landmarks(
                         &mut canvas,
                         &pred.model.scheme,
                         &f.landmarks,
@@ -288,7 +339,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                     .unwrap_or_else(|| "image".into());
                 // a/x.jpg, a/x.png and b/x.jpg must not share one overlay: x.png, x-2.png, ...
                 let name = unique_name(&mut drawn, &stem);
-                facealign::draw::save_png_atomic(&canvas, &dir.join(name))?;
+                facealign_core::draw::save_png_atomic(&canvas, &dir.join(name))?;
             }
             println!("{}: {} face(s)", path.display(), faces.len());
             results.push(ImageResult {
@@ -316,7 +367,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
             coordinates: "image_px",
             images: results,
         };
-        facealign::error::write_atomic(p, serde_json::to_string_pretty(&out)?.as_bytes())?;
+        facealign_core::fsio::write_atomic(p, serde_json::to_string_pretty(&out)?.as_bytes())?;
         println!("wrote {}", p.display());
     }
     if let Some(d) = &a.draw {

@@ -2,10 +2,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+// Every module but `data` and `runtime` trains a tiny model first: they need the `train` feature
+// (the README's test command enables it).
 mod data;
+#[cfg(feature = "train")]
 mod eval;
+#[cfg(feature = "train")]
 mod model;
+#[cfg(feature = "train")]
 mod predict;
+mod runtime;
+#[cfg(feature = "train")]
 mod train;
 
 /// The repository root (the binary runs from there so `../shared` resolves as in the README).
@@ -54,6 +61,7 @@ pub fn tempdir() -> tempfile::TempDir {
 
 /// A tiny 68-point model trained once per test run (64 px, 3 epochs on the 9 committed 300W-layout
 /// fixture faces): enough to exercise eval and predict end to end.
+#[cfg(feature = "train")]
 pub fn tiny_model() -> PathBuf {
     static MODEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     MODEL
@@ -85,6 +93,7 @@ pub fn tiny_model() -> PathBuf {
 }
 
 /// The core crate's 300W-layout fixture folder.
+#[cfg(feature = "train")]
 pub fn fixture_300w() -> String {
     repo_root()
         .join("crates/facealign-core/tests/fixtures/300w")

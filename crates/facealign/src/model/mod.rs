@@ -53,13 +53,21 @@ impl Default for EfficientNetOptions {
 #[serde(tag = "arch")]
 pub enum ModelConfig {
     /// MobileNetV2 regression (`width`, `dropout`).
-    #[serde(rename = "mobilenet_v2")]
+    #[serde(rename = "mobilenet_v2", alias = "mobilenetv2", alias = "mobilenet-v2")]
     MobilenetV2(MobileNetV2Config),
     /// EfficientNet-B0 regression.
-    #[serde(rename = "efficientnet_b0")]
+    #[serde(
+        rename = "efficientnet_b0",
+        alias = "efficientnet-b0",
+        alias = "efficientnetb0"
+    )]
     EfficientnetB0(EfficientNetOptions),
     /// EfficientNet-B3 regression.
-    #[serde(rename = "efficientnet_b3")]
+    #[serde(
+        rename = "efficientnet_b3",
+        alias = "efficientnet-b3",
+        alias = "efficientnetb3"
+    )]
     EfficientnetB3(EfficientNetOptions),
     /// ASMNet (`pose`, `dropout`).
     #[serde(rename = "asmnet")]
@@ -84,6 +92,30 @@ pub struct ModelOutput {
     pub heatmaps: Option<Tensor>,
     /// `[N, 3]` yaw, pitch, roll (ASMNet with `pose = true` only).
     pub pose: Option<Tensor>,
+}
+
+/// The torch runtime of inference: `chw` is `[n, 3, S, S]` RGB in [0, 1] (S from its length),
+/// the result `[n, 2M]` crop_u, computed without gradients in evaluation mode.
+impl facealign_infer::CropNet for LandmarkModel {
+    fn runtime(&self) -> &'static str {
+        "torch"
+    }
+    fn run(&self, chw: &[f32], n: usize) -> facealign_infer::Result<Vec<f32>> {
+        let err = |m: String| facealign_infer::Error::runtime("torch", m);
+        let per = chw.len() / n.max(1);
+        let s = (per as f64 / 3.0).sqrt().round() as usize;
+        if n == 0 || chw.len() != n * 3 * s * s {
+            return Err(err(format!(
+                "{} input values are not {n} square RGB crops",
+                chw.len()
+            )));
+        }
+        let s = s as i64;
+        let xs = Tensor::from_slice(chw).view([n as i64, 3, s, s]);
+        let pred = tch::no_grad(|| self.forward_t(&xs, false)).landmarks;
+        Vec::<f32>::try_from(&pred.flatten(0, -1).to_kind(tch::Kind::Float))
+            .map_err(|e| err(e.to_string()))
+    }
 }
 
 /// A built landmark model.

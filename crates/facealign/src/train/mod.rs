@@ -46,6 +46,8 @@ pub struct TrainOptions {
     pub stop_after_steps: Option<usize>,
     /// No progress bar or per-epoch lines.
     pub quiet: bool,
+    /// Start a new run in `out` even if it already holds one (its run files are removed first).
+    pub force: bool,
 }
 
 /// What a finished run reports.
@@ -203,25 +205,13 @@ pub fn clean_shapes(train: &Dataset, spec: &CropSpec, crop: &CropSource) -> Resu
         .collect::<facealign_core::Result<_>>()?)
 }
 
-/// Fit the PCA shape model on the (unaugmented) training crops, in crop_u, of the **fully
-/// labelled** faces (partly labelled ones are projected on it by least squares later).
+/// Fit the PCA shape model on the (unaugmented) training crops (`facealign_core::shape::fit_on_crops`).
 pub fn fit_shape_model(
     train: &Dataset,
     spec: &CropSpec,
     align: facealign_core::shape::ShapeAlign,
 ) -> Result<ShapeModel> {
-    let shapes = facealign_core::shape::training_shapes(train, spec)?;
-    if shapes.len() < 2 {
-        return Err(Error::Config(format!(
-            "the shape model needs at least 2 fully labelled training faces; {} has {}",
-            train.source,
-            shapes.len()
-        )));
-    }
-    Ok(
-        ShapeModel::fit_aligned(&shapes, train.scheme.id, align)?
-            .with_crop(spec.size, spec.enlarge),
-    )
+    Ok(facealign_core::shape::fit_on_crops(train, spec, align)?)
 }
 
 /// Scale the landmark head's weights by 0.01 and set its bias to the mean training shape (crop_u),
@@ -343,14 +333,24 @@ pub fn train(
                 .out
                 .clone()
                 .unwrap_or_else(|| new_run_dir(&cfg, config_path));
+            if let Some(found) = RUN_FILES.iter().find(|f| dir.join(f).exists()) {
+                if !opts.force {
+                    return Err(Error::Config(format!(
+                        "{} already holds a run ({found}): continue it with --resume, choose another --out, or give --force to start it over",
+                        dir.display()
+                    )));
+                }
+            }
             (cfg, dir, None)
         }
     };
-    std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
-    if resume_state.is_none() {
-        // The config is the run directory's first file.
-        write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-    }
+    // One process per run folder (issue 14, item 8). A resumed run is locked before anything is
+    // read from it; a new one once its data and config have passed their checks, so a config that
+    // fails leaves no folder behind.
+    let mut lock = match resume_state {
+        Some(()) => Some(RunLock::acquire(&run_dir)?),
+        None => None,
+    };
     tch::set_num_threads(cfg.threads as i32);
 
     // The data pipeline uses rayon's global pool; its size is set once per process (later
@@ -374,6 +374,18 @@ pub fn train(
         size: cfg.data.input_size,
         enlarge: cfg.data.enlarge,
     };
+    if lock.is_none() {
+        std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
+        lock = Some(RunLock::acquire(&run_dir)?);
+        if opts.force && opts.resume.is_none() {
+            for f in RUN_FILES {
+                let _ = std::fs::remove_file(run_dir.join(f));
+            }
+        }
+        // The config is the run directory's first file.
+        write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+    }
+    let _lock = lock;
 
     let shape = if cfg.loss.needs_shape_model() {
         let m = fit_shape_model(&data.train, &spec, cfg.shape.align)?;
@@ -408,6 +420,24 @@ pub fn train(
                 report.loaded,
                 path.display()
             );
+        }
+    }
+    if let Some(from) = &cfg.init_from {
+        // Fine-tuning: every weight from a trained model of the same architecture and scheme.
+        let path = crate::bundle::resolve(from)?;
+        let src = crate::bundle::ModelFile::open(&path)?;
+        if src.scheme.id != scheme.id {
+            return Err(Error::Config(format!(
+                "`init_from`: {} predicts {} landmarks, this run trains {}",
+                path.display(),
+                src.scheme.name(),
+                scheme.name()
+            )));
+        }
+        let loaded = checkpoint::load(&path)?;
+        checkpoint::copy_into(&vs, &loaded.tensors, &path)?;
+        if !opts.quiet {
+            eprintln!("fine-tuning from {}", path.display());
         }
     }
     if cfg.head_init == HeadInit::MeanShape {
@@ -716,6 +746,68 @@ pub fn train(
 
 /// Remove what an interrupted atomic write can leave in a run directory (`.X.tmpPID-N`,
 /// `X.tmp.png`, ...): every file whose name contains `.tmp`.
+/// The files a run writes into its folder (what `--force` removes; any one marks a folder as a run).
+const RUN_FILES: [&str; 6] = [
+    "config.toml",
+    "last.safetensors",
+    "best.safetensors",
+    "metrics.csv",
+    "curves.png",
+    "shape.json",
+];
+
+/// `RUN/.lock` while a process trains the run: created exclusively, holding the owner's pid,
+/// removed when dropped. A lock whose process is gone (killed) is taken over.
+struct RunLock(PathBuf);
+
+impl RunLock {
+    fn acquire(dir: &Path) -> Result<RunLock> {
+        let path = dir.join(".lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    writeln!(f, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+                    return Ok(RunLock(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                    let pid = owner.trim().parse::<u32>().ok();
+                    let alive = pid.is_some_and(|p| {
+                        p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
+                    });
+                    if alive || !Path::new("/proc/self").exists() {
+                        return Err(Error::Config(format!(
+                            "{} is being trained by another process (pid {}; lock file {}): one process per run folder",
+                            dir.display(),
+                            owner.trim(),
+                            path.display()
+                        )));
+                    }
+                    // The owner is gone: a stale lock.
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Err(Error::Config(format!(
+            "{}: cannot take the run lock {}",
+            dir.display(),
+            path.display()
+        )))
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn remove_stale_temp_files(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;

@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 mod smoke;
+mod tract_agrees;
 mod train;
 
 /// The repository root.

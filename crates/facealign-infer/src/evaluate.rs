@@ -1,0 +1,580 @@
+//! Evaluation with the field's protocol (SPEC §5): predictions on a dataset's ground-truth crops,
+//! scored per face (NME under a chosen normaliser, unscorable faces reported), per subset (FR, AUC)
+//! and per landmark group; the markdown table of the papers' layout; predictions files.
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model_file::ModelFile;
+use crate::net::CropNet;
+use crate::predict::{predict_crops, refine_predictions, Refine};
+use facealign_core::geometry::rotated_view;
+use facealign_core::loader::{CropLoader, LoaderConfig};
+use facealign_core::metrics::{self, FaceScore, Normalizer, Summary};
+use facealign_core::scheme_map::SchemeMap;
+use facealign_core::Dataset;
+use facealign_core::{Point, Scheme};
+use image::RgbImage;
+
+/// AUC conventions (SPEC §5.4, §5.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AucConvention {
+    /// ∫₀ᵗ CED / t with Simpson's rule on a 1e-4 grid: what the field reports.
+    #[default]
+    Standard,
+    /// The ACR authors' evaluator (FLD-DD): not comparable with standard AUC.
+    AcrCode,
+}
+
+/// Evaluation settings.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub norm: Normalizer,
+    pub threshold: f64,
+    pub auc: AucConvention,
+    pub batch: usize,
+    /// Refinement after the first prediction (off by default: the benchmark protocol).
+    pub refine: Refine,
+    /// Crop from the ground-truth landmark box moved and scaled by this calibration (for data
+    /// whose points span less of the face than the model's, e.g. 5 points for a 68-point model
+    /// trained with the same `crop_calibration`).
+    pub crop_calibration: Option<facealign_core::BoxCalibration>,
+    /// Evaluate each face as seen in a photo turned by this many degrees
+    /// (`geometry::rotated_view`): the first crop is the upright box of the turned landmarks,
+    /// as a detector would give.
+    pub rotate: Option<f64>,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            norm: Normalizer::Ocular,
+            threshold: 0.10,
+            auc: AucConvention::Standard,
+            batch: 32,
+            refine: Refine::OFF,
+            crop_calibration: None,
+            rotate: None,
+        }
+    }
+}
+
+/// One row of the results table (a subset, or `all`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubsetRow {
+    pub subset: String,
+    pub n: usize,
+    /// Mean NME in %.
+    pub nme: f64,
+    pub median_nme: f64,
+    /// FR@0.08 and FR@0.10 in %.
+    pub fr_008: f64,
+    pub fr_010: f64,
+    /// AUC at the threshold, under `auc_convention`.
+    pub auc: f64,
+}
+
+/// Predictions for one image, in image_px.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImagePrediction {
+    pub id: String,
+    pub image: String,
+    pub landmarks: Vec<[f32; 2]>,
+    /// NME of this image (fraction), when ground truth was known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nme: Option<f64>,
+}
+
+/// Everything `facealign eval` computes for one model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub model: String,
+    pub data: String,
+    pub scheme: String,
+    pub protocol: String,
+    pub norm: String,
+    pub threshold: f64,
+    pub auc_convention: AucConvention,
+    pub rows: Vec<SubsetRow>,
+    /// Mean NME per landmark group, %.
+    pub per_group: Vec<(String, f64)>,
+    /// Mean NME per landmark, %.
+    pub per_landmark: Vec<f64>,
+    /// Per scored image NME (fraction), in dataset order.
+    pub nmes: Vec<f64>,
+    /// The sample index of each entry of `nmes`.
+    pub scored: Vec<usize>,
+    /// Faces that could not be normalised (too few labelled points), with the reason: reported,
+    /// never silently dropped.
+    pub unscored: Vec<UnscoredFace>,
+    /// End to end (`eval --detector`): how many annotated faces the detector found; the scores
+    /// above are over those faces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
+    #[serde(skip)]
+    pub predictions: Vec<ImagePrediction>,
+}
+
+/// What the detector found in an end-to-end evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Detection {
+    pub detector: String,
+    /// Whether the detector's boxes were calibrated for the model (else used as they are).
+    pub calibrated: bool,
+    /// Annotated faces.
+    pub faces: usize,
+    /// Those matched by a detection (IoU ≥ 0.3).
+    pub found: usize,
+    /// `found / faces` (fraction).
+    pub recall: f64,
+}
+
+/// A face left out of the scores, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UnscoredFace {
+    pub id: String,
+    pub reason: String,
+}
+
+fn row(subset: &str, nmes: &[f64], opts: &EvalOptions) -> Result<SubsetRow> {
+    let s = Summary::from_nmes(nmes, opts.threshold)?;
+    let auc = match opts.auc {
+        AucConvention::Standard => s.auc_at_t,
+        AucConvention::AcrCode => metrics::auc_acr_code(nmes, opts.threshold)?,
+    };
+    Ok(SubsetRow {
+        subset: subset.to_string(),
+        n: s.n,
+        nme: s.mean * 100.0,
+        median_nme: s.median * 100.0,
+        fr_008: s.fr_008 * 100.0,
+        fr_010: s.fr_010 * 100.0,
+        auc,
+    })
+}
+
+/// The crop protocol in words (printed with every result, SPEC Decision 8).
+pub fn protocol_text(size: u32, enlarge: f32, scheme: &Scheme, norm: Normalizer) -> String {
+    let norm_text = match norm {
+        Normalizer::Ocular => format!(
+            "inter-ocular (outer eye corners {}, {})",
+            scheme.ocular.0, scheme.ocular.1
+        ),
+        Normalizer::Pupil => "inter-pupil".to_string(),
+        Normalizer::Box => "sqrt(w·h) of the ground-truth box".to_string(),
+    };
+    format!(
+        "crop: square box of the ground-truth landmark extents × {enlarge} resized to {size} px; NME normalised by {norm_text}"
+    )
+}
+
+/// Score predictions (image_px) against a dataset's ground truth.
+pub fn score(
+    model_name: &str,
+    ds: &Dataset,
+    preds: Vec<Vec<Point>>,
+    protocol: String,
+    opts: &EvalOptions,
+) -> Result<EvalReport> {
+    if preds.len() != ds.samples.len() {
+        return Err(Error::Mismatch(format!(
+            "{model_name}: {} predictions for {} samples",
+            preds.len(),
+            ds.samples.len()
+        )));
+    }
+    let mut per_sample: Vec<Option<f64>> = Vec::with_capacity(preds.len());
+    let mut unscored = Vec::new();
+    for (s, p) in ds.samples.iter().zip(&preds) {
+        let score = metrics::score_face(p, &s.landmarks, &ds.scheme, opts.norm)
+            .map_err(|e| Error::Mismatch(format!("sample `{}`: {e}", s.id)))?;
+        match score {
+            FaceScore::Nme(v) => per_sample.push(Some(v)),
+            FaceScore::Unscorable(reason) => {
+                per_sample.push(None);
+                unscored.push(UnscoredFace {
+                    id: s.id.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+    let scored: Vec<usize> = (0..per_sample.len())
+        .filter(|&i| per_sample[i].is_some())
+        .collect();
+    let nmes: Vec<f64> = per_sample.iter().flatten().copied().collect();
+    if nmes.is_empty() {
+        return Err(Error::Mismatch(format!(
+            "{}: no face can be normalised by `{}` ({} faces; first: {}: {})",
+            ds.source,
+            opts.norm.name(),
+            unscored.len(),
+            unscored.first().map_or("", |u| u.id.as_str()),
+            unscored.first().map_or("", |u| u.reason.as_str()),
+        )));
+    }
+    let mut rows = vec![row("all", &nmes, opts)?];
+    for (name, idx) in &ds.subsets {
+        let sub: Vec<f64> = idx.iter().filter_map(|&i| per_sample[i]).collect();
+        if !sub.is_empty() {
+            rows.push(row(name, &sub, opts)?);
+        }
+    }
+    let gts: Vec<Vec<Point>> = ds.samples.iter().map(|s| s.landmarks.clone()).collect();
+    let per_landmark = metrics::per_landmark_nme(&preds, &gts, &ds.scheme, opts.norm)?;
+    let per_group = metrics::per_group_nme(&per_landmark, &ds.scheme)?
+        .into_iter()
+        .map(|(g, v)| (g, v * 100.0))
+        .collect();
+    let predictions = ds
+        .samples
+        .iter()
+        .zip(preds)
+        .zip(&per_sample)
+        .map(|((s, p), &nme)| ImagePrediction {
+            id: s.id.clone(),
+            image: s.image.display_name(),
+            landmarks: p,
+            nme,
+        })
+        .collect();
+    Ok(EvalReport {
+        model: model_name.to_string(),
+        data: ds.source.clone(),
+        scheme: ds.scheme.name().to_string(),
+        protocol,
+        norm: opts.norm.name().to_string(),
+        threshold: opts.threshold,
+        auc_convention: opts.auc,
+        rows,
+        per_group,
+        per_landmark: per_landmark.iter().map(|v| v * 100.0).collect(),
+        nmes,
+        scored,
+        unscored,
+        detection: None,
+        predictions,
+    })
+}
+
+/// Evaluate a loaded model on a dataset (crops from ground-truth landmarks, the training protocol).
+pub fn evaluate(
+    model: &ModelFile,
+    net: &dyn CropNet,
+    ds: &Dataset,
+    opts: &EvalOptions,
+) -> Result<EvalReport> {
+    // A model of another scheme is scored in the data's own scheme through the scheme map
+    // (e.g. a 68-point model on AFLW-19 or 5-point faces); the data's points must all map.
+    let map = SchemeMap::get(ds.scheme.id, model.scheme.id).ok_or_else(|| {
+        Error::Mismatch(format!(
+            "model {} predicts {} landmarks but {} is {}, and no map leads from {} to {}",
+            model.name,
+            model.scheme.name(),
+            ds.source,
+            ds.scheme.name(),
+            model.scheme.name(),
+            ds.scheme.name()
+        ))
+    })?;
+    if map.n_mapped() < ds.scheme.n_points() {
+        return Err(Error::Mismatch(format!(
+            "model {} ({}) cannot be scored on {} ({}): only {} of its {} points map",
+            model.name,
+            model.scheme.name(),
+            ds.source,
+            ds.scheme.name(),
+            map.n_mapped(),
+            ds.scheme.n_points()
+        )));
+    }
+    let turned;
+    let ds = match opts.rotate {
+        None => ds,
+        Some(deg) => {
+            turned = Dataset {
+                samples: ds
+                    .samples
+                    .iter()
+                    .map(|s| rotated_view(s, deg, None))
+                    .collect::<facealign_core::Result<_>>()?,
+                source: format!("{} turned {deg}°", ds.source),
+                ..ds.clone()
+            };
+            &turned
+        }
+    };
+    let spec = model.crop;
+    let mut lc = LoaderConfig::eval(spec, opts.batch.max(1));
+    if let Some(c) = opts.crop_calibration {
+        lc.crop_source = facealign_core::CropSource::LandmarksCalibrated(c);
+    }
+    let loader = CropLoader::new(ds.clone(), lc)?;
+    let mut preds = predict_crops(net, &loader)?;
+    if opts.refine.passes > 0 {
+        let mut refined = Vec::with_capacity(preds.len());
+        let mut rest = preds.into_iter();
+        for chunk in ds.samples.chunks(32) {
+            let imgs = chunk
+                .iter()
+                .map(|s| s.image.load_rgb())
+                .collect::<facealign_core::Result<Vec<_>>>()?;
+            let refs: Vec<&RgbImage> = imgs.iter().map(|i| i.as_ref()).collect();
+            let first: Vec<Vec<Point>> = rest.by_ref().take(chunk.len()).collect();
+            refined.extend(refine_predictions(
+                net,
+                &model.scheme,
+                &spec,
+                &refs,
+                first,
+                opts.refine,
+            )?);
+        }
+        preds = refined;
+    }
+    let mapped = if map.from == map.to {
+        String::new()
+    } else {
+        preds = preds.iter().map(|p| map.apply(p)).collect();
+        format!(
+            "; {} predictions mapped to {} (facealign_core::scheme_map)",
+            model.scheme.name(),
+            ds.scheme.name()
+        )
+    };
+    score(
+        &model.name,
+        ds,
+        preds,
+        format!(
+            "{}{}{}{mapped}",
+            protocol_text(spec.size, spec.enlarge, &ds.scheme, opts.norm),
+            opts.crop_calibration.map_or(String::new(), |c| format!(
+                " (box moved by ({}, {}) of its size and scaled by {})",
+                c.dx, c.dy, c.scale
+            )),
+            opts.refine.describe()
+        ),
+        opts,
+    )
+}
+
+/// The markdown table of several reports in the papers' layout: one row per model, per subset
+/// NME / FR@0.08 / FR@0.10 / AUC columns.
+pub fn markdown(reports: &[EvalReport]) -> String {
+    let Some(first) = reports.first() else {
+        return String::new();
+    };
+    let auc_name = match first.auc_convention {
+        AucConvention::Standard => format!("AUC@{}", first.threshold),
+        AucConvention::AcrCode => format!(
+            "AUC@{} (ACR authors' formula, non-standard)",
+            first.threshold
+        ),
+    };
+    let mut s = format!(
+        "data: {}  ({} points)\nprotocol: {}\n\n",
+        first.data, first.scheme, first.protocol
+    );
+    s.push_str(&format!(
+        "| model | subset | n | NME % ({}) | median % | FR@0.08 % | FR@0.10 % | {auc_name} |\n",
+        first.norm
+    ));
+    s.push_str("|---|---|---|---|---|---|---|---|\n");
+    for r in reports {
+        for row in &r.rows {
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.4} |\n",
+                r.model,
+                row.subset,
+                row.n,
+                row.nme,
+                row.median_nme,
+                row.fr_008,
+                row.fr_010,
+                row.auc
+            ));
+        }
+    }
+    s.push_str("\n| model | ");
+    s.push_str(
+        &first
+            .per_group
+            .iter()
+            .map(|(g, _)| g.as_str())
+            .collect::<Vec<_>>()
+            .join(" | "),
+    );
+    s.push_str(" |\n|---|");
+    s.push_str(&"---|".repeat(first.per_group.len()));
+    s.push('\n');
+    for r in reports {
+        s.push_str(&format!("| {} | ", r.model));
+        s.push_str(
+            &r.per_group
+                .iter()
+                .map(|(_, v)| format!("{v:.2}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+        );
+        s.push_str(" |\n");
+    }
+    s
+}
+
+/// Predictions file: what `--predictions` writes and `--model FILE.json` reads back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictionsFile {
+    pub model: String,
+    pub data: String,
+    pub scheme: String,
+    /// Always `image_px`: 0-based pixel coordinates of the source image.
+    pub coordinates: String,
+    pub images: Vec<ImagePrediction>,
+}
+
+/// Write predictions atomically.
+pub fn write_predictions(path: &Path, report: &EvalReport) -> Result<()> {
+    let f = PredictionsFile {
+        model: report.model.clone(),
+        data: report.data.clone(),
+        scheme: report.scheme.clone(),
+        coordinates: "image_px".into(),
+        images: report.predictions.clone(),
+    };
+    facealign_core::fsio::write_atomic(
+        path,
+        serde_json::to_string_pretty(&f)
+            .expect("predictions serialise")
+            .as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Read a predictions file and order it like `ds` (by sample id); every sample must be present.
+pub fn read_predictions(path: &Path, ds: &Dataset) -> Result<(String, Vec<Vec<Point>>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let f: PredictionsFile = serde_json::from_str(&text).map_err(|e| {
+        facealign_core::Error::parse(path, format!("line {}", e.line()), e.to_string())
+    })?;
+    let by_id: std::collections::HashMap<&str, &ImagePrediction> =
+        f.images.iter().map(|p| (p.id.as_str(), p)).collect();
+    let mut out = Vec::with_capacity(ds.samples.len());
+    for s in &ds.samples {
+        let p = by_id.get(s.id.as_str()).ok_or_else(|| {
+            facealign_core::Error::parse(
+                path,
+                "images",
+                format!("no prediction for sample `{}`", s.id),
+            )
+        })?;
+        if p.landmarks.len() != ds.scheme.n_points() {
+            return Err(facealign_core::Error::parse(
+                path,
+                format!("images[id={}].landmarks", s.id),
+                format!(
+                    "{} points, the data has {}",
+                    p.landmarks.len(),
+                    ds.scheme.n_points()
+                ),
+            )
+            .into());
+        }
+        out.push(p.landmarks.clone());
+    }
+    Ok((f.model, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use facealign_core::{ImageSource, Sample, SchemeId};
+    use std::sync::Arc;
+
+    fn toy() -> Dataset {
+        let img = Arc::new(image::RgbImage::new(4, 4));
+        // Five-point faces with eye centres 100 px apart.
+        let face = |dx: f32| {
+            vec![
+                [100.0 + dx, 100.0],
+                [200.0 + dx, 100.0],
+                [150.0, 150.0],
+                [120.0, 200.0],
+                [180.0, 200.0],
+            ]
+        };
+        let samples = (0..4)
+            .map(|i| {
+                Sample::new(
+                    format!("f{i}"),
+                    ImageSource::InMemory {
+                        name: format!("f{i}"),
+                        image: img.clone(),
+                    },
+                    face(i as f32),
+                )
+            })
+            .collect();
+        Dataset {
+            format: "mem".into(),
+            source: "mem".into(),
+            scheme: Scheme::get(SchemeId::Five),
+            samples,
+            subsets: [("odd".to_string(), vec![1, 3])].into_iter().collect(),
+        }
+    }
+
+    /// Every point of image i off by (3i, 4i) px: error 5i px, ocular distance 100 → NME 5i %.
+    #[test]
+    fn known_offsets_give_known_nme_per_subset() {
+        let ds = toy();
+        let preds: Vec<Vec<Point>> = ds
+            .samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.landmarks
+                    .iter()
+                    .map(|p| [p[0] + 3.0 * i as f32, p[1] + 4.0 * i as f32])
+                    .collect()
+            })
+            .collect();
+        let r = score("m", &ds, preds, "p".into(), &EvalOptions::default()).unwrap();
+        // all: mean of 0, 5, 10, 15 % = 7.5 %; FR@0.10: NME > 0.10 only for 15 % → 25 %.
+        assert!((r.rows[0].nme - 7.5).abs() < 1e-4, "{:?}", r.rows[0]);
+        assert!((r.rows[0].fr_010 - 25.0).abs() < 1e-9);
+        // FR@0.08: 10 % and 15 % fail → 50 %.
+        assert!((r.rows[0].fr_008 - 50.0).abs() < 1e-9);
+        // odd = images 1, 3: (5 + 15)/2 = 10 %.
+        assert_eq!(r.rows[1].subset, "odd");
+        assert!((r.rows[1].nme - 10.0).abs() < 1e-4);
+        let md = markdown(&[r]);
+        assert!(md.contains("| m | odd | 2 | 10.00 |"), "{md}");
+    }
+
+    #[test]
+    fn predictions_round_trip() {
+        let ds = toy();
+        let preds: Vec<Vec<Point>> = ds
+            .samples
+            .iter()
+            .map(|s| {
+                s.landmarks
+                    .iter()
+                    .map(|p| [p[0] + 0.25, p[1] - 1.5])
+                    .collect()
+            })
+            .collect();
+        let r = score("m", &ds, preds.clone(), "p".into(), &EvalOptions::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        write_predictions(&path, &r).unwrap();
+        let (name, back) = read_predictions(&path, &ds).unwrap();
+        assert_eq!(name, "m");
+        assert_eq!(back, preds);
+        let r2 = score(&name, &ds, back, "p".into(), &EvalOptions::default()).unwrap();
+        assert_eq!(r.nmes, r2.nmes);
+    }
+}

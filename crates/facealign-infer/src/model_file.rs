@@ -1,0 +1,250 @@
+//! Model files as inference needs them, without a tensor engine: where a MODEL argument points,
+//! the landmark scheme and crop protocol a model was trained with, and its detector calibrations.
+//!
+//! A model is one safetensors file whose metadata carries the training config (`facealign.config`,
+//! TOML), the landmark scheme (`facealign.scheme`) and, per detector, a box calibration
+//! (`facealign.calibration.<detector>`). `MODEL` on the command line may be a run directory (its
+//! `best.safetensors`, else `last.safetensors`), a `.safetensors` file, or the name of a shipped
+//! model under `models/` (e.g. `aflw19`). Relative paths are tried from the current folder and then
+//! from the repository the binary was built in.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use facealign_core::geometry::CropSpec;
+use facealign_core::{BoxCalibration, Scheme, SchemeId};
+
+/// Metadata key of the training config (TOML).
+pub const META_CONFIG: &str = "facealign.config";
+/// Metadata key of the landmark scheme name.
+pub const META_SCHEME: &str = "facealign.scheme";
+/// Metadata key prefix of detector calibrations (`facealign.calibration.<detector>`, JSON).
+pub const META_CALIBRATION: &str = "facealign.calibration.";
+/// Metadata key of the file a shipped model was exported from.
+pub const META_EXPORTED_FROM: &str = "facealign.exported_from";
+
+/// Input side when a config does not say (the config's own default).
+const DEFAULT_INPUT_SIZE: u32 = 224;
+/// Crop enlargement when a config does not say (SPEC Decision 8).
+const DEFAULT_ENLARGE: f32 = 1.25;
+
+/// What a model file says about the model, read from its metadata alone.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    /// Display name (file stem, or the run directory's name for `best`/`last.safetensors`).
+    pub name: String,
+    pub path: PathBuf,
+    pub scheme: Scheme,
+    /// The crop the model was trained on.
+    pub crop: CropSpec,
+    /// The architecture tag of the config's `[model]` table (`mobilenet_v2` when absent).
+    pub arch: String,
+    pub meta: BTreeMap<String, String>,
+}
+
+impl ModelFile {
+    /// Resolve a MODEL argument and read its metadata.
+    pub fn load(spec: &str) -> Result<ModelFile> {
+        Self::open(&resolve(spec)?)
+    }
+
+    /// Read a model file's metadata.
+    pub fn open(path: &Path) -> Result<ModelFile> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Read the metadata of a model file already in memory (`path` names it in errors).
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<ModelFile> {
+        Self::from_metadata(path, read_metadata(path, bytes)?)
+    }
+
+    /// Interpret a model file's metadata (`path` names it in errors).
+    pub fn from_metadata(path: &Path, meta: BTreeMap<String, String>) -> Result<ModelFile> {
+        let text = meta.get(META_CONFIG).ok_or_else(|| {
+            Error::model(
+                path,
+                format!("metadata {META_CONFIG}"),
+                "missing: not a facealign model?",
+            )
+        })?;
+        let cfg: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::model(path, format!("metadata {META_CONFIG}"), e.to_string()))?;
+        let data = cfg.get("data").and_then(|d| d.as_table());
+        let size = match data.and_then(|d| d.get("input_size")) {
+            None => DEFAULT_INPUT_SIZE,
+            Some(v) => v
+                .as_integer()
+                .and_then(|i| u32::try_from(i).ok())
+                .filter(|s| (16..=1024).contains(s))
+                .ok_or_else(|| {
+                    Error::model(
+                        path,
+                        format!("metadata {META_CONFIG}: data.input_size"),
+                        format!("`{v}` is not in 16..=1024"),
+                    )
+                })?,
+        };
+        let enlarge = match data.and_then(|d| d.get("enlarge")) {
+            None => DEFAULT_ENLARGE,
+            Some(v) => v
+                .as_float()
+                .or_else(|| v.as_integer().map(|i| i as f64))
+                .map(|f| f as f32)
+                .filter(|e| (1.0..=3.0).contains(e))
+                .ok_or_else(|| {
+                    Error::model(
+                        path,
+                        format!("metadata {META_CONFIG}: data.enlarge"),
+                        format!("`{v}` is not in [1, 3]"),
+                    )
+                })?,
+        };
+        let arch = cfg
+            .get("model")
+            .and_then(|m| m.get("arch"))
+            .and_then(|a| a.as_str())
+            .unwrap_or("mobilenet_v2")
+            .to_string();
+        let scheme_name = meta.get(META_SCHEME).cloned().unwrap_or_default();
+        let scheme_id = SchemeId::parse(&scheme_name).ok_or_else(|| {
+            Error::model(
+                path,
+                format!("metadata {META_SCHEME}"),
+                format!("unknown landmark scheme `{scheme_name}`"),
+            )
+        })?;
+        Ok(ModelFile {
+            name: display_name(path),
+            path: path.to_path_buf(),
+            scheme: Scheme::get(scheme_id),
+            crop: CropSpec { size, enlarge },
+            arch,
+            meta,
+        })
+    }
+
+    /// The stored calibration of a detector's boxes, if the model has one.
+    pub fn calibration(&self, detector: &str) -> Result<Option<BoxCalibration>> {
+        let key = format!("{META_CALIBRATION}{detector}");
+        match self.meta.get(&key) {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(text)
+                .map(Some)
+                .map_err(|e| Error::model(&self.path, format!("metadata {key}"), e.to_string())),
+        }
+    }
+}
+
+/// The name a model is reported under: the run directory's for `best`/`last.safetensors`, else
+/// the file stem.
+pub fn display_name(path: &Path) -> String {
+    if path
+        .file_name()
+        .is_some_and(|f| f == "best.safetensors" || f == "last.safetensors")
+    {
+        path.parent()
+            .and_then(|d| d.file_name())
+            .map(|s| s.to_string_lossy().into_owned())
+    } else {
+        path.file_stem().map(|s| s.to_string_lossy().into_owned())
+    }
+    .unwrap_or_else(|| "model".into())
+}
+
+/// The `__metadata__` of a safetensors file.
+pub fn read_metadata(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::model(path, "header", format!("not a safetensors file: {e}")))?;
+    Ok(header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect())
+}
+
+/// The repository root the binary was built from (for shipped models), if it still exists.
+pub fn repo_root() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    p.canonicalize().ok()
+}
+
+/// Resolve a MODEL argument to a weights file.
+pub fn resolve(spec: &str) -> Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    let p = PathBuf::from(spec);
+    candidates.push(p.clone());
+    if let Some(root) = repo_root() {
+        if p.is_relative() {
+            candidates.push(root.join(&p));
+        }
+        candidates.push(root.join("models").join(format!("{spec}.safetensors")));
+    }
+    candidates.push(PathBuf::from("models").join(format!("{spec}.safetensors")));
+    for c in &candidates {
+        if c.is_dir() {
+            let best = c.join("best.safetensors");
+            if best.exists() {
+                return Ok(best);
+            }
+            let last = c.join("last.safetensors");
+            if last.exists() {
+                return Ok(last);
+            }
+        } else if c.is_file() {
+            return Ok(c.clone());
+        }
+    }
+    Err(Error::model(
+        spec,
+        "MODEL",
+        "no such model: not a run directory, a .safetensors file or a shipped model name under models/",
+    ))
+}
+
+/// The shipped default model for a landmark scheme (`models/defaults.toml`).
+pub fn default_model(scheme: SchemeId) -> Result<PathBuf> {
+    let root = repo_root().unwrap_or_else(|| PathBuf::from("."));
+    let table_path = root.join("models/defaults.toml");
+    let text = std::fs::read_to_string(&table_path).map_err(|e| Error::io(&table_path, e))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| Error::model(&table_path, "TOML", e.to_string()))?;
+    let name = table
+        .get(scheme.name())
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            Error::model(
+                &table_path,
+                scheme.name(),
+                format!("no default model for the {} scheme", scheme.name()),
+            )
+        })?;
+    resolve(name)
+}
+
+/// Rewrite a model file with one metadata entry set (tensors byte for byte as they were),
+/// atomically.
+pub fn set_metadata(path: &Path, key: &str, value: &str) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::model(path, "header", format!("not a safetensors file: {e}")))?;
+    let mut meta: std::collections::HashMap<String, String> =
+        read_metadata(path, &bytes)?.into_iter().collect();
+    meta.insert(key.to_string(), value.to_string());
+    let mut views = st.tensors();
+    views.sort_by(|a, b| a.0.cmp(&b.0));
+    let out = safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::model(path, "metadata", format!("cannot serialise: {e}")))?;
+    facealign_core::fsio::write_atomic(path, &out)?;
+    Ok(())
+}
+
+/// Store a detector calibration in a model file's metadata.
+pub fn store_calibration(path: &Path, detector: &str, c: &BoxCalibration) -> Result<()> {
+    set_metadata(
+        path,
+        &format!("{META_CALIBRATION}{detector}"),
+        &serde_json::to_string(c).expect("calibration serialises"),
+    )
+}

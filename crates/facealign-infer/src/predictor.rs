@@ -1,0 +1,242 @@
+//! Landmarks on photos: face detection → calibrated crop → landmarks → image coordinates.
+//!
+//! The crop protocol of training (a square of side `max(w,h)·enlarge` around the landmark box) is
+//! applied to detector boxes through a [`BoxCalibration`] fitted on training faces
+//! (`facealign model calibrate`): it moves and scales each detector box so that, on average, it
+//! matches the landmark box the model was trained on. The calibration is stored in the model
+//! file's metadata, one per detector.
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::evaluate::{score, Detection, EvalOptions, EvalReport};
+use crate::model_file::ModelFile;
+use crate::net::CropNet;
+use crate::predict::{predict_image_px, refine_predictions, Refine};
+use facealign_core::geometry::{crop_from_box, warp_rgb, BoxCalibration};
+use facealign_core::loader::to_chw;
+use facealign_core::{BoxXywh, Dataset, Point};
+use facealign_detect::geometry::iou_xywh;
+use facealign_detect::FaceDetector;
+
+/// One face found in a photo.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Face {
+    /// Detector box (image_px, x y w h) or the given box.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Detector score (1 for a given box).
+    pub score: f32,
+    /// Landmarks in image_px (0-based pixels).
+    pub landmarks: Vec<[f32; 2]>,
+}
+
+/// A model plus a face detector.
+pub struct Predictor {
+    /// What the model file says (scheme, crop protocol, calibrations).
+    pub model: ModelFile,
+    /// The network, on either runtime.
+    pub net: Box<dyn CropNet>,
+    pub detector: Box<dyn FaceDetector>,
+    pub detector_name: String,
+    pub calibration: BoxCalibration,
+    /// Whether `calibration` came from the model file (false = identity fallback).
+    pub calibrated: bool,
+    /// Refinement after the first prediction (roll-aligned re-crop, mirrored average).
+    pub refine: Refine,
+}
+
+/// Where the detector models live: `models/detectors` of the repository, else `../shared/models/detectors`.
+pub fn detector_dir() -> std::path::PathBuf {
+    let root = crate::model_file::repo_root().unwrap_or_else(|| ".".into());
+    let ours = root.join("models/detectors");
+    let name = facealign_detect::model_file(facealign_detect::DEFAULT_DETECTOR).unwrap_or_default();
+    if ours.join(name).exists() {
+        ours
+    } else {
+        root.join("../shared/models/detectors")
+    }
+}
+
+impl Predictor {
+    /// Build from a model file, its network on some runtime, and a detector name.
+    pub fn new(model: ModelFile, net: Box<dyn CropNet>, detector: &str) -> Result<Predictor> {
+        let det = facealign_detect::open(detector, &detector_dir())?;
+        let (calibration, calibrated) = match model.calibration(detector)? {
+            Some(c) => (c, true),
+            None => (BoxCalibration::IDENTITY, false),
+        };
+        Ok(Predictor {
+            model,
+            net,
+            detector: det,
+            detector_name: detector.to_string(),
+            calibration,
+            calibrated,
+            refine: Refine::OFF,
+        })
+    }
+
+    /// Landmarks for given boxes (image_px), in one batch.
+    pub fn landmarks_for_boxes(
+        &self,
+        img: &image::RgbImage,
+        boxes: &[BoxXywh],
+    ) -> Result<Vec<Vec<Point>>> {
+        if boxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let spec = self.model.crop;
+        let s = spec.size as usize;
+        let mut chw = Vec::with_capacity(boxes.len() * 3 * s * s);
+        let mut crops = Vec::with_capacity(boxes.len());
+        for b in boxes {
+            let t = crop_from_box(b, &spec, &self.calibration)?;
+            chw.extend(to_chw(&warp_rgb(img, &t, spec.size)?));
+            crops.push(t);
+        }
+        let first = predict_image_px(self.net.as_ref(), &chw, &crops, spec.size)?;
+        if self.refine.passes == 0 {
+            return Ok(first);
+        }
+        let imgs = vec![img; first.len()];
+        refine_predictions(
+            self.net.as_ref(),
+            &self.model.scheme,
+            &spec,
+            &imgs,
+            first,
+            self.refine,
+        )
+    }
+
+    /// Detect faces and predict their landmarks.
+    pub fn predict(&mut self, img: &image::RgbImage) -> Result<Vec<Face>> {
+        let dets = self.detector.detect(img)?;
+        let boxes: Vec<BoxXywh> = dets.iter().map(|d| d.bbox).collect();
+        let lms = self.landmarks_for_boxes(img, &boxes)?;
+        Ok(dets
+            .iter()
+            .zip(lms)
+            .map(|(d, l)| Face {
+                bbox: [d.bbox.x, d.bbox.y, d.bbox.w, d.bbox.h],
+                score: d.score,
+                landmarks: l,
+            })
+            .collect())
+    }
+}
+
+/// Detect faces in every image of `ds` and pair each annotated face with the best-overlapping
+/// detection (IoU ≥ `min_iou` with the face's landmark box). Returns, per sample, the matched
+/// detector box (or None).
+pub fn match_detections(
+    detector: &mut dyn FaceDetector,
+    ds: &Dataset,
+    min_iou: f32,
+) -> Result<Vec<Option<(BoxXywh, f32)>>> {
+    let mut out = vec![None; ds.samples.len()];
+    let mut by_image: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, s) in ds.samples.iter().enumerate() {
+        by_image.entry(s.image.display_name()).or_default().push(i);
+    }
+    for idx in by_image.values() {
+        let img = ds.samples[idx[0]].image.load_rgb()?;
+        let dets = detector.detect(&img)?;
+        let mut used = vec![false; dets.len()];
+        for &i in idx {
+            let Some(gt) = BoxXywh::around(&ds.samples[i].landmarks) else {
+                continue;
+            };
+            let best = dets
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| !used[*k])
+                .map(|(k, d)| (k, iou_xywh(&d.bbox, &gt), d))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((k, v, d)) = best {
+                if v >= min_iou {
+                    used[k] = true;
+                    out[i] = Some((d.bbox, d.score));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Fit the detector-box → landmark-box calibration on a dataset's faces.
+pub fn calibrate(detector: &mut dyn FaceDetector, ds: &Dataset) -> Result<(BoxCalibration, usize)> {
+    let matches = match_detections(detector, ds, 0.3)?;
+    let pairs: Vec<(BoxXywh, BoxXywh)> = ds
+        .samples
+        .iter()
+        .zip(&matches)
+        .filter_map(|(s, m)| Some((m.as_ref()?.0, BoxXywh::around(&s.landmarks)?)))
+        .collect();
+    Ok((BoxCalibration::fit(&pairs)?, pairs.len()))
+}
+
+/// Run detector + landmarks over a dataset and score the faces the detector found (matched to
+/// an annotated face at IoU ≥ 0.3) with the protocol of [`evaluate`]: one report schema for both
+/// kinds of `eval`, with [`Detection`] saying how many faces were found.
+pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result<EvalReport> {
+    let matches = match_detections(p.detector.as_mut(), ds, 0.3)?;
+    let mut kept = Vec::new();
+    let mut preds = Vec::new();
+    for (i, (s, m)) in ds.samples.iter().zip(&matches).enumerate() {
+        let Some((b, _)) = m else { continue };
+        let img = s.image.load_rgb()?;
+        let l = p.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
+        preds.extend(l);
+        kept.push(i);
+    }
+    let detection = Detection {
+        detector: p.detector_name.clone(),
+        calibrated: p.calibrated,
+        faces: ds.samples.len(),
+        found: kept.len(),
+        recall: kept.len() as f64 / ds.samples.len().max(1) as f64,
+    };
+    if kept.is_empty() {
+        return Err(Error::Mismatch(format!(
+            "{}: detector {} found none of the {} annotated faces",
+            ds.source, detection.detector, detection.faces
+        )));
+    }
+    // The matched faces, with every subset re-indexed to them.
+    let mut position = vec![usize::MAX; ds.samples.len()];
+    for (k, &i) in kept.iter().enumerate() {
+        position[i] = k;
+    }
+    let found = Dataset {
+        samples: kept.iter().map(|&i| ds.samples[i].clone()).collect(),
+        subsets: ds
+            .subsets
+            .iter()
+            .map(|(name, idx)| {
+                let sub = idx
+                    .iter()
+                    .filter_map(|&i| Some(position[i]).filter(|&k| k != usize::MAX))
+                    .collect();
+                (name.clone(), sub)
+            })
+            .collect(),
+        ..ds.clone()
+    };
+    let protocol = format!(
+        "detector {} boxes{} → crop × {} at {} px{}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}",
+        detection.detector,
+        if p.calibrated {
+            " (calibrated)"
+        } else {
+            " (uncalibrated)"
+        },
+        p.model.crop.enlarge,
+        p.model.crop.size,
+        p.refine.describe(),
+        opts.norm.name()
+    );
+    let mut report = score(&p.model.name, &found, preds, protocol, opts)?;
+    report.detection = Some(detection);
+    Ok(report)
+}

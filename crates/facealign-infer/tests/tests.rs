@@ -1,0 +1,231 @@
+//! Integration tests of facealign-infer on the shipped models (no libtorch: the agreement with the
+//! tch models is tested in `crates/facealign/tests/it/tract_agrees.rs`).
+use std::path::{Path, PathBuf};
+
+use facealign_infer::{export_onnx, BatchPlans, TractNet, TractOptions};
+use tract_onnx::prelude::*;
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn shipped(name: &str) -> PathBuf {
+    repo().join("models").join(format!("{name}.safetensors"))
+}
+
+/// A deterministic pseudo-random image batch in [0, 1].
+fn pseudo_images(n: usize, s: usize) -> Vec<f32> {
+    let mut x = 12_345u32;
+    (0..n * 3 * s * s)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 8) as f32 / (1u32 << 24) as f32
+        })
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn onnx_round_trip_matches_the_in_memory_net() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = shipped("mtfl-mnv2-l2");
+    let out = dir.path().join("m.onnx");
+    let bytes = export_onnx(&model, &out).unwrap();
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), bytes);
+    let net = TractNet::from_model_file(&model, TractOptions::default()).unwrap();
+    let s = net.input_size();
+    let x = pseudo_images(2, s);
+    let ours = net.run(&x, 2).unwrap();
+    // Loaded back by tract's own ONNX reader, not through TractNet.
+    let plan = tract_onnx::onnx()
+        .model_for_path(&out)
+        .unwrap()
+        .with_input_fact(0, f32::fact([2, 3, s, s]).into())
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let input = Tensor::from_shape(&[2, 3, s, s], &x).unwrap();
+    let got = plan.run(tvec!(input.into_tvalue())).unwrap();
+    let got: Vec<f32> = got[0]
+        .to_plain_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect();
+    let d = max_abs_diff(&ours, &got);
+    assert!(d <= 1e-6, "round trip differs by {d}");
+    // And through TractNet's ONNX loader, symbolic batch.
+    let opts = TractOptions {
+        threads: 1,
+        batch_plans: BatchPlans::Symbolic,
+    };
+    let back = TractNet::from_onnx_file(&out, opts).unwrap();
+    assert_eq!((back.input_size(), back.n_points()), (64, 5));
+    let d = max_abs_diff(&ours, &back.run(&x, 2).unwrap());
+    assert!(d <= 1e-6, "TractNet on the ONNX file differs by {d}");
+}
+
+#[test]
+fn batch_plans_threads_and_batch_sizes_agree() {
+    let model = shipped("mtfl-mnv2-l2");
+    let base = TractNet::from_model_file(&model, TractOptions::default()).unwrap();
+    let s = base.input_size();
+    let x = pseudo_images(3, s);
+    let all = base.run(&x, 3).unwrap();
+    // Each crop alone gives its row of the batch.
+    for k in 0..3 {
+        let one = base.run(&x[k * 3 * s * s..(k + 1) * 3 * s * s], 1).unwrap();
+        let d = max_abs_diff(&one, &all[k * 10..(k + 1) * 10]);
+        assert!(d <= 1e-5, "crop {k} alone differs by {d}");
+    }
+    for (threads, batch_plans) in [
+        (2, BatchPlans::PerSize),
+        (1, BatchPlans::Symbolic),
+        (2, BatchPlans::Symbolic),
+    ] {
+        let net = TractNet::from_model_file(
+            &model,
+            TractOptions {
+                threads,
+                batch_plans,
+            },
+        )
+        .unwrap();
+        assert_eq!(net.threads(), threads);
+        let d = max_abs_diff(&all, &net.run(&x, 3).unwrap());
+        assert!(d <= 1e-5, "{threads} threads {batch_plans:?} differ by {d}");
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let model = shipped("mtfl-mnv2-l2");
+    let net = TractNet::from_model_file(&model, TractOptions::default()).unwrap();
+    assert!(net.run(&[0.0; 10], 1).is_err());
+    assert!(net.run(&[], 0).is_err());
+    let err = TractNet::from_model_file(&model, TractOptions::with_threads(0)).unwrap_err();
+    assert!(err.to_string().contains("threads"), "{err}");
+    let err = TractNet::from_model_file(Path::new("nope.safetensors"), TractOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nope.safetensors"), "{err}");
+}
+
+#[test]
+fn net_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<TractNet>();
+}
+
+/// A safetensors file with one tensor and the given metadata.
+fn tiny_file(dir: &Path, name: &str, meta: &[(&str, &str)]) -> PathBuf {
+    use safetensors::tensor::{Dtype, TensorView};
+    let bytes = vec![0u8; 4 * 4];
+    let view = TensorView::new(Dtype::F32, vec![2, 2], &bytes).unwrap();
+    let meta: std::collections::HashMap<String, String> = meta
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+    let data = safetensors::tensor::serialize([("head.weight", view)], Some(meta)).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+#[test]
+fn bad_model_files_are_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("noconfig.safetensors", vec![], "facealign.config"),
+        (
+            "resnet.safetensors",
+            vec![("facealign.config", "[model]\narch = \"resnet\"\n")],
+            "resnet",
+        ),
+        (
+            "size.safetensors",
+            vec![("facealign.config", "[data]\ninput_size = 7\n")],
+            "data.input_size",
+        ),
+        (
+            "broken.safetensors",
+            vec![("facealign.config", "[model\n")],
+            "TOML",
+        ),
+        // A MobileNetV2 config whose weights lack the backbone.
+        (
+            "headonly.safetensors",
+            vec![("facealign.config", "[data]\ninput_size = 64\n")],
+            "features.0.0.weight",
+        ),
+    ];
+    for (name, meta, want) in cases {
+        let path = tiny_file(dir.path(), name, &meta);
+        let err = TractNet::from_model_file(&path, TractOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+        let err = export_onnx(&path, &dir.path().join("x.onnx"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    assert!(!dir.path().join("x.onnx").exists());
+}
+
+#[test]
+fn checkpoint_with_extra_tensors_is_rejected() {
+    // Every tensor must belong to the network: an unknown one means config and weights disagree.
+    let dir = tempfile::tempdir().unwrap();
+    let src = facealign_infer::Weights::read(&shipped("mtfl-mnv2-l2")).unwrap();
+    let mut meta: std::collections::HashMap<String, String> = src
+        .metadata()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    meta.insert("facealign.scheme".into(), "five".into());
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = src
+        .tensors()
+        .iter()
+        .map(|(k, t)| {
+            let b = t.data.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (k.clone(), t.shape.clone(), b)
+        })
+        .chain(std::iter::once((
+            "extra.weight".to_string(),
+            vec![1],
+            vec![0u8; 4],
+        )))
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(k, s, b)| {
+            let v =
+                safetensors::tensor::TensorView::new(safetensors::tensor::Dtype::F32, s.clone(), b)
+                    .unwrap();
+            (k.clone(), v)
+        })
+        .collect();
+    let path = dir.path().join("extra.safetensors");
+    std::fs::write(
+        &path,
+        safetensors::tensor::serialize(views, Some(meta)).unwrap(),
+    )
+    .unwrap();
+    let err = TractNet::from_model_file(&path, TractOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("extra.weight") && err.contains("extra.safetensors"),
+        "{err}"
+    );
+}
