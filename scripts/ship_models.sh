@@ -77,3 +77,10 @@ if [ -f runs/adult68/mnv2_l2-s0/adult.json ] && { [ "$what" = all ] || [ "$what"
   sed -i 's/^ibug68 = .*/ibug68 = "adult68"/' models/defaults.toml
   cat models/defaults.toml
 fi
+
+# Issue 13: infant68 = adult68 fine-tuned on the InfAnFace training faces
+# (facealign train configs/infanface/adult68_ft_l2.toml --out runs/infant/adult68_ft-s0), calibrated on them.
+if [ -f runs/infant/adult68_ft-s0/best.safetensors ] && { [ "$what" = all ] || [ "$what" = infant68 ]; }; then
+  $B model export runs/infant/adult68_ft-s0 models/infant68.safetensors
+  $B model calibrate models/infant68.safetensors --data pts:../shared/data/infanface/train
+fi

@@ -104,6 +104,11 @@ fn tract_agrees_with_torch_adult68() {
 }
 
 #[test]
+fn tract_agrees_with_torch_infant68() {
+    shipped_model("infant68");
+}
+
+#[test]
 fn tract_agrees_with_torch_infanface_mnv2_l2() {
     shipped_model("infanface-mnv2-l2");
 }
@@ -136,6 +141,7 @@ fn every_shipped_model_is_covered() {
             "aflw19",
             "infanface-mnv2-acr",
             "infanface-mnv2-l2",
+            "infant68",
             "mtfl-mnv2-l2",
             "mtfl68-mnv2-l2"
         ],
