@@ -46,8 +46,8 @@ enum Command {
     /// Model architectures.
     #[command(subcommand)]
     Model(ModelCmd),
-    /// Training and inference speed (needs the `train` feature).
-    #[cfg(feature = "train")]
+    /// Speed: training and inference of an architecture (torch), or batch-1 latency of trained
+    /// models on the pure-Rust runtime (`--runtime tract`).
     Bench(commands::bench::BenchArgs),
 }
 
@@ -238,7 +238,6 @@ fn run(cli: Cli) -> Result<()> {
                 commands::needs_train("`facealign model export` to safetensors")
             )
         }
-        #[cfg(feature = "train")]
         Command::Bench(a) => commands::bench::run(a),
     }
 }

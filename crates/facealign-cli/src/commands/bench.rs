@@ -1,15 +1,35 @@
-//! `facealign bench`: training img/s, inference latency, data-pipeline crops/s.
-use anyhow::{Context, Result};
+//! `facealign bench`: with `--runtime torch` (the `train` feature) training img/s, inference
+//! latency and data-pipeline crops/s of an architecture; with `--runtime tract` the batch-1
+//! latency per face of trained models (the shipped ones by default) on the pure-Rust runtime at
+//! 1 and 2 threads, next to torch when built with `train`.
+use std::time::Instant;
+
+use anyhow::Result;
+#[cfg(feature = "train")]
+use anyhow::{bail, Context};
 use clap::Args;
+#[cfg(feature = "train")]
 use facealign::bench::{self, BenchOptions};
+#[cfg(feature = "train")]
 use facealign::data::DataSpec;
+#[cfg(feature = "train")]
 use facealign::model::ModelConfig;
+use facealign_infer::{ModelFile, TractNet, TractOptions};
+use serde::Serialize;
+
+use super::runtime::Runtime;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// mobilenet_v2, efficientnet_b0, efficientnet_b3, asmnet, heatmap
-    #[arg(long, default_value = "mobilenet_v2")]
-    model: String,
+    /// tract: batch-1 latency of trained models on the pure-Rust runtime; torch: training and
+    /// inference speed of an architecture (needs the `train` feature).
+    #[arg(long, value_enum, default_value_t = Runtime::Torch)]
+    runtime: Runtime,
+    /// torch: an architecture (mobilenet_v2, efficientnet_b0, efficientnet_b3, asmnet, heatmap).
+    /// tract: a trained model (shipped name, run folder or .safetensors); repeat for several
+    /// (default: every shipped model).
+    #[arg(long)]
+    model: Vec<String>,
     /// Input side.
     #[arg(long, default_value_t = 224)]
     size: u32,
@@ -40,8 +60,156 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    let model: ModelConfig = toml::from_str(&format!("arch = \"{}\"", a.model))
-        .with_context(|| format!("unknown model `{}`", a.model))?;
+    match a.runtime {
+        Runtime::Tract => tract(&a),
+        Runtime::Torch => torch(a),
+    }
+}
+
+/// One row of `bench --runtime tract`.
+#[derive(Serialize)]
+struct LatencyRow {
+    model: String,
+    input: usize,
+    /// Median batch-1 latency per face, ms, tract at 1 and 2 threads.
+    tract_1t_ms: f64,
+    tract_2t_ms: f64,
+    /// The same on torch with one libtorch thread (builds with `train` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    torch_1t_ms: Option<f64>,
+}
+
+/// Median of `steps` timed calls after `warmup` untimed ones, ms.
+fn median_ms(warmup: usize, steps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut t = Vec::with_capacity(steps);
+    for _ in 0..steps.max(1) {
+        let t0 = Instant::now();
+        f()?;
+        t.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+fn shipped_models() -> Result<Vec<String>> {
+    let dir = facealign_infer::model_file::repo_root()
+        .unwrap_or_else(|| ".".into())
+        .join("models");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "safetensors").then(|| p.display().to_string())
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn tract(a: &BenchArgs) -> Result<()> {
+    let models = if a.model.is_empty() {
+        shipped_models()?
+    } else {
+        a.model.clone()
+    };
+    let mut rows = Vec::new();
+    for m in &models {
+        let path = facealign_infer::model_file::resolve(m)?;
+        let file = ModelFile::open(&path)?;
+        let s = file.crop.size as usize;
+        // A mid-grey crop: the latency of these networks does not depend on the pixels.
+        let crop = vec![0.5f32; 3 * s * s];
+        let mut ms = [0.0; 2];
+        for (k, threads) in [1usize, 2].into_iter().enumerate() {
+            let net = TractNet::from_model_file(&path, TractOptions::with_threads(threads))?;
+            ms[k] = median_ms(a.warmup, a.steps, || {
+                net.run(&crop, 1)?;
+                Ok(())
+            })?;
+        }
+        rows.push(LatencyRow {
+            model: file.name.clone(),
+            input: s,
+            tract_1t_ms: ms[0],
+            tract_2t_ms: ms[1],
+            torch_1t_ms: torch_latency(&path, &crop, a.warmup, a.steps)?,
+        });
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&rows)?);
+    } else {
+        println!(
+            "batch-1 latency per face, median of {} runs (ms)\n",
+            a.steps.max(1)
+        );
+        println!("| model | input | tract, 1 thread | tract, 2 threads | torch, 1 thread |");
+        println!("|---|---|---|---|---|");
+        for r in &rows {
+            println!(
+                "| {} | {} px | {:.2} | {:.2} | {} |",
+                r.model,
+                r.input,
+                r.tract_1t_ms,
+                r.tract_2t_ms,
+                r.torch_1t_ms
+                    .map_or("(needs --features train)".to_string(), |t| format!(
+                        "{t:.2}"
+                    ))
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "train")]
+fn torch_latency(
+    path: &std::path::Path,
+    crop: &[f32],
+    warmup: usize,
+    steps: usize,
+) -> Result<Option<f64>> {
+    use facealign_infer::CropNet;
+    tch::set_num_threads(1);
+    let m = facealign::bundle::LoadedModel::load_path(path)?;
+    Ok(Some(median_ms(warmup, steps, || {
+        m.run(crop, 1)?;
+        Ok(())
+    })?))
+}
+
+#[cfg(not(feature = "train"))]
+fn torch_latency(
+    _path: &std::path::Path,
+    _crop: &[f32],
+    _warmup: usize,
+    _steps: usize,
+) -> Result<Option<f64>> {
+    Ok(None)
+}
+
+#[cfg(not(feature = "train"))]
+fn torch(_a: BenchArgs) -> Result<()> {
+    anyhow::bail!(
+        "{}",
+        super::needs_train("`facealign bench --runtime torch`")
+    )
+}
+
+#[cfg(feature = "train")]
+fn torch(a: BenchArgs) -> Result<()> {
+    let name = match a.model.as_slice() {
+        [] => "mobilenet_v2".to_string(),
+        [one] => one.clone(),
+        _ => bail!(
+            "--runtime torch benchmarks one architecture; got {:?}",
+            a.model
+        ),
+    };
+    let model: ModelConfig = toml::from_str(&format!("arch = \"{name}\""))
+        .with_context(|| format!("unknown model `{name}`"))?;
     let ds = if a.no_data {
         None
     } else {
@@ -49,7 +217,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     };
     let opts = BenchOptions {
         model,
-        model_name: a.model.clone(),
+        model_name: name.clone(),
         size: a.size,
         batch: a.batch,
         points: a.points,

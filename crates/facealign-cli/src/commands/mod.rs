@@ -1,5 +1,4 @@
 //! One module per subcommand: each turns parsed flags into library calls and prints results.
-#[cfg(feature = "train")]
 pub mod bench;
 pub mod data;
 pub mod eval;

@@ -154,3 +154,28 @@ fn the_torch_runtime_names_the_feature_it_needs() {
     ]);
     assert!(e.contains("--features train"), "{e}");
 }
+
+#[test]
+fn bench_on_tract_reports_batch1_latency_per_thread_count() {
+    let text = ok(&[
+        "bench",
+        "--runtime",
+        "tract",
+        "--model",
+        "aflw19",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    let row = &v[0];
+    assert_eq!(row["model"], "aflw19");
+    assert_eq!(row["input"], 80);
+    for k in ["tract_1t_ms", "tract_2t_ms"] {
+        let ms = row[k].as_f64().unwrap();
+        assert!(ms > 0.0 && ms < 10_000.0, "{k} = {ms}");
+    }
+    assert_eq!(row.get("torch_1t_ms").is_some(), cfg!(feature = "train"));
+}
