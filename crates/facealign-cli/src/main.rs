@@ -135,7 +135,7 @@ enum ModelCmd {
         /// Annotated faces to fit on (training data, never the test split); several specs pool.
         #[arg(long, num_args = 1.., required = true)]
         data: Vec<String>,
-        #[arg(long, default_value = facealign_detect::DEFAULT_DETECTOR)]
+        #[arg(long, default_value = facealign_infer::detect::DEFAULT_DETECTOR)]
         detector: String,
     },
     /// Write a trained model as one compact file: facealign's safetensors (weights + config, no
@@ -197,8 +197,10 @@ fn run(cli: Cli) -> Result<()> {
             detector,
         }) => {
             let ds = commands::load_data(&data)?;
-            let mut det =
-                facealign_detect::open(&detector, &facealign_infer::predictor::detector_dir())?;
+            let mut det = facealign_infer::detect::open(
+                &detector,
+                &facealign_infer::predictor::detector_dir(),
+            )?;
             let (c, n) = facealign_infer::predictor::calibrate(det.as_mut(), &ds)?;
             facealign_infer::model_file::store_calibration(&model, &detector, &c)?;
             println!(

@@ -42,39 +42,62 @@ pub struct InspectReport {
 /// [`crate::imageio::image_dimensions`] (format from the bytes, truncated files unreadable), the
 /// same rules as decoding for training, `eval` and `predict`.
 pub fn inspect(ds: &Dataset) -> InspectReport {
-    let checks: Vec<(Option<(String, String)>, bool, Option<Issue>)> = ds
+    let checks: Vec<(Option<(String, String)>, bool, Vec<Issue>)> = ds
         .samples
         .par_iter()
         .map(|s| {
+            let mut issues = Vec::new();
+            // A shape whose labelled points all coincide has no extent: nothing to crop around.
+            let labelled: Vec<&[f32; 2]> = s
+                .landmarks
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| s.is_labelled(*i))
+                .map(|(_, p)| p)
+                .collect();
+            if labelled.len() >= 2 && labelled.iter().all(|p| **p == *labelled[0]) {
+                issues.push(Issue {
+                    sample: s.id.clone(),
+                    message: format!(
+                        "degenerate shape: all {} labelled points are at ({}, {})",
+                        labelled.len(),
+                        labelled[0][0],
+                        labelled[0][1]
+                    ),
+                });
+            }
             let dims = match &s.image {
                 ImageSource::Path(p) => crate::imageio::image_dimensions(p),
                 ImageSource::InMemory { image, .. } => Ok(image.dimensions()),
             };
             let (w, h) = match dims {
                 Ok(d) => d,
-                Err(e) => return (Some((s.image.display_name(), e.to_string())), false, None),
+                Err(e) => return (Some((s.image.display_name(), e.to_string())), false, issues),
             };
             let outside: Vec<usize> = s
                 .landmarks
                 .iter()
                 .enumerate()
                 .filter(|(i, p)| {
-                    s.is_labelled(*i) && p[0] < -0.5
-                        || p[1] < -0.5
-                        || p[0] > w as f32 - 0.5
-                        || p[1] > h as f32 - 0.5
+                    s.is_labelled(*i)
+                        && (p[0] < -0.5
+                            || p[1] < -0.5
+                            || p[0] > w as f32 - 0.5
+                            || p[1] > h as f32 - 0.5)
                 })
                 .map(|(i, _)| i)
                 .collect();
-            let issue = (!outside.is_empty()).then(|| Issue {
-                sample: s.id.clone(),
-                message: format!(
-                    "{} landmark(s) outside the {w}x{h} image (first: index {})",
-                    outside.len(),
-                    outside[0]
-                ),
-            });
-            (None, !outside.is_empty(), issue)
+            if !outside.is_empty() {
+                issues.push(Issue {
+                    sample: s.id.clone(),
+                    message: format!(
+                        "{} landmark(s) outside the {w}x{h} image (first: index {})",
+                        outside.len(),
+                        outside[0]
+                    ),
+                });
+            }
+            (None, !outside.is_empty(), issues)
         })
         .collect();
     let mut missing = Vec::new();
@@ -221,6 +244,52 @@ mod tests {
         assert_eq!(r.labelled_share, vec![1.0; 5]);
     }
 
+    /// Issue 14, item 10: a shape whose labelled points all coincide is flagged (unlabelled
+    /// points do not count, and one labelled point alone is not "degenerate").
+    #[test]
+    fn a_shape_with_all_points_equal_is_flagged() {
+        let img = Arc::new(image::RgbImage::new(10, 10));
+        let mk = |id: &str, pts: Vec<[f32; 2]>, lab: Vec<bool>| {
+            let mut s = Sample::new(
+                id,
+                ImageSource::InMemory {
+                    name: id.into(),
+                    image: img.clone(),
+                },
+                pts,
+            );
+            s.set_labelled(lab);
+            s
+        };
+        let same = vec![[3.0, 4.0]; 5];
+        let mut mixed = same.clone();
+        mixed[4] = [f32::NAN, f32::NAN];
+        let ds = Dataset {
+            format: "test".into(),
+            source: "mem".into(),
+            scheme: Scheme::get(SchemeId::Five),
+            samples: vec![
+                mk("flat", same.clone(), vec![true; 5]),
+                mk("flat-but-one", mixed, vec![true, true, true, true, false]),
+                mk("one", same, vec![true, false, false, false, false]),
+                mk(
+                    "fine",
+                    vec![[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0]],
+                    vec![true; 5],
+                ),
+            ],
+            subsets: BTreeMap::new(),
+        };
+        let r = inspect(&ds);
+        let flagged: Vec<&str> = r.issues.iter().map(|i| i.sample.as_str()).collect();
+        assert_eq!(flagged, vec!["flat", "flat-but-one"], "{:?}", r.issues);
+        assert_eq!(
+            r.issues[0].message,
+            "degenerate shape: all 5 labelled points are at (3, 4)"
+        );
+        assert!(r.issues[1].message.contains("all 4 labelled points"));
+    }
+
     #[test]
     fn labelled_share_per_point() {
         let img = Arc::new(image::RgbImage::new(10, 10));
@@ -281,7 +350,7 @@ mod tests {
             Sample::new(
                 p.file_name().unwrap().to_string_lossy(),
                 ImageSource::Path(p.to_path_buf()),
-                vec![[1.0, 1.0]; 5],
+                vec![[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0]],
             )
         };
         let ds = Dataset {

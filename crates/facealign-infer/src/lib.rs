@@ -32,6 +32,8 @@ pub mod runtime;
 pub mod weights;
 
 pub use error::{Error, Result};
+/// The face detectors (`facealign-detect`), so that callers reach the whole photo pipeline here.
+pub use facealign_detect as detect;
 pub use graph::{build_graph, export_onnx, net_spec, Arch, LandmarkGraph, NetSpec};
 pub use model_file::ModelFile;
 pub use net::CropNet;

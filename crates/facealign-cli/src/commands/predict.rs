@@ -28,7 +28,7 @@ pub struct PredictArgs {
     #[arg(long)]
     draw: Option<PathBuf>,
     /// Face detector: ultraface-rfb (default), yunet, ultraface-slim, rustface, blazeface.
-    #[arg(long, default_value = facealign_detect::DEFAULT_DETECTOR)]
+    #[arg(long, default_value = facealign_infer::detect::DEFAULT_DETECTOR)]
     detector: String,
     /// Skip detection: use this face box (x,y,w,h in pixels) for every image.
     #[arg(long, value_name = "X,Y,W,H")]

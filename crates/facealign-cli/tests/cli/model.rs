@@ -11,6 +11,16 @@ fn summary_counts_match_the_published_numbers() {
     assert!(text.contains("total params 1412435"), "{text}");
     let e = fails(&["model", "summary", "resnet9000"]);
     assert!(e.contains("resnet9000"), "{e}");
+    // Issue 15: the spellings people type are aliases of mobilenet_v2 (the same table: 2,398,088
+    // parameters, 55.2 M multiply-adds at 96 px and 68 points).
+    let canonical = ok(&["model", "summary", "mobilenet_v2", "--size", "96"]);
+    for alias in ["mobilenetv2", "mobilenet-v2"] {
+        assert_eq!(
+            ok(&["model", "summary", alias, "--size", "96"]),
+            canonical,
+            "{alias}"
+        );
+    }
 }
 
 #[test]
