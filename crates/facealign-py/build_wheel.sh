@@ -9,6 +9,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 py="${1:-python3}"
+# An interpreter given as a relative path must survive the `cd` below.
+if [[ "$py" == */* ]]; then py="$(cd "$(dirname "$py")" && pwd)/$(basename "$py")"; fi
 
 stage="$here/python/facealign/models"
 rm -rf "$stage"
@@ -17,25 +19,23 @@ cp "$root/models/defaults.toml" "$stage/"
 if [[ -n "${FACEALIGN_WHEEL_MODELS:-}" ]]; then
     for m in $FACEALIGN_WHEEL_MODELS; do
         cp "$root/models/$m.safetensors" "$stage/"
-        [[ -f "$root/models/$m.md" ]] && cp "$root/models/$m.md" "$stage/"
     done
 else
     cp "$root"/models/*.safetensors "$stage/"
-    cp "$root"/models/*.md "$stage/"
 fi
 # Every default of defaults.toml must be bundled.
 for m in $(sed -n 's/^[a-z0-9]* *= *"\(.*\)"/\1/p' "$stage/defaults.toml"); do
     [[ -f "$stage/$m.safetensors" ]] || { echo "defaults.toml names $m, which is not bundled" >&2; exit 1; }
 done
 # Detectors: the default (ultraface-rfb) and yunet, from the repository's models/detectors or
-# the shared folder (where yunet lives), with their licences.
+# the shared folder (where yunet lives), and UltraFace's MIT licence (YuNet, MIT too, comes
+# without a licence file here).
 for f in version-RFB-320.onnx face_detection_yunet.onnx LICENSE-ultraface; do
     for d in "$root/models/detectors" "$root/../shared/models/detectors"; do
         if [[ -f "$d/$f" ]]; then cp "$d/$f" "$stage/detectors/"; break; fi
     done
     [[ -f "$stage/detectors/$f" ]] || { echo "detector file $f not found" >&2; exit 1; }
 done
-cp "$root/models/detectors/README.md" "$stage/detectors/"
 
 cd "$here"
 start=$(date +%s)

@@ -281,9 +281,10 @@ mod tests {
         assert_eq!(p.detector_name, "ultraface-rfb");
         assert_eq!(p.detector.name(), "ultraface-rfb");
         let empty = tempfile::tempdir().expect("temp dir");
-        let err = Predictor::with_detector_dir(model(), Box::new(NoNet), "ultraface-rfb", empty.path())
-            .err()
-            .expect("a folder without the detector file should be refused");
+        let err =
+            Predictor::with_detector_dir(model(), Box::new(NoNet), "ultraface-rfb", empty.path())
+                .err()
+                .expect("a folder without the detector file should be refused");
         assert!(
             err.to_string().contains("version-RFB-320.onnx"),
             "the error should name the missing file: {err}"

@@ -19,10 +19,8 @@ use facealign_core::{BoxXywh, SchemeId};
 use facealign_infer::model_file::default_model_in;
 use facealign_infer::{Face as RustFace, ModelFile, Predictor as RustPredictor, Refine};
 use facealign_infer::{TractNet, TractOptions};
-use numpy::{PyArray2, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{
-    PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeError, PyValueError,
-};
+use numpy::{PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
@@ -36,8 +34,6 @@ const DETECTORS_SUBDIR: &str = "detectors";
 enum Failure {
     /// From the inference crate.
     Infer(facealign_infer::Error),
-    /// A bad argument (→ `ValueError`).
-    Value(String),
     /// A file that cannot be read (→ `FileNotFoundError` / `OSError`).
     Io(PathBuf, std::io::Error),
     /// Anything else (→ `RuntimeError`).
@@ -70,7 +66,6 @@ impl From<Failure> for PyErr {
         use facealign_core::Error as Core;
         use facealign_infer::Error as Infer;
         match f {
-            Failure::Value(m) => PyValueError::new_err(m),
             Failure::Runtime(m) => PyRuntimeError::new_err(m),
             Failure::Io(path, e) => os_error(e.kind(), format!("{}: {e}", path.display())),
             Failure::Infer(e) => {
@@ -125,7 +120,7 @@ fn spawn_predictor(setup: Setup) -> Result<(mpsc::Sender<Request>, Info), Failur
         .name("facealign-predictor".into())
         .spawn(move || {
             let built = std::panic::catch_unwind(AssertUnwindSafe(|| build(&setup)))
-                .unwrap_or_else(|p| Err(panicked(&p)));
+                .unwrap_or_else(|payload| Err(panicked(&*payload)));
             let mut p = match built {
                 Ok(p) => {
                     let info = Info {
@@ -147,7 +142,7 @@ fn spawn_predictor(setup: Setup) -> Result<(mpsc::Sender<Request>, Info), Failur
             // Ends when the Python object (the only sender) is dropped.
             for req in rx {
                 let out = std::panic::catch_unwind(AssertUnwindSafe(|| serve(&mut p, &req)))
-                    .unwrap_or_else(|p| Err(panicked(&p)));
+                    .unwrap_or_else(|payload| Err(panicked(&*payload)));
                 let _ = req.reply.send(out);
             }
         })
@@ -159,7 +154,7 @@ fn spawn_predictor(setup: Setup) -> Result<(mpsc::Sender<Request>, Info), Failur
 }
 
 /// A caught panic as a `RuntimeError`.
-fn panicked(payload: &Box<dyn std::any::Any + Send>) -> Failure {
+fn panicked(payload: &(dyn std::any::Any + Send)) -> Failure {
     let what = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_string())
@@ -383,7 +378,8 @@ struct Face {
 #[pymethods]
 impl Face {
     /// The face box ``(x, y, w, h)`` in image pixels.
-    #[getter(r#box)]
+    #[getter]
+    #[pyo3(name = "box")]
     fn get_box(&self) -> (f32, f32, f32, f32) {
         let [x, y, w, h] = self.bbox;
         (x, y, w, h)
@@ -646,13 +642,10 @@ impl Predictor {
 /// Raises:
 ///     FileNotFoundError, OSError: a path that cannot be read or decoded.
 #[pyfunction]
-fn load_image<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-) -> PyResult<Bound<'py, numpy::PyArray3<u8>>> {
+fn load_image<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, numpy::PyArray3<u8>>> {
     let img = py.detach(move || ImageArg::File(path).load())?;
     let (w, h) = img.dimensions();
-    Ok(numpy::PyArray1::from_vec(py, img.into_raw()).reshape([h as usize, w as usize, 3])?)
+    numpy::PyArray1::from_vec(py, img.into_raw()).reshape([h as usize, w as usize, 3])
 }
 
 /// facealign's native module: [`Predictor`], [`Face`] and [`load_image`].

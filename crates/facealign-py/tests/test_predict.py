@@ -132,7 +132,7 @@ def test_predict_boxes(predictor, cli_output):
     faces = predictor.predict(photo)
     boxes = [f.box for f in faces]
     given = predictor.predict_boxes(photo, boxes)
-    assert [g.box for g in given] == pytest.approx(boxes)
+    np.testing.assert_allclose([g.box for g in given], boxes, atol=0, rtol=0)
     assert all(g.score == 1.0 for g in given)
     for g, f in zip(given, faces):
         np.testing.assert_allclose(g.landmarks, f.landmarks, atol=TOL, rtol=0)
