@@ -402,7 +402,7 @@ impl Face {
         format!(
             "Face(box=({x:.1}, {y:.1}, {w:.1}, {h:.1}), score={:.3}, landmarks=<{} points>)",
             self.score,
-            self.landmarks.bind(py).len()
+            self.landmarks.bind(py).shape()[0]
         )
     }
 }

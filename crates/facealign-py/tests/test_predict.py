@@ -101,6 +101,7 @@ def test_array_input_equals_path_input(predictor, cli_output, photo, tmp_path):
     write_ppm(ppm, rgb)
     np.testing.assert_array_equal(facealign.load_image(str(ppm)), rgb)
     assert_faces_match(predictor.predict(ppm), expected)
+    assert f"<{predictor.n_points} points>" in repr(faces_array[0])
 
 
 def test_wrong_dtype_or_shape_is_a_value_error(predictor):
