@@ -206,7 +206,31 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
 /// The shipped default model for a landmark scheme (`models/defaults.toml`).
 pub fn default_model(scheme: SchemeId) -> Result<PathBuf> {
     let root = repo_root().unwrap_or_else(|| PathBuf::from("."));
-    let table_path = root.join("models/defaults.toml");
+    let name = default_model_name(&root.join("models"), scheme)?;
+    resolve(&name)
+}
+
+/// The default model for a landmark scheme in a folder of shipped models: `<name>.safetensors`
+/// in `models_dir`, `name` from its `defaults.toml` (for installs without a repository, e.g. the
+/// Python package).
+pub fn default_model_in(models_dir: &Path, scheme: SchemeId) -> Result<PathBuf> {
+    let name = default_model_name(models_dir, scheme)?;
+    let path = models_dir.join(format!("{name}.safetensors"));
+    if !path.is_file() {
+        return Err(Error::io(
+            &path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the default {} model is missing", scheme.name()),
+            ),
+        ));
+    }
+    Ok(path)
+}
+
+/// The model name `models_dir/defaults.toml` gives for `scheme`.
+fn default_model_name(models_dir: &Path, scheme: SchemeId) -> Result<String> {
+    let table_path = models_dir.join("defaults.toml");
     let text = std::fs::read_to_string(&table_path).map_err(|e| Error::io(&table_path, e))?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| Error::model(&table_path, "TOML", e.to_string()))?;
@@ -220,7 +244,7 @@ pub fn default_model(scheme: SchemeId) -> Result<PathBuf> {
                 format!("no default model for the {} scheme", scheme.name()),
             )
         })?;
-    resolve(name)
+    Ok(name.to_string())
 }
 
 /// Rewrite a model file with one metadata entry set (tensors byte for byte as they were),
@@ -247,4 +271,48 @@ pub fn store_calibration(path: &Path, detector: &str, c: &BoxCalibration) -> Res
         &format!("{META_CALIBRATION}{detector}"),
         &serde_json::to_string(c).expect("calibration serialises"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_model_in_reads_defaults_toml_of_the_given_folder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("defaults.toml"),
+            "ibug68 = \"m68\"\naflw19 = \"gone\"\n",
+        )
+        .expect("write defaults.toml");
+        std::fs::write(dir.path().join("m68.safetensors"), b"x").expect("write model");
+        assert_eq!(
+            default_model_in(dir.path(), SchemeId::Ibug68).expect("ibug68 has a default"),
+            dir.path().join("m68.safetensors")
+        );
+        // Named but missing: an I/O error naming the file.
+        let err = default_model_in(dir.path(), SchemeId::Aflw19).expect_err("file is missing");
+        assert!(
+            matches!(&err, Error::Io { path, .. } if path.ends_with("gone.safetensors")),
+            "{err}"
+        );
+        // Not named at all.
+        let err = default_model_in(dir.path(), SchemeId::Five).expect_err("no default for five");
+        assert!(err.to_string().contains("no default model"), "{err}");
+    }
+
+    #[test]
+    fn default_model_in_agrees_with_default_model_for_the_repository() {
+        let root = repo_root().expect("the repository should exist in tests");
+        assert_eq!(
+            default_model_in(&root.join("models"), SchemeId::Ibug68)
+                .expect("shipped default")
+                .canonicalize()
+                .expect("exists"),
+            default_model(SchemeId::Ibug68)
+                .expect("shipped default")
+                .canonicalize()
+                .expect("exists")
+        );
+    }
 }

@@ -58,9 +58,21 @@ pub fn detector_dir() -> std::path::PathBuf {
 }
 
 impl Predictor {
-    /// Build from a model file, its network on some runtime, and a detector name.
+    /// Build from a model file, its network on some runtime, and a detector name (its model file
+    /// read from [`detector_dir`]).
     pub fn new(model: ModelFile, net: Box<dyn CropNet>, detector: &str) -> Result<Predictor> {
-        let det = facealign_detect::open(detector, &detector_dir())?;
+        Self::with_detector_dir(model, net, detector, &detector_dir())
+    }
+
+    /// [`Predictor::new`] with the detector's model file read from `detector_dir` (an installed
+    /// package has no repository to guess from).
+    pub fn with_detector_dir(
+        model: ModelFile,
+        net: Box<dyn CropNet>,
+        detector: &str,
+        detector_dir: &std::path::Path,
+    ) -> Result<Predictor> {
+        let det = facealign_detect::open(detector, detector_dir)?;
         let (calibration, calibrated) = match model.calibration(detector)? {
             Some(c) => (c, true),
             None => (BoxCalibration::IDENTITY, false),
@@ -239,4 +251,43 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     let mut report = score(&p.model.name, &found, preds, protocol, opts)?;
     report.detection = Some(detection);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ModelFile {
+        let root = crate::model_file::repo_root().expect("the repository should exist in tests");
+        ModelFile::open(&root.join("models/aflw19.safetensors")).expect("aflw19 should load")
+    }
+
+    /// A net that must never run: these tests only build predictors.
+    struct NoNet;
+    impl CropNet for NoNet {
+        fn runtime(&self) -> &'static str {
+            "none"
+        }
+        fn run(&self, _chw: &[f32], _n: usize) -> Result<Vec<f32>> {
+            unreachable!("not run in these tests")
+        }
+    }
+
+    #[test]
+    fn with_detector_dir_reads_the_given_folder() {
+        let dir = detector_dir();
+        let p = Predictor::with_detector_dir(model(), Box::new(NoNet), "ultraface-rfb", &dir)
+            .expect("the default detector should open from detector_dir()");
+        assert_eq!(p.detector_name, "ultraface-rfb");
+        assert_eq!(p.detector.name(), "ultraface-rfb");
+        let empty = tempfile::tempdir().expect("temp dir");
+        let err =
+            Predictor::with_detector_dir(model(), Box::new(NoNet), "ultraface-rfb", empty.path())
+                .err()
+                .expect("a folder without the detector file should be refused");
+        assert!(
+            err.to_string().contains("version-RFB-320.onnx"),
+            "the error should name the missing file: {err}"
+        );
+    }
 }
