@@ -11,6 +11,8 @@ if cargo tree -p facealign-cli -e normal --prefix none 2>/dev/null | grep -qE '^
 fi
 # 2. The default (tch-free) binary through its CLI tests (prediction and evaluation on tract).
 cargo test --release -p facealign-cli --test tests "$@"
-# 3. Everything, with the train feature (last, so target/release/facealign can train). --release: the
+# 3. The Python package (maturin wheel of the pure-Rust runtime) in its own virtualenv, with pytest.
+crates/facealign-py/test.sh
+# 4. Everything, with the train feature (last, so target/release/facealign can train). --release: the
 # profile of the README's first command, so the tests reuse its compiled dependencies.
 cargo test --release --workspace --features facealign-cli/train "$@"
