@@ -43,8 +43,10 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// BatchNorm epsilon of every model (torchvision's default).
 pub const BN_EPS: f64 = 1e-5;
 
-/// MobileNetV2's inverted-residual table (t, c, n, s), as `facealign::model::mobilenet_v2`.
-const MNV2_SETTING: [(usize, usize, usize, usize); 7] = [
+/// MobileNetV2's inverted-residual table (paper Table 2): expansion t, output channels c, repeats n,
+/// first stride s. Feature layer `features.k` for k = 1..=17 are these blocks in order. The one
+/// table of both runtimes (the tch model in `facealign::model::mobilenet_v2` builds from it too).
+pub const MNV2_SETTING: [(usize, usize, usize, usize); 7] = [
     (1, 16, 1, 1),
     (6, 24, 2, 2),
     (6, 32, 3, 2),

@@ -97,8 +97,14 @@ impl std::fmt::Debug for TractNet {
 impl TractNet {
     /// Builds the network of a facealign safetensors model file.
     pub fn from_model_file(path: &Path, options: TractOptions) -> Result<TractNet> {
-        let g = graph::build_graph_from_file(path)?;
-        Self::from_proto(&g.proto, &path.display().to_string(), options)
+        Self::from_weights(&crate::weights::Weights::read(path)?, options)
+    }
+
+    /// Builds the network of a model file already read (its metadata also gives the
+    /// [`crate::ModelFile`], so a caller reads the file once).
+    pub fn from_weights(w: &crate::weights::Weights, options: TractOptions) -> Result<TractNet> {
+        let g = graph::build_graph(w)?;
+        Self::from_proto(&g.proto, &w.path().display().to_string(), options)
     }
 
     /// Loads an ONNX file (e.g. one written by [`graph::export_onnx`]).

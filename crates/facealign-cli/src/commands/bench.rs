@@ -14,7 +14,7 @@ use facealign::bench::{self, BenchOptions};
 use facealign::data::DataSpec;
 #[cfg(feature = "train")]
 use facealign::model::ModelConfig;
-use facealign_infer::{ModelFile, TractNet, TractOptions};
+use facealign_infer::{ModelFile, TractNet, TractOptions, Weights};
 use serde::Serialize;
 
 use super::runtime::Runtime;
@@ -118,13 +118,14 @@ fn tract(a: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     for m in &models {
         let path = facealign_infer::model_file::resolve(m)?;
-        let file = ModelFile::open(&path)?;
+        let w = Weights::read(&path)?;
+        let file = ModelFile::from_metadata(&path, w.metadata().clone())?;
         let s = file.crop.size as usize;
         // A mid-grey crop: the latency of these networks does not depend on the pixels.
         let crop = vec![0.5f32; 3 * s * s];
         let mut ms = [0.0; 2];
         for (k, threads) in [1usize, 2].into_iter().enumerate() {
-            let net = TractNet::from_model_file(&path, TractOptions::with_threads(threads))?;
+            let net = TractNet::from_weights(&w, TractOptions::with_threads(threads))?;
             ms[k] = median_ms(a.warmup, a.steps, || {
                 net.run(&crop, 1)?;
                 Ok(())

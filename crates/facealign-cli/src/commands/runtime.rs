@@ -22,11 +22,10 @@ pub fn load(spec: &str, runtime: Runtime) -> Result<(ModelFile, Box<dyn CropNet>
     let path = facealign_infer::model_file::resolve(spec)?;
     match runtime {
         Runtime::Tract => {
-            let file = ModelFile::open(&path)?;
-            let net = facealign_infer::TractNet::from_model_file(
-                &path,
-                facealign_infer::TractOptions::default(),
-            )?;
+            // One read of the file gives both the metadata and the weights.
+            let w = facealign_infer::Weights::read(&path)?;
+            let file = ModelFile::from_metadata(&path, w.metadata().clone())?;
+            let net = facealign_infer::TractNet::from_weights(&w, Default::default())?;
             Ok((file, Box::new(net)))
         }
         Runtime::Torch => torch(&path),

@@ -1,4 +1,6 @@
 //! `facealign train` from the command line: run directory contents, overrides, bad configs.
+use std::path::Path;
+
 use super::{fails, ok, tempdir, tiny_model};
 
 #[test]
@@ -85,26 +87,9 @@ fn a_second_ctrl_c_in_the_first_epoch_exits_130_at_once() {
     use std::process::{Command, Stdio};
     let dir = tempdir();
     let run = dir.path().join("run");
-    let data = format!("300w:{}", super::fixture_300w());
+    // Slow steps (224 px, batch 9): the second Ctrl-C lands while the first still waits.
     let child = Command::new(env!("CARGO_BIN_EXE_facealign"))
-        .args([
-            "train",
-            "configs/infanface/mnv2_l2.toml",
-            "--set",
-            &format!("data.train={data}"),
-            "--set",
-            &format!("data.val={data}"),
-            "--set",
-            // Slow steps (224 px, batch 9): the second Ctrl-C lands while the first still waits.
-            "data.input_size=224",
-            "--set",
-            "batch_size=9",
-            "--epochs",
-            "50",
-            "--out",
-            run.to_str().unwrap(),
-            "--quiet",
-        ])
+        .args(fixture_train("224", "50", &run, &[]))
         .current_dir(super::repo_root())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -139,31 +124,7 @@ fn a_second_ctrl_c_in_the_first_epoch_exits_130_at_once() {
 fn run_folders_are_not_overwritten_or_shared() {
     let model = tiny_model();
     let run = model.parent().unwrap();
-    let data = format!("300w:{}", super::fixture_300w());
-    let short = |out: &str, extra: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "train",
-            "configs/infanface/mnv2_l2.toml",
-            "--set",
-            &format!("data.train={data}"),
-            "--set",
-            &format!("data.val={data}"),
-            "--set",
-            "data.input_size=32",
-            "--set",
-            "batch_size=9",
-            "--epochs",
-            "1",
-            "--quiet",
-            "--out",
-            out,
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-        args.extend(extra.iter().map(|a| a.to_string()));
-        args
-    };
+    let short = |out: &str, extra: &[&str]| fixture_train("32", "1", Path::new(out), extra);
     let before = std::fs::read(run.join("last.safetensors")).unwrap();
     let e = fails(&as_refs(&short(run.to_str().unwrap(), &[])));
     assert!(
@@ -218,35 +179,11 @@ fn init_from_fine_tunes_a_trained_model() {
         .fold(f64::INFINITY, f64::min);
     let dir = tempdir();
     let out = dir.path().join("ft");
-    let data = format!("300w:{}", super::fixture_300w());
     let from = format!("init_from={}", model.display());
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "train",
-            "configs/infanface/mnv2_l2.toml",
-            "--set",
-            &format!("data.train={data}"),
-            "--set",
-            &format!("data.val={data}"),
-            "--set",
-            "data.input_size=64",
-            "--set",
-            "batch_size=9",
-            "--set",
-            "init=random",
-            "--set",
-            &from,
-            "--epochs",
-            "1",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
+    let args = |extra: &[&str]| {
+        let mut a = vec!["--set", "init=random", "--set", &from];
+        a.extend_from_slice(extra);
+        fixture_train("64", "1", &out, &a)
     };
     let e = fails(&as_refs(&args(&[])));
     assert!(e.contains("init_from") && e.contains("head_init"), "{e}");
@@ -278,4 +215,33 @@ fn init_from_fine_tunes_a_trained_model() {
 
 fn as_refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+/// `train` of the InfAnFace preset on the 9 committed 300W-layout fixture faces (training and
+/// validation), batch 9, at `size` px for `epochs`, quiet, into `out`, then `extra`. Argument 3 is
+/// the `data.train=` value.
+fn fixture_train(size: &str, epochs: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let data = format!("300w:{}", super::fixture_300w());
+    let mut args: Vec<String> = [
+        "train",
+        "configs/infanface/mnv2_l2.toml",
+        "--set",
+        &format!("data.train={data}"),
+        "--set",
+        &format!("data.val={data}"),
+        "--set",
+        &format!("data.input_size={size}"),
+        "--set",
+        "batch_size=9",
+        "--epochs",
+        epochs,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
 }

@@ -25,17 +25,8 @@ use super::blocks::{
 use super::summary::Recorder;
 use crate::{Error, Result};
 
-/// The inverted-residual table of the paper (Table 2): expansion t, output channels c, repeats n,
-/// first stride s. Feature layer `features.k` for k = 1..=17 are these blocks in order.
-pub const INVERTED_RESIDUAL_SETTING: [(i64, i64, usize, i64); 7] = [
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-];
+/// The inverted-residual table of the paper (Table 2), shared with the pure-Rust runtime.
+pub use facealign_infer::graph::MNV2_SETTING as INVERTED_RESIDUAL_SETTING;
 
 /// Number of torchvision feature layers: stem `features.0`, 17 blocks, last 1×1 conv `features.18`.
 pub const N_FEATURE_LAYERS: usize = 19;
@@ -101,6 +92,7 @@ impl MobileNetV2Config {
         let mut strides = vec![2];
         let mut stride = 2;
         'outer: for &(t, c, n, s) in &INVERTED_RESIDUAL_SETTING {
+            let (t, c, s) = (t as i64, c as i64, s as i64);
             let cout = make_divisible(c as f64 * self.width, 8);
             for i in 0..n {
                 if layers.len() == n_layers {

