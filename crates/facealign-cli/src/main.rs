@@ -199,7 +199,7 @@ fn run(cli: Cli) -> Result<()> {
             let ds = commands::load_data(&data)?;
             let mut det = facealign_infer::detect::open(
                 &detector,
-                &facealign_infer::predictor::detector_dir(),
+                &facealign_infer::predictor::detector_dir(&detector),
             )?;
             let (c, n) = facealign_infer::predictor::calibrate(det.as_mut(), &ds)?;
             facealign_infer::model_file::store_calibration(&model, &detector, &c)?;

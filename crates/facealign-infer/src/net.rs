@@ -5,7 +5,7 @@
 use crate::error::Result;
 
 /// A landmark network as inference sees it.
-pub trait CropNet {
+pub trait CropNet: Send {
     /// The runtime's name (`tract`, `torch`), for reports.
     fn runtime(&self) -> &'static str;
 
@@ -27,7 +27,7 @@ impl<T: CropNet + ?Sized> CropNet for Box<T> {
     }
 }
 
-impl<T: CropNet + ?Sized> CropNet for &T {
+impl<T: CropNet + Sync + ?Sized> CropNet for &T {
     fn runtime(&self) -> &'static str {
         (**self).runtime()
     }

@@ -65,25 +65,36 @@ pub fn exit_now(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// Make libtorch's OpenMP threads sleep instead of spinning when they wait (issue 17).
+/// Make libtorch's OpenMP threads sleep instead of spinning when they wait, on a busy machine
+/// (issue 17).
 ///
 /// libtorch (PyPI wheel, GNU OpenMP) spins its worker threads for a while at every barrier. On a
-/// machine where other processes also want the cores (a second training run, a compile, rayon's
-/// own pool) the spinning threads steal the cycles the working ones need: a 2-thread training run
-/// at 96 px fell from 36 img/s to 11.6 img/s next to two compiles, and `predict` used 11× the
-/// CPU per photo (docs/PERFORMANCE.md). `OMP_WAIT_POLICY=PASSIVE` makes waiting threads sleep.
+/// machine where other processes also want the cores the spinning threads steal the cycles the
+/// working ones need (a 2-thread training run at 96 px fell from 36 img/s to 11.6 img/s next to
+/// two compiles); `OMP_WAIT_POLICY=PASSIVE` makes waiting threads sleep. On a quiet machine the
+/// same setting costs ~28 % of training throughput and makes batch-1 inference ~3× slower
+/// (docs/PERFORMANCE.md), so it is applied only when the machine is busy: when the 1-minute
+/// load average (`/proc/loadavg`, before this process does any work) is at least 1, i.e. another
+/// process keeps a core busy. [`openmp_policy`] is the decision.
 ///
 /// GNU OpenMP reads its environment when the library is loaded, before `main`, so the variable
-/// cannot simply be set here: when it is unset this re-executes the program once with it set
-/// (`exec`, same arguments; a failure to exec is ignored). `OMP_WAIT_POLICY` given by the user is
-/// kept; `FACEALIGN_OMP=active` opts out. Call first thing in `main`.
+/// cannot simply be set here: this re-executes the program once with it set (`exec`, same
+/// arguments; a failure to exec is ignored). `OMP_WAIT_POLICY` given by the user is kept;
+/// `FACEALIGN_OMP=active` never re-executes, `FACEALIGN_OMP=passive` always does. Call first
+/// thing in `main`.
 pub fn passive_openmp() {
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
-        if std::env::var_os("OMP_WAIT_POLICY").is_some()
-            || std::env::var("FACEALIGN_OMP").is_ok_and(|v| v == "active")
-        {
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+        let policy = openmp_policy(
+            std::env::var_os("OMP_WAIT_POLICY").is_some(),
+            std::env::var("FACEALIGN_OMP").ok().as_deref(),
+            load,
+        );
+        if !policy {
             return;
         }
         let Ok(exe) = std::env::current_exe() else {
@@ -96,9 +107,43 @@ pub fn passive_openmp() {
     }
 }
 
+/// Whether to run with `OMP_WAIT_POLICY=PASSIVE`: never when the user set `OMP_WAIT_POLICY`;
+/// as `FACEALIGN_OMP` says (`active` / `passive`); otherwise when the 1-minute load average is
+/// at least 1 (unknown load: no).
+pub fn openmp_policy(user_set: bool, facealign_omp: Option<&str>, load1: Option<f64>) -> bool {
+    if user_set {
+        return false;
+    }
+    match facealign_omp {
+        Some("active") => false,
+        Some("passive") => true,
+        _ => load1.is_some_and(|l| l >= 1.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openmp_goes_passive_only_on_a_busy_machine_unless_told() {
+        assert!(
+            !openmp_policy(false, None, Some(0.3)),
+            "quiet: keep spinning"
+        );
+        assert!(
+            openmp_policy(false, None, Some(1.0)),
+            "one busy core elsewhere"
+        );
+        assert!(openmp_policy(false, None, Some(6.5)));
+        assert!(!openmp_policy(false, None, None), "unknown load");
+        assert!(
+            !openmp_policy(true, Some("passive"), Some(9.0)),
+            "the user's OMP_WAIT_POLICY wins"
+        );
+        assert!(!openmp_policy(false, Some("active"), Some(9.0)));
+        assert!(openmp_policy(false, Some("passive"), Some(0.0)));
+    }
 
     #[test]
     fn glibc_accepts_every_setting() {

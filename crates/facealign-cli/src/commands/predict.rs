@@ -242,6 +242,18 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 }
             })
             .collect();
+        // Detection and landmarks of the batch's images, pipelined on two threads.
+        let mut found = match given_box {
+            Some(_) => Vec::new(),
+            None => {
+                let imgs: Vec<&image::RgbImage> = decoded
+                    .iter()
+                    .filter_map(|(_, r)| r.as_ref().ok())
+                    .collect();
+                pred.predict_many(&imgs)?
+            }
+        }
+        .into_iter();
         for (path, img) in decoded {
             let img = match img {
                 Ok(i) => i,
@@ -294,7 +306,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
                         landmarks: l.into_iter().next().unwrap_or_default(),
                     }]
                 }
-                None => pred.predict(&img)?,
+                None => found
+                    .next()
+                    .expect("predict_many gives one result per decoded image"),
             };
             let mut faces = faces;
             if let Some(s) = smoother.as_mut() {
