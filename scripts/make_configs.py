@@ -24,6 +24,7 @@ LOSSES = {
     'acr_lambda1': '[loss]\nkind = "acr"\nlambda = 1.0\n',
     'acr_lambda3': '[loss]\nkind = "acr"\nlambda = 3.0\n',
     'star': '[loss]\nkind = "star"\n',
+    'awing': '[loss]\nkind = "awing"\nsigma = 1.0\n',
 }
 
 
@@ -51,7 +52,8 @@ INFANT_DATA = ('[data]\ntrain = "pts:../shared/data/infanface/train"\nval_ids = 
                'input_size = 128\n')
 INFANT_HEAD = 'epochs = 40\nbatch_size = 16\nseed = 0\nthreads = 2\ninit = "imagenet"\nhead_init = "mean-shape"\n'
 for model, loss in [('mnv2', 'l2'), ('mnv2', 'wing'), ('mnv2', 'asm'), ('mnv2', 'acr'), ('mnv2', 'acr_lambda1'),
-                    ('mnv2', 'acr_lambda3'), ('asmnet', 'l2'), ('asmnet', 'asm'), ('heatmap', 'star')]:
+                    ('mnv2', 'acr_lambda3'), ('asmnet', 'l2'), ('asmnet', 'asm'), ('heatmap', 'star'),
+                    ('heatmap', 'awing')]:
     write(f'configs/infanface/{model}_{loss}.toml', f'infanface-{model}-{loss}', INFANT_HEAD, INFANT_DATA, model,
           loss, CPU_OPTIM)
 

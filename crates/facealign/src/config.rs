@@ -471,6 +471,16 @@ impl TrainConfig {
             return bad("optim.weight_decay", "must be non-negative".into());
         }
         self.loss.validate()?;
+        if self.loss.needs_heatmaps() && !matches!(self.model, ModelConfig::Heatmap(_)) {
+            return bad(
+                "loss.kind",
+                format!(
+                    "`{}` supervises heatmaps: it needs model.arch = \"heatmap\", got `{}`",
+                    self.loss.name(),
+                    self.model.arch()
+                ),
+            );
+        }
         Ok(())
     }
 }

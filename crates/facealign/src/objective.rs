@@ -25,8 +25,9 @@ use tch::{Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::loss::Reduction;
 use crate::loss::{
-    AcrLoss, AcrLossConfig, AsmLoss, AsmLossConfig, L1Loss, L1LossConfig, L2Loss, L2LossConfig,
-    SmoothL1Loss, SmoothL1LossConfig, StarLoss, StarLossConfig, WingLoss, WingLossConfig,
+    AWingLoss, AWingLossConfig, AcrLoss, AcrLossConfig, AsmLoss, AsmLossConfig, LpLoss,
+    LpLossConfig, LpOptions, SmoothL1Loss, SmoothL1LossConfig, StarLoss, StarLossConfig, WingLoss,
+    WingLossConfig,
 };
 use crate::model::ModelOutput;
 use facealign_core::shape::{acr_phi, acr_variance_share, ShapeModel};
@@ -54,10 +55,10 @@ impl Default for AsmObjectiveConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LossConfig {
-    /// Mean squared error per coordinate.
-    L2(L2LossConfig),
-    /// Mean absolute error per coordinate.
-    L1(L1LossConfig),
+    /// Mean squared error per coordinate (the Lp loss with p = 2).
+    L2(LpOptions),
+    /// Mean absolute error per coordinate (the Lp loss with p = 1).
+    L1(LpOptions),
     /// Smooth-L1.
     SmoothL1(SmoothL1LossConfig),
     /// Wing loss (Feng et al. 2018); `unit_scale` defaults to the input size when left at 0.
@@ -68,6 +69,10 @@ pub enum LossConfig {
     Acr(AcrLossConfig),
     /// STAR loss on heatmaps (Zhou et al. 2023); needs a heatmap model.
     Star(StarLossConfig),
+    /// Adaptive Wing on heatmaps (Wang et al. 2019) against Gaussian target heatmaps of σ =
+    /// `sigma` cells at the labelled points; needs a heatmap model.
+    #[serde(rename = "awing")]
+    AWing(AWingLossConfig),
 }
 
 impl LossConfig {
@@ -81,7 +86,13 @@ impl LossConfig {
             LossConfig::Asm(_) => "asm",
             LossConfig::Acr(_) => "acr",
             LossConfig::Star(_) => "star",
+            LossConfig::AWing(_) => "awing",
         }
+    }
+
+    /// Whether the loss supervises heatmaps (so the model must be `model.arch = "heatmap"`).
+    pub fn needs_heatmaps(&self) -> bool {
+        matches!(self, LossConfig::Star(_) | LossConfig::AWing(_))
     }
 
     /// Whether the loss needs the PCA shape model.
@@ -92,8 +103,8 @@ impl LossConfig {
     /// Range checks (the error names the field).
     pub fn validate(&self) -> Result<()> {
         match self {
-            LossConfig::L2(c) => c.validate(),
-            LossConfig::L1(c) => c.validate(),
+            LossConfig::L2(c) => LpLossConfig::l2(c).validate(),
+            LossConfig::L1(c) => LpLossConfig::l1(c).validate(),
             LossConfig::SmoothL1(c) => c.validate(),
             LossConfig::Wing(c) => c.validate(),
             LossConfig::Asm(c) => {
@@ -111,18 +122,19 @@ impl LossConfig {
             }
             LossConfig::Acr(c) => c.validate(),
             LossConfig::Star(c) => c.validate(),
+            LossConfig::AWing(c) => c.validate(),
         }
     }
 }
 
 enum Built {
-    L2(L2Loss),
-    L1(L1Loss),
+    Lp(LpLoss),
     SmoothL1(SmoothL1Loss),
     Wing(WingLoss),
     Asm(AsmLoss, f64),
     Acr(AcrLoss),
     Star(StarLoss),
+    AWing(AWingLoss),
 }
 
 /// The un-augmented crop_u shapes of the training samples (NaN = unlabelled), for ACR's Φ.
@@ -268,8 +280,8 @@ impl Objective {
             )));
         }
         let built = match &cfg {
-            LossConfig::L2(c) => Built::L2(c.init()?),
-            LossConfig::L1(c) => Built::L1(c.init()?),
+            LossConfig::L2(c) => Built::Lp(LpLossConfig::l2(c).init()?),
+            LossConfig::L1(c) => Built::Lp(LpLossConfig::l1(c).init()?),
             LossConfig::SmoothL1(c) => Built::SmoothL1(c.init()?),
             LossConfig::Wing(c) => Built::Wing(c.init()?),
             LossConfig::Asm(c) => Built::Asm(
@@ -282,6 +294,7 @@ impl Objective {
             ),
             LossConfig::Acr(c) => Built::Acr(c.init()?),
             LossConfig::Star(c) => Built::Star(c.init()?),
+            LossConfig::AWing(c) => Built::AWing(c.init()?),
         };
         Ok(Objective {
             cfg,
@@ -391,12 +404,7 @@ impl Objective {
             schedule_value: None,
         };
         Ok(match &self.built {
-            Built::L2(l) => plain(masked_reduce(
-                &l.forward_unreduced(pred, gt),
-                &mask,
-                l.reduction(),
-            )),
-            Built::L1(l) => plain(masked_reduce(
+            Built::Lp(l) => plain(masked_reduce(
                 &l.forward_unreduced(pred, gt),
                 &mask,
                 l.reduction(),
@@ -441,12 +449,7 @@ impl Objective {
                 }
             }
             Built::Star(l) => {
-                let heatmaps = out.heatmaps.as_ref().ok_or_else(|| {
-                    Error::Config(
-                        "loss `star` needs a heatmap model (model.arch = \"heatmap\")".into(),
-                    )
-                })?;
-                let hw = heatmaps.size()[3] as f64;
+                let (heatmaps, hw) = self.heatmaps(out, n, dim)?;
                 let target = crop_u_to_heatmap_grid(gt, self.input_size, hw).view([n, dim / 2, 2]);
                 plain(masked_reduce(
                     &l.forward_unreduced(heatmaps, &target),
@@ -454,7 +457,43 @@ impl Objective {
                     l.reduction(),
                 ))
             }
+            Built::AWing(l) => {
+                let (heatmaps, hw) = self.heatmaps(out, n, dim)?;
+                let target = gaussian_heatmaps(gt, self.input_size, hw as i64, l.sigma());
+                let per_pixel = l.forward_unreduced(heatmaps, &target);
+                // Per point (mean or sum over its pixels), then over the labelled points: with
+                // every point labelled, the mean is the authors' mean over N·M·H·W.
+                let per_point = match l.reduction() {
+                    Reduction::Mean => per_pixel.mean_dim([2i64, 3].as_slice(), false, pred.kind()),
+                    Reduction::Sum => {
+                        per_pixel.sum_dim_intlist([2i64, 3].as_slice(), false, pred.kind())
+                    }
+                };
+                plain(masked_reduce(&per_point, &mask, l.reduction()))
+            }
         })
+    }
+
+    /// The model's heatmaps `[N, M, h, w]` (square) and their side, for a heatmap loss.
+    fn heatmaps<'o>(&self, out: &'o ModelOutput, n: i64, dim: i64) -> Result<(&'o Tensor, f64)> {
+        let name = self.cfg.name();
+        let heatmaps = out.heatmaps.as_ref().ok_or_else(|| {
+            Error::Config(format!(
+                "loss `{name}` needs a heatmap model (model.arch = \"heatmap\")"
+            ))
+        })?;
+        let size = heatmaps.size();
+        if size.len() != 4 || size[0] != n || size[1] != dim / 2 || size[2] != size[3] {
+            return Err(Error::invalid(
+                "batch targets",
+                format!(
+                    "loss `{name}`: heatmaps {size:?} for {n} samples of {} points (mixed-scheme \
+                     virtual points cannot be supervised by a heatmap loss)",
+                    dim / 2
+                ),
+            ));
+        }
+        Ok((heatmaps, size[3] as f64))
     }
 
     /// The input size the objective was built for (Wing's pixel scale).
@@ -491,6 +530,28 @@ pub fn heatmap_grid_to_crop_u(g: &Tensor, input_size: f64, hw: f64) -> Tensor {
     crop_px / input_size - 0.5
 }
 
+/// Gaussian target heatmaps, peak 1, of σ `sigma` heatmap cells centred at each point: cell
+/// `(j, i)` of point m has `exp(−((j − x_m)² + (i − y_m)²) / (2σ²))`, where `(x_m, y_m)` is the
+/// point in cell-index units (cell j's centre sits at crop_px `(j + 0.5)·S/w − 0.5`, as in
+/// [`crop_u_to_heatmap_grid`]).
+///
+/// # Shapes
+/// `u`: `[N, 2M]` crop_u → `[N, M, hw, hw]`, no gradient.
+pub fn gaussian_heatmaps(u: &Tensor, input_size: f64, hw: i64, sigma: f64) -> Tensor {
+    let u = u.detach();
+    let (n, dim) = (u.size()[0], u.size()[1]);
+    let m = dim / 2;
+    // crop_px = (u + 0.5)·S;  cell = (crop_px + 0.5)·w/S − 0.5
+    let cells = ((&u + 0.5) * input_size + 0.5) * (hw as f64 / input_size) - 0.5;
+    let cells = cells.view([n, m, 2]);
+    let x = cells.select(2, 0).view([n, m, 1, 1]);
+    let y = cells.select(2, 1).view([n, m, 1, 1]);
+    let grid = Tensor::arange(hw, (u.kind(), u.device()));
+    let dx = (grid.view([1, 1, 1, hw]) - x).square();
+    let dy = (grid.view([1, 1, hw, 1]) - y).square();
+    ((dx + dy) * (-0.5 / (sigma * sigma))).exp()
+}
+
 /// `gt` (2M values) with NaN at the points whose `labelled` flag (M values) is 0: the shape
 /// model's convention for an unlabelled coordinate.
 pub fn with_nan_at_unlabelled(gt: &[f32], labelled: &[f32]) -> Vec<f32> {
@@ -509,7 +570,7 @@ pub fn scalar(t: &Tensor) -> f64 {
 mod tests {
     use super::*;
     use crate::loss::AcrCMode;
-    use crate::loss::L2LossConfig;
+    use crate::loss::LpOptions;
 
     #[test]
     fn heatmap_grid_round_trip_and_corners() {
@@ -548,7 +609,7 @@ mod tests {
     /// An L2 objective on a 2-sample, 3-point batch with point 1 of sample 0 and every point of
     /// nothing else unlabelled.
     fn l2_objective() -> Objective {
-        Objective::new(LossConfig::L2(L2LossConfig::default()), None, 64, 1).expect("l2")
+        Objective::new(LossConfig::L2(LpOptions::default()), None, 64, 1).expect("l2")
     }
 
     fn output(pred: &Tensor) -> ModelOutput {
@@ -618,6 +679,81 @@ mod tests {
         lv.loss.backward();
         let g: Vec<f64> = Vec::try_from(pred.grad().flatten(0, -1)).expect("grad");
         assert!(g.iter().all(|&v| v == 0.0), "{g:?}");
+    }
+
+    #[test]
+    fn gaussian_heatmaps_peak_at_the_point_cell() {
+        // S = 32, 8×8 cells (4 px each): cell j's centre is crop_px 4j + 1.5. A point at cell
+        // (x, y) = (2, 1) is crop_px (9.5, 5.5), i.e. crop_u (9.5/32 − 0.5, 5.5/32 − 0.5).
+        let u = Tensor::from_slice(&[9.5 / 32.0 - 0.5, 5.5 / 32.0 - 0.5f64]).view([1, 2]);
+        let h = gaussian_heatmaps(&u, 32.0, 8, 1.5);
+        assert_eq!(h.size(), [1, 1, 8, 8]);
+        let at = |y: i64, x: i64| h.double_value(&[0, 0, y, x]);
+        assert!((at(1, 2) - 1.0).abs() < 1e-12);
+        // One cell right: exp(−1 / (2·1.5²)); one right and one down: exp(−2 / 4.5).
+        assert!((at(1, 3) - (-1.0f64 / 4.5).exp()).abs() < 1e-12);
+        assert!((at(2, 3) - (-2.0f64 / 4.5).exp()).abs() < 1e-12);
+        assert!((at(1, 1) - at(1, 3)).abs() < 1e-12, "symmetric");
+    }
+
+    #[test]
+    fn the_heatmap_decoder_reads_a_gaussian_target_back_at_its_point() {
+        // The target builder and the model's soft-argmax agree on the cell convention: decoding
+        // a Gaussian target (away from the border) gives its point back.
+        let pts = [-0.1f64, 0.05, 0.12, -0.2, 0.0, 0.0];
+        let u = Tensor::from_slice(&pts).view([1, 6]);
+        let h = gaussian_heatmaps(&u, 64.0, 16, 1.0);
+        let back: Vec<f32> =
+            Vec::try_from(crate::model::heatmap::soft_argmax_crop_u(&h, (64, 64)).flatten(0, -1))
+                .expect("values");
+        for (b, p) in back.iter().zip(pts) {
+            assert!((f64::from(*b) - p).abs() < 1e-5, "{back:?} vs {pts:?}");
+        }
+    }
+
+    #[test]
+    fn awing_objective_is_the_per_point_mean_over_labelled_points() {
+        use crate::loss::AWingLossConfig;
+        // 1 sample, 2 points, 6×6 heatmaps at S = 24; point 1 unlabelled.
+        let obj = Objective::new(LossConfig::AWing(AWingLossConfig::default()), None, 24, 1)
+            .expect("awing");
+        let gt_host = [-0.1f32, 0.05, 0.2, -0.2];
+        let gt = Tensor::from_slice(&gt_host)
+            .view([1, 4])
+            .to_kind(Kind::Double);
+        let heat = super::super::loss::testutil::uniform(3, &[1, 2, 6, 6], 0.0, 1.0)
+            .set_requires_grad(true);
+        let out = ModelOutput {
+            landmarks: Tensor::zeros([1, 4], (Kind::Double, tch::Device::Cpu)),
+            heatmaps: Some(heat.shallow_clone()),
+            pose: None,
+        };
+        let t = BatchTargets {
+            gt: &gt,
+            gt_host: &gt_host,
+            labelled: &[1.0, 0.0],
+            indices: &[0],
+            flipped: &[false],
+        };
+        let lv = obj.compute(&out, &t, 0).expect("loss");
+        // By hand: the AWing loss of point 0's heatmap alone against its Gaussian target.
+        let target = gaussian_heatmaps(&gt, 24.0, 6, 1.0);
+        let l = AWingLossConfig::default().init().unwrap();
+        let want = l.forward(&heat.narrow(1, 0, 1), &target.narrow(1, 0, 1));
+        assert!((scalar(&lv.loss) - scalar(&want)).abs() < 1e-12);
+        lv.loss.backward();
+        let g = heat.grad();
+        assert_eq!(
+            g.narrow(1, 1, 1).abs().sum(Kind::Double).double_value(&[]),
+            0.0
+        );
+        assert!(g.narrow(1, 0, 1).abs().sum(Kind::Double).double_value(&[]) > 0.0);
+        // A model without heatmaps is refused by name.
+        let err = obj
+            .compute(&output(&out.landmarks), &t, 0)
+            .err()
+            .expect("no heatmaps");
+        assert!(err.to_string().contains("awing"), "{err}");
     }
 
     #[test]

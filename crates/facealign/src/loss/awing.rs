@@ -39,6 +39,10 @@ pub struct AWingLossConfig {
     pub weight_threshold: f64,
     /// How per-pixel values are reduced (default mean over N·M·H·W).
     pub reduction: Reduction,
+    /// In training: σ, in heatmap cells, of the Gaussian target heatmap drawn at each labelled
+    /// point (peak 1; `objective::gaussian_heatmaps`); default 1, > 0. The loss itself takes
+    /// any target heatmaps.
+    pub sigma: f64,
 }
 
 impl Default for AWingLossConfig {
@@ -52,6 +56,7 @@ impl Default for AWingLossConfig {
             weight: 10.0,
             weight_threshold: 0.2,
             reduction: Reduction::Mean,
+            sigma: 1.0,
         }
     }
 }
@@ -69,6 +74,7 @@ impl AWingLossConfig {
             ));
         }
         check_non_negative("awing.weight", self.weight)?;
+        check_positive("awing.sigma", self.sigma)?;
         if !self.weight_threshold.is_finite() {
             return Err(Error::invalid("awing.weight_threshold", "must be finite"));
         }
@@ -90,6 +96,16 @@ pub struct AWingLoss {
 }
 
 impl AWingLoss {
+    /// How the unreduced values become one scalar.
+    pub fn reduction(&self) -> Reduction {
+        self.config.reduction
+    }
+
+    /// σ of the training objective's Gaussian target heatmaps, in heatmap cells.
+    pub fn sigma(&self) -> f64 {
+        self.config.sigma
+    }
+
     /// The reduced loss.
     ///
     /// # Shapes

@@ -11,8 +11,7 @@
 //!
 //! | file | loss | unreduced shape |
 //! |---|---|---|
-//! | `l2.rs` | mean squared error per coordinate | `[N, 2M]` |
-//! | `l1.rs` | absolute error per coordinate | `[N, 2M]` |
+//! | `lp.rs` | `|e|^p` per coordinate: L2 (p = 2, mean squared error), L1 (p = 1) | `[N, 2M]` |
 //! | `smooth_l1.rs` | Huber-style smooth L1 (β) | `[N, 2M]` |
 //! | `wing.rs` | Wing (Feng et al. 2018) | `[N, 2M]` |
 //! | `awing.rs` | Adaptive Wing on heatmaps (Wang et al. 2019) | `[N, M, H, W]` |
@@ -29,8 +28,7 @@ pub use crate::{Error, Result};
 pub mod acr;
 pub mod asm;
 pub mod awing;
-pub mod l1;
-pub mod l2;
+pub mod lp;
 pub mod smooth_l1;
 pub mod star;
 pub mod wing;
@@ -38,8 +36,7 @@ pub mod wing;
 pub use acr::{AcrCMode, AcrLoss, AcrLossConfig};
 pub use asm::{asm_alpha, AsmLoss, AsmLossConfig};
 pub use awing::{AWingLoss, AWingLossConfig};
-pub use l1::{L1Loss, L1LossConfig};
-pub use l2::{L2Loss, L2LossConfig};
+pub use lp::{LpLoss, LpLossConfig, LpOptions};
 pub use smooth_l1::{SmoothL1Loss, SmoothL1LossConfig};
 pub use star::{soft_argmax, StarLoss, StarLossConfig};
 pub use wing::{WingLoss, WingLossConfig};
@@ -262,8 +259,14 @@ mod tests {
                 pts.to_kind(k),
             );
             let out = vec![
-                L2LossConfig::default().init().unwrap().forward(&p, &t),
-                L1LossConfig::default().init().unwrap().forward(&p, &t),
+                LpLossConfig::l2(&LpOptions::default())
+                    .init()
+                    .unwrap()
+                    .forward(&p, &t),
+                LpLossConfig::l1(&LpOptions::default())
+                    .init()
+                    .unwrap()
+                    .forward(&p, &t),
                 SmoothL1LossConfig::default()
                     .init()
                     .unwrap()

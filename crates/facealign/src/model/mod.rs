@@ -77,6 +77,19 @@ pub enum ModelConfig {
     Heatmap(HeatmapConfig),
 }
 
+impl ModelConfig {
+    /// The architecture's name as `model.arch` spells it.
+    pub fn arch(&self) -> &'static str {
+        match self {
+            ModelConfig::MobilenetV2(_) => "mobilenet_v2",
+            ModelConfig::EfficientnetB0(_) => "efficientnet_b0",
+            ModelConfig::EfficientnetB3(_) => "efficientnet_b3",
+            ModelConfig::Asmnet(_) => "asmnet",
+            ModelConfig::Heatmap(_) => "heatmap",
+        }
+    }
+}
+
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig::MobilenetV2(MobileNetV2Config::default())

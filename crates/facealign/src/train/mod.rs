@@ -362,7 +362,7 @@ pub fn train(
     let data = prepare_data(&cfg)?;
     let scheme = data.target.clone();
     let n_points = scheme.n_points();
-    if !data.single_scheme() && (cfg.loss.needs_shape_model() || cfg.loss.name() == "star") {
+    if !data.single_scheme() && (cfg.loss.needs_shape_model() || cfg.loss.needs_heatmaps()) {
         return Err(Error::Config(format!(
             "loss `{}` needs every training source in the model's scheme {} (mapped points \
              have no shape model or heatmap); use l2, l1, smooth_l1 or wing with mixed schemes",

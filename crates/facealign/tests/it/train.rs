@@ -12,8 +12,22 @@ use super::fixture_300w;
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn tiny(loss: &str, epochs: usize, threads: usize) -> TrainConfig {
+    TrainConfig::from_toml(
+        &tiny_text(
+            loss,
+            "arch = \"mobilenet_v2\"\ndropout = 0.0",
+            epochs,
+            threads,
+        ),
+        "tiny",
+    )
+    .expect("the tiny config is valid")
+}
+
+/// The tiny config's text with `model` as the `[model]` table's body.
+fn tiny_text(loss: &str, model: &str, epochs: usize, threads: usize) -> String {
     let spec = fixture_300w();
-    let text = format!(
+    format!(
         r#"
 epochs = {epochs}
 batch_size = 9
@@ -36,15 +50,13 @@ blur = {{ p = 0.0, max = 0.0 }}
 noise = {{ p = 0.0, max = 0.0 }}
 occlusion = {{ p = 0.0 }}
 [model]
-arch = "mobilenet_v2"
-dropout = 0.0
+{model}
 [loss]
 kind = "{loss}"
 [optim]
 lr = 1e-3
 "#
-    );
-    TrainConfig::from_toml(&text, "tiny").expect("the tiny config is valid")
+    )
 }
 
 /// NME (fraction) of predicting the mean training shape (in crop_u) for every face: the score of a
@@ -291,4 +303,51 @@ fn mixed_schemes_train_and_validate_each_source_in_its_own_scheme() {
     };
     let e = train(acr, None, &opts).unwrap_err().to_string();
     assert!(e.contains("acr") && e.contains("mixed schemes"), "{e}");
+}
+
+#[test]
+fn heatmap_losses_train_a_heatmap_model_and_refuse_a_regressor() {
+    // AWing (and STAR) supervise heatmaps: with a coordinate regressor the config is refused at
+    // validation, naming the key, before any data is read.
+    for loss in ["awing", "star"] {
+        let err = TrainConfig::from_toml(&tiny_text(loss, "arch = \"mobilenet_v2\"", 1, 1), "t")
+            .expect_err("a heatmap loss on mobilenet_v2 is refused");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("loss.kind") && msg.contains("heatmap"),
+            "{msg}"
+        );
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TrainOptions {
+        out: Some(dir.path().join("run")),
+        quiet: true,
+        ..TrainOptions::default()
+    };
+    let cfg = TrainConfig::from_toml(
+        &tiny_text("awing", "arch = \"heatmap\"\nheatmap_size = 16", 12, 2),
+        "tiny-awing",
+    )
+    .expect("awing on a heatmap model is valid");
+    let r = train(cfg, None, &opts).unwrap();
+    let rows = std::fs::read_to_string(dir.path().join("run/metrics.csv")).unwrap();
+    let losses: Vec<f64> = rows
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    eprintln!(
+        "awing train loss per epoch {losses:?}; val NME first {} best {}",
+        r.first_val_nme, r.best_val_nme
+    );
+    assert_eq!(losses.len(), 12);
+    assert!(losses.iter().all(|l| l.is_finite()));
+    assert!(
+        losses[11] < 0.6 * losses[0],
+        "the AWing loss falls: {losses:?}"
+    );
+    // Only the heatmaps are supervised: the landmarks (whole-map soft-argmax, STAR's decoder)
+    // need not improve in 12 epochs on 9 faces (docs/RESULTS.md), but they stay finite.
+    assert!(r.best_val_nme.is_finite());
 }
