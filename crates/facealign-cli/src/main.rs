@@ -256,13 +256,14 @@ fn train(a: TrainArgs) -> Result<()> {
     if let Some(m) = a.max_samples {
         overrides.push(format!("data.max_samples={m}"));
     }
+    // A resumed run reads its own config, once, in the library.
     let cfg = match (&a.config, &a.resume) {
-        (Some(path), None) => facealign::config::TrainConfig::load(path, &overrides)?,
-        (_, Some(dir)) => {
+        (Some(path), None) => Some(facealign::config::TrainConfig::load(path, &overrides)?),
+        (_, Some(_)) => {
             if !overrides.is_empty() {
                 bail!("--resume continues a run exactly; --set/--epochs/--max-samples cannot change it");
             }
-            facealign::config::TrainConfig::load(&dir.join("config.toml"), &[])?
+            None
         }
         (None, None) => bail!("give a CONFIG.toml (or --resume RUN_DIR)"),
     };
@@ -280,13 +281,16 @@ fn train(a: TrainArgs) -> Result<()> {
     }
     let opts = facealign::train::TrainOptions {
         out: a.out,
-        resume: a.resume,
         stop: Some(stop),
         stop_after_steps: None,
         quiet: a.quiet,
         force: a.force,
     };
-    let report = facealign::train::train(cfg, a.config.as_deref(), &opts);
+    let report = match (cfg, &a.resume) {
+        (Some(cfg), _) => facealign::train::train(cfg, a.config.as_deref(), &opts),
+        (None, Some(dir)) => facealign::train::resume(dir, &opts),
+        (None, None) => unreachable!("checked above"),
+    };
     match report {
         Ok(r) => {
             println!("run directory: {}", r.run_dir.display());

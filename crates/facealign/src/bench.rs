@@ -1,20 +1,20 @@
 //! `facealign bench`: training and inference speed, and the data pipeline's crops per second.
 //!
-//! Training step = forward + backward + Adam update with the ACR loss on `[batch, 3, S, S]`
-//! inputs (synthetic tensors; Φ is a fixed random tensor so the loss does the same arithmetic as
-//! in training). Times are medians over `steps` after `warmup` steps: memory first touched on these
-//! machines is slow, so the first steps are never counted.
+//! Training step = [`crate::train::TrainStep`], the code `facealign train` runs, on one synthetic
+//! batch of `[batch, 3, S, S]` random images and random targets: forward, the ACR objective (its
+//! Φ from the clean-shape cache, as in training; L2 when no landmark scheme has `points` points),
+//! backward, Adam. Times are medians over `steps` after `warmup` steps: memory first touched on
+//! these machines is slow, so the first steps are never counted.
 use std::time::Instant;
 
 use serde::Serialize;
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use crate::adam::Adam;
-use crate::config::OptimConfig;
 use crate::error::Result;
-use crate::loss::AcrLossConfig;
-use crate::model::{self, ModelConfig};
+use crate::model::ModelConfig;
+use crate::train::TrainStep;
 use facealign_core::loader::{CropLoader, LoaderConfig};
+use facealign_core::mixed::MixedBatch;
 use facealign_core::{AugmentConfig, CropSpec, Dataset};
 
 /// Benchmark settings.
@@ -35,6 +35,8 @@ pub struct BenchOptions {
 pub struct BenchReport {
     pub stack: String,
     pub model: String,
+    /// The training step's loss (`acr`; `l2` when no landmark scheme has `points` points).
+    pub loss: String,
     pub size: u32,
     pub batch: usize,
     pub threads: usize,
@@ -73,54 +75,46 @@ fn time_median(warmup: usize, steps: usize, mut f: impl FnMut()) -> f64 {
     median(times)
 }
 
-/// The measured training step on synthetic tensors, shared by [`run`] and the criterion bench
+/// The measured training step on a synthetic batch, shared by [`run`] and the criterion bench
 /// (`benches/model.rs`) so both time the same thing.
-pub struct TrainStep {
-    // Kept alive for the model's and optimiser's variables.
-    _vs: VarStore,
-    net: model::LandmarkModel,
-    opt: Adam,
-    loss: crate::loss::AcrLoss,
-    xs: Tensor,
-    ys: Tensor,
-    phi: Tensor,
+pub struct BenchStep {
+    step: TrainStep,
+    batch: MixedBatch,
+    loss: &'static str,
+    k: usize,
+    size: i64,
 }
 
-impl TrainStep {
-    /// A freshly initialised `model` with `points` landmarks, default Adam, the default ACR loss,
-    /// and random inputs `[batch, 3, size, size]`, targets and Φ.
-    pub fn new(model: &ModelConfig, points: usize, batch: usize, size: u32) -> Result<TrainStep> {
-        let vs = VarStore::new(Device::Cpu);
-        let net = model::build(model, vs.root(), points as i64)?;
-        let opt = Adam::new(&vs, &OptimConfig::default());
-        let loss = AcrLossConfig::default().init()?;
-        let (b, s, m2) = (batch as i64, size as i64, 2 * points as i64);
-        Ok(TrainStep {
-            xs: Tensor::rand([b, 3, s, s], (Kind::Float, Device::Cpu)),
-            ys: Tensor::rand([b, m2], (Kind::Float, Device::Cpu)) - 0.5,
-            phi: Tensor::rand([b, m2], (Kind::Float, Device::Cpu)),
-            _vs: vs,
-            net,
-            opt,
+impl BenchStep {
+    /// A freshly initialised `model` with `points` landmarks ([`TrainStep::synthetic`]).
+    pub fn new(model: &ModelConfig, points: usize, batch: usize, size: u32) -> Result<BenchStep> {
+        let (step, batch, loss) = TrainStep::synthetic(model, points, batch, size)?;
+        Ok(BenchStep {
+            step,
+            batch,
             loss,
+            k: 0,
+            size: i64::from(size),
         })
     }
 
-    /// Forward + backward + Adam update (lr 1e-4).
-    pub fn step(&mut self) {
-        let out = self.net.forward_t(&self.xs, true);
-        let l = self.loss.forward(&out.landmarks, &self.ys, &self.phi);
-        self.opt.zero_grad();
-        l.backward();
-        self.opt.step(1e-4);
+    /// The objective's loss (`acr`, or `l2` without a scheme of that many points).
+    pub fn loss(&self) -> &'static str {
+        self.loss
+    }
+
+    /// One training step (lr 1e-4).
+    pub fn step(&mut self) -> Result<()> {
+        self.k += 1;
+        self.step.run(&self.batch, 0, self.k, 1e-4).map(|_| ())
     }
 
     /// Inference on random `[n, 3, size, size]` inputs, without gradients: a closure to time.
     pub fn infer(&self, n: i64) -> impl Fn() + '_ {
-        let s = self.xs.size()[2];
+        let s = self.size;
         let x = Tensor::rand([n, 3, s, s], (Kind::Float, Device::Cpu));
         move || {
-            let _ = tch::no_grad(|| self.net.forward_t(&x, false));
+            let _ = tch::no_grad(|| self.step.net.forward_t(&x, false));
         }
     }
 }
@@ -129,8 +123,16 @@ impl TrainStep {
 pub fn run(opts: &BenchOptions, data: Option<&Dataset>) -> Result<BenchReport> {
     tch::set_num_threads(opts.threads as i32);
     tch::manual_seed(0);
-    let mut train = TrainStep::new(&opts.model, opts.points, opts.batch, opts.size)?;
-    let step = time_median(opts.warmup, opts.steps, || train.step());
+    let mut train = BenchStep::new(&opts.model, opts.points, opts.batch, opts.size)?;
+    let mut failed = None;
+    let step = time_median(opts.warmup, opts.steps, || {
+        if let Err(e) = train.step() {
+            failed.get_or_insert(e);
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let infer1 = time_median(opts.warmup, opts.steps.max(10), train.infer(1));
     let infer32 = time_median(opts.warmup.min(2), opts.steps.clamp(1, 5), train.infer(32));
     let crops_per_s = match data {
@@ -140,6 +142,7 @@ pub fn run(opts: &BenchOptions, data: Option<&Dataset>) -> Result<BenchReport> {
     Ok(BenchReport {
         stack: "facealign (tch-rs)".into(),
         model: opts.model_name.clone(),
+        loss: train.loss().into(),
         size: opts.size,
         batch: opts.batch,
         threads: opts.threads,

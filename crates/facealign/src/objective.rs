@@ -316,8 +316,13 @@ impl Objective {
     /// Supervise, besides the model's T points, the means of these sets of them (the virtual
     /// points of a mixed-scheme config, `facealign_core::mixed`). Empty: nothing changes.
     pub fn with_virtual_points(mut self, virtual_points: &[Vec<usize>]) -> Objective {
-        self.virtual_sets = virtual_points.to_vec();
+        self.set_virtual_points(virtual_points);
         self
+    }
+
+    /// [`Objective::with_virtual_points`] in place.
+    pub fn set_virtual_points(&mut self, virtual_points: &[Vec<usize>]) {
+        self.virtual_sets = virtual_points.to_vec();
     }
 
     /// `pred` `[N, 2T]` extended by the means of the virtual point sets → `[N, 2(T+V)]`.

@@ -235,8 +235,8 @@ fn torch(a: BenchArgs) -> Result<()> {
             r.model, r.size, r.points, r.threads
         );
         println!(
-            "train: {:.1} img/s (batch {}, median step {:.1} ms, ACR loss + Adam)",
-            r.train_img_per_s, r.batch, r.train_step_ms
+            "train: {:.1} img/s (batch {}, median step {:.1} ms, the training step with the {} objective + Adam)",
+            r.train_img_per_s, r.batch, r.train_step_ms, r.loss
         );
         println!(
             "inference: {:.2} ms at batch 1, {:.1} img/s at batch 32",

@@ -4,7 +4,6 @@
 //! validation split; one row appended to `metrics.csv`; `curves.png` redrawn; `last` and `best`
 //! checkpoints written atomically. Randomness is a pure function of (seed, epoch, step, sample),
 //! so a run stopped at any step and resumed with `--resume` reaches the same weights.
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,33 +12,36 @@ use std::time::Instant;
 use tch::{nn::VarStore, Device, Tensor};
 
 use crate::adam::Adam;
-use crate::checkpoint::{self, META_CONFIG, META_STATE};
+use crate::checkpoint;
 use crate::config::{HeadInit, Init, TrainConfig};
 use crate::error::{write_atomic, Error, Result};
-use crate::eval::predict_crops;
 use crate::model;
-use crate::objective::{scalar, with_input_size, BatchTargets, CleanShapes, Objective};
+use crate::objective::{with_input_size, CleanShapes, Objective};
 use facealign_core::data::DataSpec;
 use facealign_core::geometry::{landmarks_to_crop_u, CropSpec};
 use facealign_core::loader::{sample_crop, CropLoader, CropSource, LoaderConfig};
-use facealign_core::metrics::{self, FaceScore};
 use facealign_core::mixed::{MixedLoader, MixedSource};
 use facealign_core::scheme_map::SchemeMap;
 use facealign_core::shape::ShapeModel;
 use facealign_core::{Dataset, Scheme};
 
 mod curves;
+mod run_dir;
 mod split;
+mod step;
+mod validate;
 
+pub use run_dir::{RunDir, RunLock, RunState, RUN_FILES};
 pub use split::split_train_val;
+use step::mix_seed;
+pub use step::{StepOutcome, TrainStep};
+pub use validate::{validate, ValSource, Validation};
 
 /// Options of one `train` call that are not part of the config.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
-    /// Run directory; default `runs/<config name>` (suffixed to be new).
+    /// Run directory of a new run; default `runs/<config name>` (suffixed to be new).
     pub out: Option<PathBuf>,
-    /// Continue the run in this directory.
-    pub resume: Option<PathBuf>,
     /// Set to true (e.g. by Ctrl-C) to stop after a consistent checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
     /// Stop after this many optimiser steps of this call (tests of interrupt + resume).
@@ -60,25 +62,6 @@ pub struct TrainReport {
     pub last_val_nme: f64,
     pub first_val_nme: f64,
     pub seconds: f64,
-}
-
-/// Persisted run state (in the checkpoint metadata).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct RunState {
-    /// Epoch in progress (0-based).
-    epoch: usize,
-    /// Batches of `epoch` already done.
-    step_in_epoch: usize,
-    adam_step: i64,
-    best_val_nme: f64,
-    best_epoch: usize,
-    first_val_nme: f64,
-    last_val_nme: f64,
-    /// Loss sum and sample count of the unfinished epoch (so its mean survives an interrupt).
-    #[serde(default)]
-    partial_loss_sum: f64,
-    #[serde(default)]
-    partial_loss_n: usize,
 }
 
 /// One training source after splitting.
@@ -274,85 +257,61 @@ fn init_head_to_mean_shape(vs: &VarStore, data: &PreparedData, spec: &CropSpec) 
     Ok(())
 }
 
-fn mix_seed(seed: u64, a: u64, b: u64) -> i64 {
-    // SplitMix64 over the three words: a well-spread, reproducible seed per (seed, epoch, step).
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 1) as i64
-}
-
-fn new_run_dir(cfg: &TrainConfig, config_path: Option<&Path>) -> PathBuf {
-    let stem = if !cfg.name.is_empty() {
-        cfg.name.clone()
-    } else {
-        config_path
-            .and_then(|p| p.file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "run".into())
-    };
-    let base = PathBuf::from("runs").join(&stem);
-    if !base.exists() {
-        return base;
-    }
-    (2..)
-        .map(|k| PathBuf::from("runs").join(format!("{stem}-{k}")))
-        .find(|p| !p.exists())
-        .expect("some suffix is free")
-}
-
-/// Train from a config. `config_path` only names the default run directory.
+/// Train a new run from a config, in `opts.out` (default: a new folder under `runs/` named
+/// after the config, or `config_path`'s stem). A folder that already holds a run is refused
+/// unless `opts.force`.
 pub fn train(
     cfg: TrainConfig,
     config_path: Option<&Path>,
     opts: &TrainOptions,
 ) -> Result<TrainReport> {
-    let started = Instant::now();
-    let (cfg, run_dir, resume_state) = match &opts.resume {
-        Some(dir) => {
-            let text = std::fs::read_to_string(dir.join("config.toml"))
-                .map_err(|e| Error::io(dir.join("config.toml"), e))?;
-            let cfg =
-                TrainConfig::from_toml(&text, &dir.join("config.toml").display().to_string())?;
-            remove_stale_temp_files(dir);
-            if dir.join("last.safetensors").is_file() {
-                (cfg, dir.clone(), Some(()))
-            } else {
-                // Killed before its first checkpoint: nothing to continue, so start it afresh.
-                eprintln!(
-                    "note: {} has no checkpoint yet (stopped before the end of its first epoch); starting it afresh",
-                    dir.display()
-                );
-                let _ = std::fs::remove_file(dir.join("metrics.csv"));
-                (cfg, dir.clone(), None)
-            }
-        }
-        None => {
-            let dir = opts
-                .out
-                .clone()
-                .unwrap_or_else(|| new_run_dir(&cfg, config_path));
-            if let Some(found) = RUN_FILES.iter().find(|f| dir.join(f).exists()) {
-                if !opts.force {
-                    return Err(Error::Config(format!(
-                        "{} already holds a run ({found}): continue it with --resume, choose another --out, or give --force to start it over",
-                        dir.display()
-                    )));
-                }
-            }
-            (cfg, dir, None)
-        }
+    let dir = match &opts.out {
+        Some(p) => RunDir::new(p),
+        None => RunDir::fresh(&cfg, config_path),
     };
-    // One process per run folder (issue 14, item 8). A resumed run is locked before anything is
-    // read from it; a new one once its data and config have passed their checks, so a config that
-    // fails leaves no folder behind.
-    let mut lock = match resume_state {
-        Some(()) => Some(RunLock::acquire(&run_dir)?),
-        None => None,
-    };
-    tch::set_num_threads(cfg.threads as i32);
+    if let Some(found) = dir.holds_run() {
+        if !opts.force {
+            return Err(Error::Config(format!(
+                "{} already holds a run ({found}): continue it with --resume, choose another --out, or give --force to start it over",
+                dir.path().display()
+            )));
+        }
+    }
+    run(cfg, dir, None, opts)
+}
 
+/// Continue the run in `dir` with its own config (read once, here), bit-identically to an
+/// uninterrupted run. A run stopped before its first checkpoint starts afresh.
+pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainReport> {
+    let dir = RunDir::new(dir);
+    let cfg = dir.read_config()?;
+    dir.remove_stale_temp_files();
+    if dir.last().is_file() {
+        // One process per run folder (issue 14, item 8): locked before anything else is read.
+        let lock = dir.lock()?;
+        run(cfg, dir, Some(lock), opts)
+    } else {
+        eprintln!(
+            "note: {} has no checkpoint yet (stopped before the end of its first epoch); starting it afresh",
+            dir.path().display()
+        );
+        let _ = std::fs::remove_file(dir.metrics());
+        run(cfg, dir, None, opts)
+    }
+}
+
+/// Everything a run needs before its first step: data, loaders, the step (model, objective,
+/// optimiser) and its state, fresh or restored from `last.safetensors` (when `lock` is held:
+/// a resumed run).
+fn run(
+    cfg: TrainConfig,
+    dir: RunDir,
+    lock: Option<RunLock>,
+    opts: &TrainOptions,
+) -> Result<TrainReport> {
+    let started = Instant::now();
+    let resuming = lock.is_some();
+    tch::set_num_threads(cfg.threads as i32);
     // The data pipeline uses rayon's global pool; its size is set once per process (later
     // calls keep the first size, which only matters for in-process tests).
     let _ = rayon::ThreadPoolBuilder::new()
@@ -361,7 +320,6 @@ pub fn train(
 
     let data = prepare_data(&cfg)?;
     let scheme = data.target.clone();
-    let n_points = scheme.n_points();
     if !data.single_scheme() && (cfg.loss.needs_shape_model() || cfg.loss.needs_heatmaps()) {
         return Err(Error::Config(format!(
             "loss `{}` needs every training source in the model's scheme {} (mapped points \
@@ -374,22 +332,191 @@ pub fn train(
         size: cfg.data.input_size,
         enlarge: cfg.data.enlarge,
     };
-    if lock.is_none() {
-        std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
-        lock = Some(RunLock::acquire(&run_dir)?);
-        if opts.force && opts.resume.is_none() {
-            for f in RUN_FILES {
-                let _ = std::fs::remove_file(run_dir.join(f));
+    // A new run is locked once its data and config have passed their checks, so a config that
+    // fails leaves no folder behind.
+    let _lock = match lock {
+        Some(l) => l,
+        None => {
+            std::fs::create_dir_all(dir.path()).map_err(|e| Error::io(dir.path(), e))?;
+            let l = dir.lock()?;
+            if opts.force {
+                dir.remove_run_files();
+            }
+            // The config is the run directory's first file.
+            write_atomic(&dir.config(), cfg.to_toml().as_bytes())?;
+            l
+        }
+    };
+
+    let train_loader = training_loader(&cfg, &data, &spec)?;
+    let (mut step, mut state) = build_step(&cfg, &data, &spec, &dir, resuming, opts)?;
+    step.objective
+        .set_virtual_points(train_loader.virtual_points());
+    if !opts.quiet && data.sources.len() > 1 {
+        for (k, src) in data.sources.iter().enumerate() {
+            eprintln!(
+                "source {k}: {} ({}): {} training, {} validation faces, weight {}, {} of {} points mapped to {}",
+                src.train.source,
+                src.train.scheme.name(),
+                src.train.samples.len(),
+                src.val.as_ref().map_or(0, |v| v.samples.len()),
+                src.weight,
+                src.map.n_mapped(),
+                src.train.scheme.n_points(),
+                scheme.name()
+            );
+        }
+    }
+    let val_sources = validation_sources(&cfg, &data, &spec)?;
+    let mut rows = curves::read_rows(&dir.metrics(), state.epoch)?;
+    let save = |step: &TrainStep, state: &RunState, path: &Path, with_optim: bool| {
+        RunDir::save_checkpoint(
+            path,
+            &step.vs,
+            with_optim.then_some(&step.opt),
+            &cfg,
+            state,
+            scheme.name(),
+        )
+    };
+
+    let steps_per_epoch = train_loader.n_samples().div_ceil(cfg.batch_size);
+    let mut steps_this_call = 0usize;
+    let stop_requested = |steps: usize| {
+        opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+            || opts.stop_after_steps.is_some_and(|k| steps >= k)
+    };
+
+    while state.epoch < cfg.epochs {
+        let epoch = state.epoch;
+        let epoch_start = Instant::now();
+        let bar = progress_bar(opts.quiet, steps_per_epoch, epoch, cfg.epochs);
+        let mut images = 0usize;
+        let mut schedule_value = None;
+        let order = train_loader.order(epoch as u64);
+        for (k, chunk) in order.chunks(cfg.batch_size).enumerate() {
+            if k < state.step_in_epoch {
+                continue;
+            }
+            let batch = train_loader.batch_of(epoch as u64, chunk)?;
+            let lr = cfg
+                .optim
+                .lr_at(epoch as f64 + k as f64 / steps_per_epoch as f64, cfg.epochs);
+            let out = step.run(&batch, epoch, k, lr)?;
+            schedule_value = out.schedule_value;
+            state.partial_loss_sum += out.loss * batch.len() as f64;
+            state.partial_loss_n += batch.len();
+            images += batch.len();
+            state.step_in_epoch = k + 1;
+            state.adam_step = step.opt.step;
+            steps_this_call += 1;
+            if let Some(b) = &bar {
+                let rate = images as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
+                b.set_message(format!(
+                    "loss {:.5} {rate:.1} img/s",
+                    state.partial_loss_sum / state.partial_loss_n as f64
+                ));
+                b.inc(1);
+            }
+            if stop_requested(steps_this_call) && state.step_in_epoch < steps_per_epoch {
+                save(&step, &state, &dir.last(), true)?;
+                if let Some(b) = bar {
+                    b.abandon();
+                }
+                return Err(Error::Interrupted);
             }
         }
-        // The config is the run directory's first file.
-        write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let v = validate(&step.net, &val_sources, cfg.val_norm)?;
+        if !opts.quiet && (v.per_source[0].2.len() < v.per_source[0].1 || v.per_source.len() > 1) {
+            for (src, n, nmes) in &v.per_source {
+                let mean = nmes.iter().sum::<f64>() / nmes.len().max(1) as f64;
+                eprintln!(
+                    "  validation {src}: NME {:.3}% ({}) over {} of {n} faces",
+                    mean * 100.0,
+                    cfg.val_norm.name(),
+                    nmes.len()
+                );
+            }
+        }
+        let train_loss = state.partial_loss_sum / state.partial_loss_n.max(1) as f64;
+        if epoch == 0 || state.first_val_nme.is_nan() {
+            state.first_val_nme = v.nme;
+        }
+        state.last_val_nme = v.nme;
+        state.epoch = epoch + 1;
+        state.step_in_epoch = 0;
+        state.partial_loss_sum = 0.0;
+        state.partial_loss_n = 0;
+        let improved = v.nme < state.best_val_nme;
+        if improved {
+            state.best_val_nme = v.nme;
+            state.best_epoch = epoch + 1;
+        }
+        let row = curves::Row {
+            epoch: epoch + 1,
+            lr: cfg.optim.lr_at(epoch as f64, cfg.epochs),
+            train_loss,
+            val_nme: v.nme * 100.0,
+            val_fr10: v.fr10 * 100.0,
+            val_auc10: v.auc10,
+            schedule: schedule_value.unwrap_or(f64::NAN),
+            seconds: epoch_start.elapsed().as_secs_f64(),
+            img_per_s: images as f64 / train_seconds.max(1e-9),
+        };
+        rows.push(row.clone());
+        curves::write_rows(&dir.metrics(), &rows)?;
+        curves::plot(&dir.curves(), &rows)?;
+        if improved {
+            save(&step, &state, &dir.best(), false)?;
+        }
+        save(&step, &state, &dir.last(), true)?;
+        if !opts.quiet {
+            eprintln!(
+                "epoch {:>3}/{}  loss {:.5}  val NME {:.3}%  FR@10 {:.1}%  AUC@10 {:.4}  {:.1} img/s  {:.0}s{}",
+                epoch + 1,
+                cfg.epochs,
+                row.train_loss,
+                row.val_nme,
+                row.val_fr10,
+                row.val_auc10,
+                row.img_per_s,
+                row.seconds,
+                if improved { "  *best" } else { "" }
+            );
+        }
+        if stop_requested(steps_this_call) && state.epoch < cfg.epochs {
+            return Err(Error::Interrupted);
+        }
     }
-    let _lock = lock;
+    Ok(TrainReport {
+        run_dir: dir.path().to_path_buf(),
+        epochs_done: state.epoch,
+        best_val_nme: state.best_val_nme,
+        best_epoch: state.best_epoch,
+        last_val_nme: state.last_val_nme,
+        first_val_nme: state.first_val_nme,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
 
+/// The model (initialised as the config says, or restored from the run's last checkpoint), its
+/// objective (with the shape model written to the run folder when the loss needs one) and Adam.
+fn build_step(
+    cfg: &TrainConfig,
+    data: &PreparedData,
+    spec: &CropSpec,
+    dir: &RunDir,
+    resuming: bool,
+    opts: &TrainOptions,
+) -> Result<(TrainStep, RunState)> {
+    let scheme = &data.target;
     let shape = if cfg.loss.needs_shape_model() {
-        let m = fit_shape_model(&data.train, &spec, cfg.shape.align)?;
-        m.save(run_dir.join("shape.json"))?;
+        let m = fit_shape_model(&data.train, spec, cfg.shape.align)?;
+        m.save(dir.shape())?;
         Some(m)
     } else {
         None
@@ -402,15 +529,14 @@ pub fn train(
     )?;
     if cfg.loss.needs_shape_model() {
         objective = objective.with_clean_shapes(CleanShapes::new(
-            clean_shapes(&data.train, &spec, &data.sources[0].crop_source)?,
+            clean_shapes(&data.train, spec, &data.sources[0].crop_source)?,
             scheme.flip.clone(),
         ));
     }
 
     tch::manual_seed(mix_seed(cfg.seed, u64::MAX, 0));
-    let device = Device::Cpu;
-    let vs = VarStore::new(device);
-    let net = model::build(&cfg.model, vs.root(), n_points as i64)?;
+    let vs = VarStore::new(Device::Cpu);
+    let net = model::build(&cfg.model, vs.root(), scheme.n_points() as i64)?;
     if cfg.init == Init::Imagenet {
         let path = crate::bundle::imagenet_weights_path();
         let report = net.load_imagenet(&vs, &path)?;
@@ -441,47 +567,29 @@ pub fn train(
         }
     }
     if cfg.head_init == HeadInit::MeanShape {
-        init_head_to_mean_shape(&vs, &data, &spec)?;
+        init_head_to_mean_shape(&vs, data, spec)?;
     }
     let mut opt = Adam::new(&vs, &cfg.optim);
-
-    let mut state = RunState {
-        epoch: 0,
-        step_in_epoch: 0,
-        adam_step: 0,
-        best_val_nme: f64::INFINITY,
-        best_epoch: 0,
-        first_val_nme: f64::NAN,
-        last_val_nme: f64::NAN,
-        partial_loss_sum: 0.0,
-        partial_loss_n: 0,
-    };
-    let last_path = run_dir.join("last.safetensors");
-    let best_path = run_dir.join("best.safetensors");
-    if resume_state.is_some() {
-        let loaded = checkpoint::load(&last_path)?;
-        checkpoint::copy_into(&vs, &loaded.tensors, &last_path)?;
-        state = serde_json::from_str(
-            loaded
-                .meta
-                .get(META_STATE)
-                .ok_or_else(|| Error::ckpt(&last_path, "no run state in the checkpoint"))?,
-        )
-        .map_err(|e| Error::ckpt(&last_path, format!("run state: {e}")))?;
-        opt.restore(&loaded.tensors, state.adam_step)
-            .map_err(|e| Error::ckpt(&last_path, e))?;
+    let mut state = RunState::start();
+    if resuming {
+        state = dir.restore_last(&vs, &mut opt)?;
         if !opts.quiet {
             eprintln!(
                 "resuming {} at epoch {} step {}",
-                run_dir.display(),
+                dir.path().display(),
                 state.epoch + 1,
                 state.step_in_epoch
             );
         }
     }
+    let step = TrainStep::new(vs, net, objective, opt, cfg.seed, cfg.data.input_size);
+    Ok((step, state))
+}
 
+/// Shuffled, augmented batches over every training source, mapped to the model's scheme.
+fn training_loader(cfg: &TrainConfig, data: &PreparedData, spec: &CropSpec) -> Result<MixedLoader> {
     let cache_bytes = cfg.data.cache_mb * 1024 * 1024;
-    let mixed_sources = data
+    let sources = data
         .sources
         .iter()
         .map(|src| {
@@ -489,7 +597,7 @@ pub fn train(
                 loader: CropLoader::new(
                     src.train.clone(),
                     LoaderConfig {
-                        crop: spec,
+                        crop: *spec,
                         crop_source: src.crop_source,
                         batch_size: cfg.batch_size,
                         shuffle: true,
@@ -504,320 +612,34 @@ pub fn train(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let train_loader = MixedLoader::new(mixed_sources, data.target.clone())?;
-    if !opts.quiet && data.sources.len() > 1 {
-        for (k, src) in data.sources.iter().enumerate() {
-            eprintln!(
-                "source {k}: {} ({}): {} training, {} validation faces, weight {}, {} of {} points mapped to {}",
-                src.train.source,
-                src.train.scheme.name(),
-                src.train.samples.len(),
-                src.val.as_ref().map_or(0, |v| v.samples.len()),
-                src.weight,
-                src.map.n_mapped(),
-                src.train.scheme.n_points(),
-                scheme.name()
-            );
-        }
-    }
-    objective = objective.with_virtual_points(train_loader.virtual_points());
-    // Validation: every source with held-out faces, each in its own scheme; the first picks the
-    // best epoch.
-    let val_loaders = data
-        .sources
+    Ok(MixedLoader::new(sources, data.target.clone())?)
+}
+
+/// Validation: every source with held-out faces, each in its own scheme; the first picks the
+/// best epoch.
+fn validation_sources(
+    cfg: &TrainConfig,
+    data: &PreparedData,
+    spec: &CropSpec,
+) -> Result<Vec<ValSource>> {
+    let cache_bytes = cfg.data.cache_mb * 1024 * 1024;
+    data.sources
         .iter()
         .filter_map(|src| src.val.as_ref().map(|v| (src, v)))
         .map(|(src, v)| {
-            Ok((
-                CropLoader::new(
+            Ok(ValSource {
+                loader: CropLoader::new(
                     v.clone(),
                     LoaderConfig {
                         cache_bytes,
                         crop_source: src.crop_source,
-                        ..LoaderConfig::eval(spec, cfg.batch_size.max(16))
+                        ..LoaderConfig::eval(*spec, cfg.batch_size.max(16))
                     },
                 )?,
-                src.map.clone(),
-            ))
+                map: src.map.clone(),
+            })
         })
-        .collect::<Result<Vec<_>>>()?;
-    let metrics_path = run_dir.join("metrics.csv");
-    let mut rows = curves::read_rows(&metrics_path, state.epoch)?;
-
-    let save_ckpt = |vs: &VarStore,
-                     opt: &Adam,
-                     state: &RunState,
-                     path: &Path,
-                     with_optim: bool|
-     -> Result<()> {
-        let mut tensors = checkpoint::model_tensors(vs);
-        if with_optim {
-            tensors.extend(opt.state().0);
-        }
-        let mut meta = BTreeMap::new();
-        meta.insert(META_CONFIG.to_string(), cfg.to_toml());
-        meta.insert(
-            META_STATE.to_string(),
-            serde_json::to_string(state).expect("state serialises"),
-        );
-        meta.insert("facealign.scheme".to_string(), scheme.name().to_string());
-        checkpoint::save(path, &tensors, &meta, false)
-    };
-
-    let n_train = train_loader.n_samples();
-    let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
-    let n_slots = train_loader.n_slots() as i64;
-    let mut steps_this_call = 0usize;
-    let stop_requested = |steps: usize| {
-        opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
-            || opts.stop_after_steps.is_some_and(|k| steps >= k)
-    };
-
-    while state.epoch < cfg.epochs {
-        let epoch = state.epoch;
-        let epoch_start = Instant::now();
-        let bar = progress_bar(opts.quiet, steps_per_epoch, epoch, cfg.epochs);
-        let mut loss_sum = state.partial_loss_sum;
-        let mut loss_n = state.partial_loss_n;
-        let mut images = 0usize;
-        let mut schedule_value = None;
-        let order = train_loader.order(epoch as u64);
-        for (step, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            if step < state.step_in_epoch {
-                continue;
-            }
-            let batch = train_loader.batch_of(epoch as u64, chunk)?;
-            let n = chunk.len() as i64;
-            let s = cfg.data.input_size as i64;
-            let xs = Tensor::from_slice(&batch.images).view([n, 3, s, s]);
-            let ys = Tensor::from_slice(&batch.landmarks).view([n, 2 * n_slots]);
-            tch::manual_seed(mix_seed(cfg.seed, epoch as u64, step as u64));
-            let lr = cfg.optim.lr_at(
-                epoch as f64 + step as f64 / steps_per_epoch as f64,
-                cfg.epochs,
-            );
-            let out = net.forward_t(&xs, true);
-            let targets = BatchTargets {
-                gt: &ys,
-                gt_host: &batch.landmarks,
-                labelled: &batch.weights,
-                indices: &batch.indices,
-                flipped: &batch.flipped,
-            };
-            let lv = objective.compute(&out, &targets, epoch)?;
-            let loss_value = scalar(&lv.loss);
-            if !loss_value.is_finite() {
-                return Err(Error::Config(format!(
-                    "the loss became {loss_value} at epoch {} step {step}; lower optim.lr",
-                    epoch + 1
-                )));
-            }
-            opt.zero_grad();
-            lv.loss.backward();
-            opt.step(lr);
-            schedule_value = lv.schedule_value;
-            loss_sum += loss_value * n as f64;
-            loss_n += n as usize;
-            images += n as usize;
-            state.step_in_epoch = step + 1;
-            state.adam_step = opt.step;
-            steps_this_call += 1;
-            if let Some(b) = &bar {
-                let rate = images as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
-                b.set_message(format!(
-                    "loss {:.5} {rate:.1} img/s",
-                    loss_sum / loss_n as f64
-                ));
-                b.inc(1);
-            }
-            state.partial_loss_sum = loss_sum;
-            state.partial_loss_n = loss_n;
-            if stop_requested(steps_this_call) && state.step_in_epoch < steps_per_epoch {
-                save_ckpt(&vs, &opt, &state, &last_path, true)?;
-                if let Some(b) = bar {
-                    b.abandon();
-                }
-                return Err(Error::Interrupted);
-            }
-        }
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
-        let train_seconds = epoch_start.elapsed().as_secs_f64();
-        // Validation.
-        let mut per_source = Vec::with_capacity(val_loaders.len());
-        for (loader, map) in &val_loaders {
-            let val = loader.dataset();
-            let preds = predict_crops(&net, loader)?;
-            let mut nmes = Vec::with_capacity(preds.len());
-            for (s, p) in val.samples.iter().zip(&preds) {
-                let p = map.apply(p);
-                match metrics::score_face(&p, &s.landmarks, &val.scheme, cfg.val_norm)? {
-                    FaceScore::Nme(v) => nmes.push(v),
-                    FaceScore::Unscorable(_) => {}
-                }
-            }
-            per_source.push((val.source.clone(), val.samples.len(), nmes));
-        }
-        let (val_source, val_n, nmes) = per_source.first().cloned().ok_or_else(|| {
-            Error::Config(
-                "no validation data (set data.val_ids, data.val or data.val_fraction)".into(),
-            )
-        })?;
-        if nmes.is_empty() {
-            return Err(Error::Config(format!(
-                "no validation face of {val_source} can be normalised by `{}`; set val_norm = \"box\"",
-                cfg.val_norm.name()
-            )));
-        }
-        if !opts.quiet && (nmes.len() < val_n || per_source.len() > 1) {
-            for (src, n, v) in &per_source {
-                let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-                eprintln!(
-                    "  validation {src}: NME {:.3}% ({}) over {} of {n} faces",
-                    mean * 100.0,
-                    cfg.val_norm.name(),
-                    v.len()
-                );
-            }
-        }
-        let val_nme = nmes.iter().sum::<f64>() / nmes.len() as f64;
-        let fr10 = metrics::failure_rate(&nmes, 0.10)?;
-        let auc10 = metrics::auc(&nmes, 0.10)?;
-        if epoch == 0 || state.first_val_nme.is_nan() {
-            state.first_val_nme = val_nme;
-        }
-        state.last_val_nme = val_nme;
-        state.epoch = epoch + 1;
-        state.step_in_epoch = 0;
-        state.partial_loss_sum = 0.0;
-        state.partial_loss_n = 0;
-        let improved = val_nme < state.best_val_nme;
-        if improved {
-            state.best_val_nme = val_nme;
-            state.best_epoch = epoch + 1;
-        }
-        let row = curves::Row {
-            epoch: epoch + 1,
-            lr: cfg.optim.lr_at(epoch as f64, cfg.epochs),
-            train_loss: loss_sum / loss_n.max(1) as f64,
-            val_nme: val_nme * 100.0,
-            val_fr10: fr10 * 100.0,
-            val_auc10: auc10,
-            schedule: schedule_value.unwrap_or(f64::NAN),
-            seconds: epoch_start.elapsed().as_secs_f64(),
-            img_per_s: images as f64 / train_seconds.max(1e-9),
-        };
-        rows.push(row.clone());
-        curves::write_rows(&metrics_path, &rows)?;
-        curves::plot(&run_dir.join("curves.png"), &rows)?;
-        if improved {
-            save_ckpt(&vs, &opt, &state, &best_path, false)?;
-        }
-        save_ckpt(&vs, &opt, &state, &last_path, true)?;
-        if !opts.quiet {
-            eprintln!(
-                "epoch {:>3}/{}  loss {:.5}  val NME {:.3}%  FR@10 {:.1}%  AUC@10 {:.4}  {:.1} img/s  {:.0}s{}",
-                epoch + 1,
-                cfg.epochs,
-                row.train_loss,
-                row.val_nme,
-                row.val_fr10,
-                row.val_auc10,
-                row.img_per_s,
-                row.seconds,
-                if improved { "  *best" } else { "" }
-            );
-        }
-        if stop_requested(steps_this_call) && state.epoch < cfg.epochs {
-            return Err(Error::Interrupted);
-        }
-    }
-    Ok(TrainReport {
-        run_dir,
-        epochs_done: state.epoch,
-        best_val_nme: state.best_val_nme,
-        best_epoch: state.best_epoch,
-        last_val_nme: state.last_val_nme,
-        first_val_nme: state.first_val_nme,
-        seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
-/// Remove what an interrupted atomic write can leave in a run directory (`.X.tmpPID-N`,
-/// `X.tmp.png`, ...): every file whose name contains `.tmp`.
-/// The files a run writes into its folder (what `--force` removes; any one marks a folder as a run).
-const RUN_FILES: [&str; 6] = [
-    "config.toml",
-    "last.safetensors",
-    "best.safetensors",
-    "metrics.csv",
-    "curves.png",
-    "shape.json",
-];
-
-/// `RUN/.lock` while a process trains the run: created exclusively, holding the owner's pid,
-/// removed when dropped. A lock whose process is gone (killed) is taken over.
-struct RunLock(PathBuf);
-
-impl RunLock {
-    fn acquire(dir: &Path) -> Result<RunLock> {
-        let path = dir.join(".lock");
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    writeln!(f, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
-                    return Ok(RunLock(path));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let owner = std::fs::read_to_string(&path).unwrap_or_default();
-                    let pid = owner.trim().parse::<u32>().ok();
-                    let alive = pid.is_some_and(|p| {
-                        p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
-                    });
-                    if alive || !Path::new("/proc/self").exists() {
-                        return Err(Error::Config(format!(
-                            "{} is being trained by another process (pid {}; lock file {}): one process per run folder",
-                            dir.display(),
-                            owner.trim(),
-                            path.display()
-                        )));
-                    }
-                    // The owner is gone: a stale lock.
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(e) => return Err(Error::io(&path, e)),
-            }
-        }
-        Err(Error::Config(format!(
-            "{}: cannot take the run lock {}",
-            dir.display(),
-            path.display()
-        )))
-    }
-}
-
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn remove_stale_temp_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        if name.to_string_lossy().contains(".tmp") && e.path().is_file() {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
+        .collect()
 }
 
 fn progress_bar(

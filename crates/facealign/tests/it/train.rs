@@ -171,11 +171,10 @@ fn resume_after_interrupt_reaches_the_same_weights() {
     let err = train(cfg.clone(), None, &opts).unwrap_err();
     assert!(matches!(err, facealign::Error::Interrupted), "{err}");
     let opts = TrainOptions {
-        resume: Some(broken.clone()),
         quiet: true,
         ..TrainOptions::default()
     };
-    train(cfg, None, &opts).unwrap();
+    facealign::train::resume(&broken, &opts).unwrap();
 
     let a = facealign::checkpoint::load(&straight.join("last.safetensors")).unwrap();
     let b = facealign::checkpoint::load(&broken.join("last.safetensors")).unwrap();
@@ -204,11 +203,10 @@ fn resume_after_interrupt_reaches_the_same_weights() {
     std::fs::copy(straight.join("config.toml"), early.join("config.toml")).unwrap();
     std::fs::write(early.join(".best.safetensors.tmp123-0"), b"half").unwrap();
     let opts = TrainOptions {
-        resume: Some(early.clone()),
         quiet: true,
         ..TrainOptions::default()
     };
-    train(tiny("l2", 3, 1), None, &opts).unwrap();
+    facealign::train::resume(&early, &opts).unwrap();
     assert!(!early.join(".best.safetensors.tmp123-0").exists());
     let c = facealign::checkpoint::load(&early.join("last.safetensors")).unwrap();
     for (name, ta) in &a.tensors {
