@@ -85,6 +85,8 @@ pub enum Arch {
     Heatmap {
         heatmap_size: Option<usize>,
         activation: HeatmapActivation,
+        /// Soft-argmax of `H^k / ΣH^k` (k ≥ 1; `model.decode_power`, default 1).
+        decode_power: u32,
     },
 }
 
@@ -203,9 +205,23 @@ pub fn net_spec(weights: &Weights) -> Result<NetSpec> {
                     ))
                 }
             };
+            let decode_power = match model.get("decode_power") {
+                None => 1,
+                Some(v) => v
+                    .as_integer()
+                    .filter(|&k| (1..=16).contains(&k))
+                    .map(|k| k as u32)
+                    .ok_or_else(|| {
+                        field_err(
+                            "model.decode_power",
+                            format!("must be an integer in 1..=16, got {v}"),
+                        )
+                    })?,
+            };
             Arch::Heatmap {
                 heatmap_size,
                 activation,
+                decode_power,
             }
         }
         other => {
@@ -276,9 +292,10 @@ pub fn build_graph(weights: &Weights) -> Result<LandmarkGraph> {
         Arch::Heatmap {
             heatmap_size,
             activation,
+            decode_power,
         } => {
             let f = b.mobilenet_v2_features(&x, HEATMAP_TAPS[3] + 1)?;
-            b.heatmap_head(&f, s, *heatmap_size, *activation)?;
+            b.heatmap_head(&f, s, *heatmap_size, *activation, *decode_power)?;
         }
     }
     b.check_all_used()?;
@@ -809,6 +826,7 @@ impl<'a> Builder<'a> {
         s: usize,
         heatmap_size: Option<usize>,
         activation: HeatmapActivation,
+        decode_power: u32,
     ) -> Result<()> {
         let mut h = f[HEATMAP_TAPS[3]].clone();
         for (k, &tap) in [HEATMAP_TAPS[2], HEATMAP_TAPS[1], HEATMAP_TAPS[0]]
@@ -831,6 +849,12 @@ impl<'a> Builder<'a> {
                 self.node("Softplus", "heatmaps", &[&logits.name], vec![])
             }
             HeatmapActivation::Relu => self.node("Relu", "heatmaps", &[&logits.name], vec![]),
+        };
+        let hm = if decode_power > 1 {
+            let k = self.init_f32("heatmap.decode_power", &[], &[decode_power as f32]);
+            self.node("Pow", "heatmaps.powered", &[&hm, &k], vec![])
+        } else {
+            hm
         };
         self.soft_argmax(&hm, logits.hw, s);
         Ok(())

@@ -39,13 +39,29 @@ pub enum HeatmapActivation {
 }
 
 /// Configuration of the heatmap model.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HeatmapConfig {
     /// Side of the heatmaps; `None` = S/4 (64 for S = 256).
     pub heatmap_size: Option<i64>,
     /// Output activation.
     pub activation: HeatmapActivation,
+    /// Coordinates are the soft-argmax of `H^k / ΣH^k` with this k (an integer in 1..=16;
+    /// default 1, STAR's decoder). Maps trained toward peak-1 Gaussians over a near-zero
+    /// background (Adaptive Wing) need k > 1: with k = 1 the background's total mass pulls every
+    /// point toward the crop centre. The heatmaps themselves (what heatmap losses see) are
+    /// unchanged.
+    pub decode_power: u32,
+}
+
+impl Default for HeatmapConfig {
+    fn default() -> Self {
+        HeatmapConfig {
+            heatmap_size: None,
+            activation: HeatmapActivation::default(),
+            decode_power: 1,
+        }
+    }
 }
 
 impl HeatmapConfig {
@@ -59,6 +75,12 @@ impl HeatmapConfig {
                     format!("must be ≥ 1, got {h}"),
                 ));
             }
+        }
+        if !(1..=16).contains(&self.decode_power) {
+            return Err(Error::invalid(
+                "model.decode_power",
+                format!("must be in 1..=16, got {}", self.decode_power),
+            ));
         }
         let encoder = MobileNetV2Config::default().build_features(p.clone(), TAPS[3] + 1)?;
         let ch = encoder.channels();
@@ -85,6 +107,7 @@ impl HeatmapConfig {
             head,
             heatmap_size: self.heatmap_size,
             activation: self.activation,
+            decode_power: self.decode_power,
             n_points,
             prefix: super::path_prefix(&p),
         })
@@ -99,6 +122,7 @@ pub struct HeatmapModel {
     head: Conv,
     heatmap_size: Option<i64>,
     activation: HeatmapActivation,
+    decode_power: u32,
     n_points: i64,
     prefix: String,
 }
@@ -157,7 +181,14 @@ impl HeatmapModel {
             r.step("head", &hm);
         }
         let size = xs.size();
-        let lm = soft_argmax_crop_u(&hm, (size[2], size[3]));
+        let lm = if self.decode_power == 1 {
+            soft_argmax_crop_u(&hm, (size[2], size[3]))
+        } else {
+            soft_argmax_crop_u(
+                &hm.pow_tensor_scalar(i64::from(self.decode_power)),
+                (size[2], size[3]),
+            )
+        };
         (hm, lm)
     }
 }
@@ -243,10 +274,38 @@ mod tests {
             // Soft-argmax stays inside the crop: |u| ≤ 0.5.
             assert!(lm.abs().max().double_value(&[]) <= 0.5);
         }
+        // decode_power k: the landmarks are the soft-argmax of H^k, the heatmaps unchanged.
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = HeatmapConfig {
+            decode_power: 3,
+            ..HeatmapConfig::default()
+        }
+        .build(vs.root(), 4)
+        .unwrap();
+        let x = Tensor::rand([1, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let (hm, lm) = m.forward_t(&x, false);
+        let want = soft_argmax_crop_u(&hm.pow_tensor_scalar(3), (32, 32));
+        assert!((lm - &want).abs().max().double_value(&[]) < 1e-6);
+        assert!(
+            (want - soft_argmax_crop_u(&hm, (32, 32)))
+                .abs()
+                .max()
+                .double_value(&[])
+                > 1e-4,
+            "k = 3 moves the decoded points"
+        );
+        let bad = HeatmapConfig {
+            decode_power: 0,
+            ..HeatmapConfig::default()
+        };
+        assert!(bad
+            .build(nn::VarStore::new(Device::Cpu).root(), 4)
+            .is_err_and(|e| e.to_string().contains("decode_power")));
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = HeatmapConfig {
             heatmap_size: Some(20),
             activation: HeatmapActivation::Relu,
+            decode_power: 1,
         };
         let m = cfg.build(vs.root(), 5).unwrap();
         let (hm, lm) = m.forward_t(

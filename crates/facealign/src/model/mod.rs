@@ -291,7 +291,8 @@ mod tests {
             c,
             ModelConfig::Heatmap(HeatmapConfig {
                 heatmap_size: Some(64),
-                activation: HeatmapActivation::Softplus
+                activation: HeatmapActivation::Softplus,
+                decode_power: 1,
             })
         );
         let c: ModelConfig =

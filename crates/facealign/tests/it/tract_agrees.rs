@@ -239,6 +239,16 @@ fn tract_agrees_on_random_heatmap() {
             10.0 * TOL
         ) <= TOL
     );
+    // The sharpened decoder of Adaptive Wing models (soft-argmax of H^4 / ΣH^4).
+    assert!(
+        random_model(
+            "arch = \"heatmap\"\ndecode_power = 4",
+            64,
+            false,
+            7,
+            10.0 * TOL
+        ) <= TOL
+    );
 }
 
 #[test]
