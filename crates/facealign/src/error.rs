@@ -17,6 +17,23 @@ pub enum Error {
     /// A configuration key or value is wrong (the message names the key).
     #[error("config: {0}")]
     Config(String),
+    /// The training data cannot be used as configured (empty split, schemes that do not map,
+    /// no scorable validation face).
+    #[error("data: {0}")]
+    Data(String),
+    /// The loss stopped being finite.
+    #[error("the loss became {loss} at epoch {epoch} step {step}; lower optim.lr")]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
+    /// A run folder cannot be used (it holds another run, or another process trains it).
+    #[error("{path}: {message}")]
+    RunFolder { path: PathBuf, message: String },
+    /// The training curves could not be drawn.
+    #[error("plot {path}: {message}")]
+    Plot { path: PathBuf, message: String },
     /// A checkpoint or weights file is unreadable or does not match the model.
     #[error("{path}: {message}")]
     Checkpoint { path: PathBuf, message: String },

@@ -37,11 +37,11 @@ pub fn read_rows(path: &Path, upto: usize) -> Result<Vec<Row>> {
             .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
             .collect();
         if f.len() != 9 {
-            return Err(Error::Config(format!(
-                "{}: line {}: expected 9 columns",
-                path.display(),
-                n + 1
-            )));
+            return Err(Error::parse(
+                path,
+                format!("line {}", n + 1),
+                "expected 9 columns",
+            ));
         }
         let row = Row {
             epoch: f[0] as usize,
@@ -82,6 +82,13 @@ pub fn write_rows(path: &Path, rows: &[Row]) -> Result<()> {
     write_atomic(path, s.as_bytes())
 }
 
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Plot {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
 /// Draw training loss (left) and validation NME (right) against epochs.
 pub fn plot(path: &Path, rows: &[Row]) -> Result<()> {
     if rows.is_empty() {
@@ -91,8 +98,7 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<()> {
     let tmp = path.with_extension("tmp.png");
     {
         let root = BitMapBackend::new(&tmp, (960, 400)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| Error::Config(format!("plot: {e}")))?;
+        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
         let (left, right) = root.split_horizontally(480);
         let n = rows.last().map_or(1, |r| r.epoch).max(2) as f64;
         let panel = |area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
@@ -128,12 +134,9 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<()> {
             .map(|r| (r.epoch as f64, r.train_loss))
             .collect();
         let nme: Vec<(f64, f64)> = rows.iter().map(|r| (r.epoch as f64, r.val_nme)).collect();
-        panel(&left, "training loss", loss, BLUE)
-            .map_err(|e| Error::Config(format!("plot: {e}")))?;
-        panel(&right, "validation NME (%)", nme, RED)
-            .map_err(|e| Error::Config(format!("plot: {e}")))?;
-        root.present()
-            .map_err(|e| Error::Config(format!("plot: {e}")))?;
+        panel(&left, "training loss", loss, BLUE).map_err(|e| plot_err(path, e))?;
+        panel(&right, "validation NME (%)", nme, RED).map_err(|e| plot_err(path, e))?;
+        root.present().map_err(|e| plot_err(path, e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     Ok(())

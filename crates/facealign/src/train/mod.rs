@@ -116,7 +116,7 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
         train.subsets.clear();
     }
     if train.scheme.id != val.scheme.id {
-        return Err(Error::Config(format!(
+        return Err(Error::Data(format!(
             "training data is {} but validation data is {}",
             train.scheme.name(),
             val.scheme.name()
@@ -125,7 +125,7 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
     let target = Scheme::get(cfg.data.scheme.unwrap_or(train.scheme.id));
     let map_of = |ds: &Dataset| {
         SchemeMap::get(ds.scheme.id, target.id).ok_or_else(|| {
-            Error::Config(format!(
+            Error::Data(format!(
                 "{}: no map from {} to the model's scheme {} (facealign_core::scheme_map)",
                 ds.source,
                 ds.scheme.name(),
@@ -271,10 +271,10 @@ pub fn train(
     };
     if let Some(found) = dir.holds_run() {
         if !opts.force {
-            return Err(Error::Config(format!(
-                "{} already holds a run ({found}): continue it with --resume, choose another --out, or give --force to start it over",
-                dir.path().display()
-            )));
+            return Err(Error::RunFolder {
+                path: dir.path().to_path_buf(),
+                message: format!("already holds a run ({found}): continue it with --resume, choose another --out, or give --force to start it over"),
+            });
         }
     }
     run(cfg, dir, None, opts)

@@ -223,12 +223,14 @@ impl RunLock {
                         p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
                     });
                     if alive || !Path::new("/proc/self").exists() {
-                        return Err(Error::Config(format!(
-                            "{} is being trained by another process (pid {}; lock file {}): one process per run folder",
-                            dir.display(),
-                            owner.trim(),
-                            path.display()
-                        )));
+                        return Err(Error::RunFolder {
+                            path: dir.to_path_buf(),
+                            message: format!(
+                                "is being trained by another process (pid {}; lock file {}): one process per run folder",
+                                owner.trim(),
+                                path.display()
+                            ),
+                        });
                     }
                     // The owner is gone: a stale lock.
                     let _ = std::fs::remove_file(&path);
@@ -236,11 +238,10 @@ impl RunLock {
                 Err(e) => return Err(Error::io(&path, e)),
             }
         }
-        Err(Error::Config(format!(
-            "{}: cannot take the run lock {}",
-            dir.display(),
-            path.display()
-        )))
+        Err(Error::RunFolder {
+            path: dir.to_path_buf(),
+            message: format!("cannot take the run lock {}", path.display()),
+        })
     }
 }
 

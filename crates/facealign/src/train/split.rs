@@ -15,7 +15,7 @@ pub fn split_by_ids(ds: Dataset, list: &Path) -> Result<(Dataset, Dataset)> {
         .filter(|i| val.binary_search(i).is_err())
         .collect();
     if train.is_empty() || val.is_empty() {
-        return Err(Error::Config(format!(
+        return Err(Error::Data(format!(
             "{}: the split leaves an empty train or validation set",
             list.display()
         )));
@@ -31,7 +31,7 @@ pub fn exclude_ids(ds: Dataset, list: &Path) -> Result<Dataset> {
         .filter(|&i| !listed.contains(ds.samples[i].id.as_str()))
         .collect();
     if keep.is_empty() {
-        return Err(Error::Config(format!(
+        return Err(Error::Data(format!(
             "{}: excluding the ids of {} leaves no sample",
             ds.source,
             list.display()
@@ -47,7 +47,7 @@ pub fn hold_out_ids(ds: Dataset, list: &Path) -> Result<(Dataset, Option<Dataset
     let (val, train): (Vec<usize>, Vec<usize>) =
         (0..ds.samples.len()).partition(|&i| listed.contains(ds.samples[i].id.as_str()));
     if train.is_empty() {
-        return Err(Error::Config(format!(
+        return Err(Error::Data(format!(
             "{}: holding out the ids of {} leaves no training sample",
             ds.source,
             list.display()
@@ -71,7 +71,7 @@ fn ids_in(list: &Path) -> Result<std::collections::HashSet<String>> {
 pub fn split_train_val(ds: Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
     let n = ds.samples.len();
     if n < 2 {
-        return Err(Error::Config(format!(
+        return Err(Error::Data(format!(
             "{}: need at least 2 samples to hold out validation",
             ds.source
         )));

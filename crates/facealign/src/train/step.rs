@@ -87,10 +87,11 @@ impl TrainStep {
         let lv = self.objective.compute(&out, &targets, epoch)?;
         let loss = scalar(&lv.loss);
         if !loss.is_finite() {
-            return Err(Error::Config(format!(
-                "the loss became {loss} at epoch {} step {step}; lower optim.lr",
-                epoch + 1
-            )));
+            return Err(Error::Diverged {
+                epoch: epoch + 1,
+                step,
+                loss,
+            });
         }
         self.opt.zero_grad();
         lv.loss.backward();
@@ -174,6 +175,28 @@ mod tests {
         assert!(losses[11] < losses[0], "{losses:?}");
         let (_, _, loss) = TrainStep::synthetic(&ModelConfig::default(), 7, 2, 32).expect("builds");
         assert_eq!(loss, "l2", "no scheme has 7 points");
+    }
+
+    #[test]
+    fn a_loss_that_is_not_finite_is_reported_as_diverged_before_the_update() {
+        tch::manual_seed(4);
+        let (mut step, batch, _) =
+            TrainStep::synthetic(&ModelConfig::default(), 5, 2, 32).expect("builds");
+        // Adam moves every weight by ~lr: at 1e30 the next forward overflows.
+        let mut err = None;
+        for k in 0..4 {
+            if let Err(e) = step.run(&batch, 2, k, 1e30) {
+                err = Some(e);
+                break;
+            }
+        }
+        match err {
+            Some(Error::Diverged { epoch, loss, .. }) => {
+                assert_eq!(epoch, 3, "1-based epoch");
+                assert!(!loss.is_finite());
+            }
+            other => panic!("expected Diverged, got {other:?}"),
+        }
     }
 
     #[test]

@@ -48,10 +48,10 @@ pub fn validate(
         per_source.push((val.source.clone(), val.samples.len(), nmes));
     }
     let (first, _, nmes) = per_source.first().ok_or_else(|| {
-        Error::Config("no validation data (set data.val_ids, data.val or data.val_fraction)".into())
+        Error::Data("no validation data (set data.val_ids, data.val or data.val_fraction)".into())
     })?;
     if nmes.is_empty() {
-        return Err(Error::Config(format!(
+        return Err(Error::Data(format!(
             "no validation face of {first} can be normalised by `{}`; set val_norm = \"box\"",
             norm.name()
         )));
