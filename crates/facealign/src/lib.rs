@@ -11,7 +11,7 @@ pub use facealign_core::{
     BoxCalibration, BoxXywh, Dataset, ImageSource, Point, Sample, Scheme, SchemeId,
 };
 
-pub mod adam;
+pub(crate) mod adam;
 pub mod alloc;
 pub mod bench;
 pub mod bundle;

@@ -24,10 +24,10 @@ pub struct StepOutcome {
 /// The model, its objective and its optimiser: everything one step changes or reads.
 pub struct TrainStep {
     /// The model's variables (checkpoints read and write them).
-    pub vs: VarStore,
-    pub net: LandmarkModel,
-    pub objective: Objective,
-    pub opt: Adam,
+    pub(crate) vs: VarStore,
+    pub(crate) net: LandmarkModel,
+    pub(crate) objective: Objective,
+    pub(crate) opt: Adam,
     seed: u64,
     input_size: i64,
 }
@@ -42,9 +42,14 @@ pub(crate) fn mix_seed(seed: u64, a: u64, b: u64) -> i64 {
 }
 
 impl TrainStep {
+    /// The model.
+    pub fn net(&self) -> &LandmarkModel {
+        &self.net
+    }
+
     /// Assemble a step; `seed` makes the step's randomness (dropout) a function of (seed, epoch,
     /// step).
-    pub fn new(
+    pub(crate) fn new(
         vs: VarStore,
         net: LandmarkModel,
         objective: Objective,

@@ -10,6 +10,7 @@ use facealign::geometry::{crop_from_landmarks, warp_rgb, CropSpec};
 use facealign::imageio::decode_rgb;
 use facealign::loader::to_chw;
 use facealign::model::{self, LandmarkModel, ModelConfig};
+use facealign_infer::model_file::META_SCHEME;
 use facealign_infer::{CropNet, TractNet, TractOptions};
 use tch::{nn::VarStore, Device, Tensor};
 
@@ -199,7 +200,7 @@ fn random_model(model_toml: &str, size: u32, half: bool, seed: i64, min_spread: 
     let path = dir.path().join("random.safetensors");
     let meta = BTreeMap::from([
         (META_CONFIG.to_string(), cfg_text),
-        ("facealign.scheme".to_string(), "ibug68".to_string()),
+        (META_SCHEME.to_string(), "ibug68".to_string()),
     ]);
     checkpoint::save(&path, &checkpoint::model_tensors(&vs), &meta, half).unwrap();
     // Both runtimes read the saved file (f16 rounding applies to both).
