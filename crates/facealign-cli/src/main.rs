@@ -199,7 +199,7 @@ fn run(cli: Cli) -> Result<()> {
             let ds = commands::load_data(&data)?;
             let mut det = facealign_infer::detect::open(
                 &detector,
-                &facealign_infer::predictor::detector_dir(&detector),
+                &commands::locations().detector_dir(&detector),
             )?;
             let (c, n) = facealign_infer::predictor::calibrate(det.as_mut(), &ds)?;
             facealign_infer::model_file::store_calibration(&model, &detector, &c)?;
@@ -219,7 +219,7 @@ fn run(cli: Cli) -> Result<()> {
             format: ExportFormat::Onnx,
             ..
         }) => {
-            let src = facealign_infer::model_file::resolve(&model)?;
+            let src = commands::locations().resolve(&model)?;
             facealign_infer::export_onnx(&src, &out)?;
             let bytes = std::fs::metadata(&out)?.len();
             println!("wrote {} ({:.1} MB)", out.display(), bytes as f64 / 1e6);
@@ -229,7 +229,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Model(ModelCmd::Export {
             model, out, full, ..
         }) => {
-            let bytes = facealign::bundle::export(&model, &out, !full)?;
+            let src = commands::locations().resolve(&model)?;
+            let bytes = facealign::bundle::export(&src, &out, !full)?;
             println!("wrote {} ({:.1} MB)", out.display(), bytes as f64 / 1e6);
             Ok(())
         }
@@ -285,6 +286,7 @@ fn train(a: TrainArgs) -> Result<()> {
         stop_after_steps: None,
         quiet: a.quiet,
         force: a.force,
+        locations: Some(commands::locations().clone()),
     };
     let report = match (cfg, &a.resume) {
         (Some(cfg), _) => facealign::train::train(cfg, a.config.as_deref(), &opts),

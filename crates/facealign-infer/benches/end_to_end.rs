@@ -10,19 +10,23 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion};
 use facealign_core::imageio::decode_rgb_bytes;
 use facealign_core::{BoxXywh, SchemeId};
-use facealign_infer::{model_file, ModelFile, Predictor, Refine, TractNet, TractOptions};
+use facealign_infer::{Locations, ModelFile, Predictor, Refine, TractNet, TractOptions};
 
 mod common;
 use common::photos;
 
 fn end_to_end(c: &mut Criterion) {
-    let path = model_file::default_model(SchemeId::Ibug68).expect("the default model exists");
+    let loc = Locations::discover();
+    let path = loc
+        .default_model(SchemeId::Ibug68)
+        .expect("the default model exists");
     let model = ModelFile::open(&path).expect("the default model opens");
     let net = TractNet::from_model_file(&path, TractOptions::default()).expect("the model builds");
     let mut p = Predictor::new(
         model,
         Box::new(net),
         facealign_infer::detect::DEFAULT_DETECTOR,
+        &loc,
     )
     .expect("the default detector opens");
     let jpegs: Vec<Vec<u8>> = photos::FRAMES
@@ -62,7 +66,7 @@ fn end_to_end(c: &mut Criterion) {
     });
     // Every detector on the same photos (the default's pre-processing and network dominate).
     for name in facealign_infer::detect::DETECTORS {
-        let dir = facealign_infer::predictor::detector_dir(name);
+        let dir = loc.detector_dir(name);
         let mut det = facealign_infer::detect::open(name, &dir).expect("the detector opens");
         g.bench_function(format!("detect_{name}"), |b| {
             b.iter(|| det.detect(black_box(&imgs[next()])).expect("detects"))

@@ -35,7 +35,7 @@ pub use error::{Error, Result};
 /// The face detectors (`facealign-detect`), so that callers reach the whole photo pipeline here.
 pub use facealign_detect as detect;
 pub use graph::{build_graph, export_onnx, net_spec, Arch, LandmarkGraph, NetSpec};
-pub use model_file::ModelFile;
+pub use model_file::{Locations, ModelFile};
 pub use net::CropNet;
 pub use predict::Refine;
 pub use predictor::{Face, Predictor};

@@ -44,8 +44,8 @@ pub struct ModelFile {
 
 impl ModelFile {
     /// Resolve a MODEL argument and read its metadata.
-    pub fn load(spec: &str) -> Result<ModelFile> {
-        Self::open(&resolve(spec)?)
+    pub fn load(spec: &str, loc: &Locations) -> Result<ModelFile> {
+        Self::open(&loc.resolve(spec)?)
     }
 
     /// Read a model file's metadata.
@@ -164,50 +164,107 @@ pub fn read_metadata(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, Strin
         .collect())
 }
 
-/// The repository root the binary was built from (for shipped models), if it still exists.
+/// Where shipped files live: the models (`<name>.safetensors`, `defaults.toml`, `imagenet/`) and
+/// the face detectors. A program finds them **once** ([`Locations::discover`], or
+/// [`Locations::at`] for a known root) and passes them down; nothing below it guesses paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locations {
+    /// The shipped models folder.
+    pub models: PathBuf,
+    /// Folders searched, in order, for a detector's model file.
+    pub detectors: Vec<PathBuf>,
+}
+
+impl Locations {
+    /// The repository layout under `root`: `root/models`, detectors in `root/models/detectors`
+    /// (the default ships there) then `root/../shared/models/detectors` (the others).
+    pub fn at(root: &Path) -> Locations {
+        Locations {
+            models: root.join("models"),
+            detectors: vec![
+                root.join("models/detectors"),
+                root.join("../shared/models/detectors"),
+            ],
+        }
+    }
+
+    /// The one place that guesses: `$FACEALIGN_HOME` when set, else the repository the binary
+    /// was built from (`cargo install` keeps pointing at the checkout), else the working directory.
+    pub fn discover() -> Locations {
+        if let Some(home) = std::env::var_os("FACEALIGN_HOME") {
+            return Locations::at(Path::new(&home));
+        }
+        Locations::at(&repo_root().unwrap_or_else(|| PathBuf::from(".")))
+    }
+
+    /// Resolve a MODEL argument to a weights file: a `.safetensors` file, a run folder (its
+    /// `best`, else `last` checkpoint), or a shipped model name under [`Locations::models`].
+    /// A relative path is tried as given, then under the models folder's parent (the root).
+    pub fn resolve(&self, spec: &str) -> Result<PathBuf> {
+        let p = PathBuf::from(spec);
+        let mut candidates = vec![p.clone()];
+        if p.is_relative() {
+            if let Some(root) = self.models.parent() {
+                candidates.push(root.join(&p));
+            }
+        }
+        candidates.push(self.models.join(format!("{spec}.safetensors")));
+        for c in &candidates {
+            if c.is_dir() {
+                let best = c.join("best.safetensors");
+                if best.exists() {
+                    return Ok(best);
+                }
+                let last = c.join("last.safetensors");
+                if last.exists() {
+                    return Ok(last);
+                }
+            } else if c.is_file() {
+                return Ok(c.clone());
+            }
+        }
+        Err(Error::model(
+            spec,
+            "MODEL",
+            format!(
+                "no such model: not a run directory, a .safetensors file or a shipped model name under {}",
+                self.models.display()
+            ),
+        ))
+    }
+
+    /// The shipped default model for a landmark scheme (`defaults.toml` of the models folder).
+    pub fn default_model(&self, scheme: SchemeId) -> Result<PathBuf> {
+        default_model_in(&self.models, scheme)
+    }
+
+    /// The folder holding detector `name`'s model file: the first of [`Locations::detectors`]
+    /// that has it (the first folder when none has it, or for an embedded detector, so that the
+    /// error names the expected path).
+    pub fn detector_dir(&self, name: &str) -> PathBuf {
+        let first = self.detectors.first().cloned().unwrap_or_default();
+        match facealign_detect::model_file(name) {
+            Some(file) => self
+                .detectors
+                .iter()
+                .find(|d| d.join(file).is_file())
+                .cloned()
+                .unwrap_or(first),
+            None => first,
+        }
+    }
+
+    /// The converted torchvision ImageNet MobileNetV2 weights (training's `init = "imagenet"`).
+    pub fn imagenet_mobilenet_v2(&self) -> PathBuf {
+        self.models.join("imagenet/mobilenet_v2.safetensors")
+    }
+}
+
+/// The repository root the binary was built from, if it still exists (used by
+/// [`Locations::discover`] and by tests).
 pub fn repo_root() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     p.canonicalize().ok()
-}
-
-/// Resolve a MODEL argument to a weights file.
-pub fn resolve(spec: &str) -> Result<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    let p = PathBuf::from(spec);
-    candidates.push(p.clone());
-    if let Some(root) = repo_root() {
-        if p.is_relative() {
-            candidates.push(root.join(&p));
-        }
-        candidates.push(root.join("models").join(format!("{spec}.safetensors")));
-    }
-    candidates.push(PathBuf::from("models").join(format!("{spec}.safetensors")));
-    for c in &candidates {
-        if c.is_dir() {
-            let best = c.join("best.safetensors");
-            if best.exists() {
-                return Ok(best);
-            }
-            let last = c.join("last.safetensors");
-            if last.exists() {
-                return Ok(last);
-            }
-        } else if c.is_file() {
-            return Ok(c.clone());
-        }
-    }
-    Err(Error::model(
-        spec,
-        "MODEL",
-        "no such model: not a run directory, a .safetensors file or a shipped model name under models/",
-    ))
-}
-
-/// The shipped default model for a landmark scheme (`models/defaults.toml`).
-pub fn default_model(scheme: SchemeId) -> Result<PathBuf> {
-    let root = repo_root().unwrap_or_else(|| PathBuf::from("."));
-    let name = default_model_name(&root.join("models"), scheme)?;
-    resolve(&name)
 }
 
 /// The default model for a landmark scheme in a folder of shipped models: `<name>.safetensors`
@@ -278,6 +335,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn locations_resolve_names_run_folders_and_paths_under_their_root() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let r = &tmp.path().join("repo");
+        std::fs::create_dir_all(r.join("models/detectors")).unwrap();
+        std::fs::create_dir_all(r.join("runs/a")).unwrap();
+        std::fs::write(r.join("models/m.safetensors"), b"x").unwrap();
+        std::fs::write(r.join("models/defaults.toml"), "five = \"m\"\n").unwrap();
+        std::fs::write(r.join("runs/a/last.safetensors"), b"x").unwrap();
+        std::fs::write(r.join("models/detectors/version-RFB-320.onnx"), b"x").unwrap();
+        let loc = Locations::at(r);
+        assert_eq!(loc.resolve("m").unwrap(), r.join("models/m.safetensors"));
+        // A run folder without best.safetensors gives its last checkpoint; a relative path is
+        // tried under the root.
+        assert_eq!(
+            loc.resolve("runs/a").unwrap(),
+            r.join("runs/a/last.safetensors")
+        );
+        std::fs::write(r.join("runs/a/best.safetensors"), b"x").unwrap();
+        assert_eq!(
+            loc.resolve("runs/a").unwrap(),
+            r.join("runs/a/best.safetensors")
+        );
+        let e = loc.resolve("nope").expect_err("unknown");
+        assert!(
+            e.to_string()
+                .contains(&r.join("models").display().to_string()),
+            "{e}"
+        );
+        assert_eq!(
+            loc.default_model(SchemeId::Five).unwrap(),
+            r.join("models/m.safetensors")
+        );
+        // The detector folders are searched in order; a missing file gives the first folder.
+        assert_eq!(
+            loc.detector_dir("ultraface-rfb"),
+            r.join("models/detectors")
+        );
+        assert_eq!(loc.detector_dir("yunet"), r.join("models/detectors"));
+        let shared = tmp.path().join("shared/models/detectors");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::write(shared.join("face_detection_yunet.onnx"), b"x").unwrap();
+        assert_eq!(
+            loc.detector_dir("yunet"),
+            r.join("../shared/models/detectors")
+        );
+        assert_eq!(
+            loc.imagenet_mobilenet_v2(),
+            r.join("models/imagenet/mobilenet_v2.safetensors")
+        );
+    }
+
+    #[test]
     fn default_model_in_reads_defaults_toml_of_the_given_folder() {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(
@@ -309,7 +418,8 @@ mod tests {
                 .expect("shipped default")
                 .canonicalize()
                 .expect("exists"),
-            default_model(SchemeId::Ibug68)
+            Locations::at(&root)
+                .default_model(SchemeId::Ibug68)
                 .expect("shipped default")
                 .canonicalize()
                 .expect("exists")

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::evaluate::{score, Detection, EvalOptions, EvalReport};
-use crate::model_file::ModelFile;
+use crate::model_file::{Locations, ModelFile};
 use crate::net::CropNet;
 use crate::predict::{predict_image_px, refine_predictions, Refine};
 use facealign_core::geometry::{crop_from_box, warp_rgb, BoxCalibration};
@@ -45,31 +45,16 @@ pub struct Predictor {
     pub refine: Refine,
 }
 
-/// The folder holding detector `name`'s model file: the repository's `models/detectors` when the
-/// file is there (the default detector ships with the repository), else `../shared/models/detectors`
-/// (the others). An embedded detector (no file) or a file in neither folder gives the repository's
-/// folder, so that the error names the expected path.
-pub fn detector_dir(name: &str) -> std::path::PathBuf {
-    let root = crate::model_file::repo_root().unwrap_or_else(|| ".".into());
-    let ours = root.join("models/detectors");
-    match facealign_detect::model_file(name) {
-        Some(file) if !ours.join(file).exists() => {
-            let shared = root.join("../shared/models/detectors");
-            if shared.join(file).exists() {
-                shared
-            } else {
-                ours
-            }
-        }
-        _ => ours,
-    }
-}
-
 impl Predictor {
     /// Build from a model file, its network on some runtime, and a detector name (its model file
-    /// read from [`detector_dir`] of that name).
-    pub fn new(model: ModelFile, net: Box<dyn CropNet>, detector: &str) -> Result<Predictor> {
-        Self::with_detector_dir(model, net, detector, &detector_dir(detector))
+    /// found in `loc`'s detector folders).
+    pub fn new(
+        model: ModelFile,
+        net: Box<dyn CropNet>,
+        detector: &str,
+        loc: &Locations,
+    ) -> Result<Predictor> {
+        Self::with_detector_dir(model, net, detector, &loc.detector_dir(detector))
     }
 
     /// [`Predictor::new`] with the detector's model file read from `detector_dir` (an installed
@@ -384,11 +369,13 @@ mod tests {
 
     #[test]
     fn predict_many_equals_predict_image_by_image() {
-        let path = crate::model_file::default_model(facealign_core::SchemeId::Ibug68)
+        let loc = Locations::discover();
+        let path = loc
+            .default_model(facealign_core::SchemeId::Ibug68)
             .expect("the default model");
         let net = crate::TractNet::from_model_file(&path, Default::default()).expect("builds");
         let file = ModelFile::open(&path).expect("opens");
-        let mut p = Predictor::new(file, Box::new(net), "ultraface-rfb").expect("predictor");
+        let mut p = Predictor::new(file, Box::new(net), "ultraface-rfb", &loc).expect("predictor");
         p.refine = Refine {
             passes: 1,
             flip: false,
@@ -417,7 +404,13 @@ mod tests {
 
     #[test]
     fn predict_many_returns_the_landmark_stage_error() {
-        let mut p = Predictor::new(model(), Box::new(FailNet), "ultraface-rfb").expect("predictor");
+        let mut p = Predictor::new(
+            model(),
+            Box::new(FailNet),
+            "ultraface-rfb",
+            &Locations::discover(),
+        )
+        .expect("predictor");
         let imgs = photos();
         let refs: Vec<&image::RgbImage> = imgs.iter().chain(imgs.iter()).collect();
         let err = p.predict_many(&refs).expect_err("the net fails");
@@ -428,8 +421,9 @@ mod tests {
     fn every_detector_opens_from_its_detector_dir() {
         // The default detector ships in the repository, the others in ../shared: each name must
         // find its own file (it once looked only where the default was).
+        let loc = Locations::discover();
         for name in facealign_detect::DETECTORS {
-            let dir = detector_dir(name);
+            let dir = loc.detector_dir(name);
             facealign_detect::open(name, &dir)
                 .unwrap_or_else(|e| panic!("{name} from {}: {e}", dir.display()));
         }
@@ -437,7 +431,7 @@ mod tests {
 
     #[test]
     fn with_detector_dir_reads_the_given_folder() {
-        let dir = detector_dir("ultraface-rfb");
+        let dir = Locations::discover().detector_dir("ultraface-rfb");
         let p = Predictor::with_detector_dir(model(), Box::new(NoNet), "ultraface-rfb", &dir)
             .expect("the default detector should open from detector_dir()");
         assert_eq!(p.detector_name, "ultraface-rfb");

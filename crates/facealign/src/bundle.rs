@@ -3,9 +3,9 @@
 //! A model is one safetensors file whose metadata carries the training config (so the network is
 //! rebuilt exactly as trained) and the landmark scheme. `MODEL` on the command line may be:
 //! a run directory (its `best.safetensors`), a `.safetensors` file, or the name of a shipped model
-//! under `models/` (e.g. `infanface-mnv2-acr`). Relative paths are tried from the current folder
-//! and then from the repository the binary was built in.
-use std::path::{Path, PathBuf};
+//! under `models/` (e.g. `infanface-mnv2-acr`); the program resolves it with its
+//! [`Locations`] (`Locations::resolve`) and the functions here take the resulting path.
+use std::path::Path;
 
 use tch::{nn::VarStore, Device};
 
@@ -14,7 +14,7 @@ use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::model::{self, LandmarkModel};
 use facealign_core::geometry::CropSpec;
-pub use facealign_infer::model_file::{default_model, repo_root, resolve, ModelFile};
+pub use facealign_infer::model_file::{Locations, ModelFile};
 use facealign_infer::CropNet;
 
 /// A model ready to predict on the torch runtime.
@@ -27,21 +27,7 @@ pub struct LoadedModel {
     pub net: LandmarkModel,
 }
 
-/// The converted torchvision ImageNet MobileNetV2 weights shipped in the repository.
-pub fn imagenet_weights_path() -> PathBuf {
-    let rel = Path::new("models/imagenet/mobilenet_v2.safetensors");
-    match repo_root() {
-        Some(root) if root.join(rel).exists() => root.join(rel),
-        _ => rel.to_path_buf(),
-    }
-}
-
 impl LoadedModel {
-    /// Load a model from a MODEL argument.
-    pub fn load(spec: &str) -> Result<LoadedModel> {
-        Self::load_path(&resolve(spec)?)
-    }
-
     /// Load from a weights file.
     pub fn load_path(path: &Path) -> Result<LoadedModel> {
         let loaded = checkpoint::load(path)?;
@@ -71,11 +57,10 @@ impl CropNet for LoadedModel {
 
 /// Write a model's weights (no optimiser state) with its metadata to `out`, in f16 when `half`
 /// (half the size; predictions change by far less than a pixel). Returns the file size in bytes.
-pub fn export(model: &str, out: &Path, half: bool) -> Result<u64> {
-    let src = resolve(model)?;
-    let loaded = checkpoint::load(&src)?;
+pub fn export(src: &Path, out: &Path, half: bool) -> Result<u64> {
+    let loaded = checkpoint::load(src)?;
     if !loaded.meta.contains_key(META_CONFIG) {
-        return Err(Error::ckpt(&src, "no facealign config in the metadata"));
+        return Err(Error::ckpt(src, "no facealign config in the metadata"));
     }
     let tensors: Vec<(String, tch::Tensor)> = loaded
         .tensors

@@ -95,10 +95,8 @@ fn median_ms(warmup: usize, steps: usize, mut f: impl FnMut() -> Result<()>) -> 
 }
 
 fn shipped_models() -> Result<Vec<String>> {
-    let dir = facealign_infer::model_file::repo_root()
-        .unwrap_or_else(|| ".".into())
-        .join("models");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
+    let dir = &super::locations().models;
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
         .filter_map(|e| {
             let p = e.ok()?.path();
@@ -117,7 +115,7 @@ fn tract(a: &BenchArgs) -> Result<()> {
     };
     let mut rows = Vec::new();
     for m in &models {
-        let path = facealign_infer::model_file::resolve(m)?;
+        let path = super::locations().resolve(m)?;
         let w = Weights::read(&path)?;
         let file = ModelFile::from_metadata(&path, w.metadata().clone())?;
         let s = file.crop.size as usize;

@@ -5,7 +5,6 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use facealign_core::metrics::Normalizer;
 use facealign_infer::evaluate::{self as eval, AucConvention, EvalOptions, EvalReport};
-use facealign_infer::model_file::default_model;
 
 use super::runtime::{self, Runtime};
 
@@ -192,7 +191,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let ds = super::load_data(&a.data)?;
     let first = match &a.model {
         Some(m) => m.clone(),
-        None => default_model(ds.scheme.id)?.display().to_string(),
+        None => super::locations()
+            .default_model(ds.scheme.id)?
+            .display()
+            .to_string(),
     };
     if let Some(det) = &a.detector {
         return end_to_end(&first, det, &ds, &opts, a.json.as_deref(), a.runtime);
@@ -281,7 +283,7 @@ fn end_to_end(
     rt: Runtime,
 ) -> Result<()> {
     let (m, net) = runtime::load(model, rt)?;
-    let mut p = facealign_infer::Predictor::new(m, net, detector)?;
+    let mut p = facealign_infer::Predictor::new(m, net, detector, super::locations())?;
     p.refine = opts.refine;
     let r = facealign_infer::predictor::end_to_end(&mut p, ds, opts)?;
     let d = r

@@ -45,6 +45,14 @@ pub fn save_overlay(
 
 /// One dataset from one or more specs; with several, each spec's samples also form a subset named
 /// after the spec, so the table shows every source beside the pooled numbers.
+/// Where the shipped models and detectors are: found once per process
+/// ([`facealign_infer::Locations::discover`]: `$FACEALIGN_HOME`, else the repository the binary
+/// was built from) and passed to every library call that needs them.
+pub fn locations() -> &'static facealign_infer::Locations {
+    static LOCATIONS: std::sync::OnceLock<facealign_infer::Locations> = std::sync::OnceLock::new();
+    LOCATIONS.get_or_init(facealign_infer::Locations::discover)
+}
+
 pub fn load_data(specs: &[String]) -> anyhow::Result<facealign_core::Dataset> {
     let mut all: Option<facealign_core::Dataset> = None;
     for spec in specs {

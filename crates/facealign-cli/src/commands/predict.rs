@@ -5,7 +5,6 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use facealign_core::smooth::{LandmarkSmoother, OneEuroConfig};
 use facealign_core::{BoxXywh, ImageSource, SchemeId};
-use facealign_infer::model_file::default_model;
 use facealign_infer::{Face, Predictor};
 
 use super::runtime::{self, Runtime};
@@ -195,10 +194,13 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let given_box = a.r#box.as_deref().map(parse_box).transpose()?;
     let model_path = match &a.model {
         Some(m) => m.clone(),
-        None => default_model(SchemeId::Ibug68)?.display().to_string(),
+        None => super::locations()
+            .default_model(SchemeId::Ibug68)?
+            .display()
+            .to_string(),
     };
     let (model, net) = runtime::load(&model_path, a.runtime)?;
-    let mut pred = Predictor::new(model, net, &a.detector)?;
+    let mut pred = Predictor::new(model, net, &a.detector, super::locations())?;
     pred.refine = facealign_infer::Refine {
         passes: a.refine.max(u32::from(a.flip_average)),
         flip: a.flip_average,

@@ -19,7 +19,7 @@ impl Runtime {
 
 /// Load a model file and its network on `runtime`.
 pub fn load(spec: &str, runtime: Runtime) -> Result<(ModelFile, Box<dyn CropNet>)> {
-    let path = facealign_infer::model_file::resolve(spec)?;
+    let path = super::locations().resolve(spec)?;
     match runtime {
         Runtime::Tract => {
             // One read of the file gives both the metadata and the weights.

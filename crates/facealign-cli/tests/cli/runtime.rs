@@ -179,3 +179,58 @@ fn bench_on_tract_reports_batch1_latency_per_thread_count() {
     }
     assert_eq!(row.get("torch_1t_ms").is_some(), cfg!(feature = "train"));
 }
+
+#[test]
+fn facealign_home_moves_the_shipped_models_and_detectors() {
+    // A copy of the shipped default model and detector in another folder: predict finds them
+    // there through FACEALIGN_HOME; a home without models is named in the error.
+    let home = super::tempdir();
+    let root = super::repo_root();
+    let models = home.path().join("models");
+    std::fs::create_dir_all(models.join("detectors")).unwrap();
+    std::fs::copy(
+        root.join("models/adult68.safetensors"),
+        models.join("m.safetensors"),
+    )
+    .unwrap();
+    std::fs::write(models.join("defaults.toml"), "ibug68 = \"m\"\n").unwrap();
+    std::fs::copy(
+        root.join("models/detectors/version-RFB-320.onnx"),
+        models.join("detectors/version-RFB-320.onnx"),
+    )
+    .unwrap();
+    let img = root.join("../shared/data/fixtures/dlib/2008_001322.jpg");
+    let run = |home: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_facealign"))
+            .args(["predict", img.to_str().unwrap()])
+            .env("FACEALIGN_HOME", home)
+            .current_dir(&root)
+            .output()
+            .expect("starts")
+    };
+    let out = run(home.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("3 face(s)") && stdout.contains("model m,"),
+        "{stdout}"
+    );
+    let empty = super::tempdir();
+    let out = run(empty.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            &empty
+                .path()
+                .join("models/defaults.toml")
+                .display()
+                .to_string()
+        ),
+        "{stderr}"
+    );
+}

@@ -24,6 +24,7 @@ use facealign_core::mixed::{MixedLoader, MixedSource};
 use facealign_core::scheme_map::SchemeMap;
 use facealign_core::shape::ShapeModel;
 use facealign_core::{Dataset, Scheme};
+use facealign_infer::Locations;
 
 mod curves;
 mod run_dir;
@@ -50,6 +51,9 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Start a new run in `out` even if it already holds one (its run files are removed first).
     pub force: bool,
+    /// Where `init = "imagenet"` weights and `init_from` model names are found; `None`:
+    /// [`Locations::discover`] (the CLI passes the locations it resolved).
+    pub locations: Option<Locations>,
 }
 
 /// What a finished run reports.
@@ -300,6 +304,10 @@ pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainReport> {
     }
 }
 
+fn locations(opts: &TrainOptions) -> Locations {
+    opts.locations.clone().unwrap_or_else(Locations::discover)
+}
+
 /// Everything a run needs before its first step: data, loaders, the step (model, objective,
 /// optimiser) and its state, fresh or restored from `last.safetensors` (when `lock` is held:
 /// a resumed run).
@@ -538,7 +546,7 @@ fn build_step(
     let vs = VarStore::new(Device::Cpu);
     let net = model::build(&cfg.model, vs.root(), scheme.n_points() as i64)?;
     if cfg.init == Init::Imagenet {
-        let path = crate::bundle::imagenet_weights_path();
+        let path = locations(opts).imagenet_mobilenet_v2();
         let report = net.load_imagenet(&vs, &path)?;
         if !opts.quiet {
             eprintln!(
@@ -550,7 +558,7 @@ fn build_step(
     }
     if let Some(from) = &cfg.init_from {
         // Fine-tuning: every weight from a trained model of the same architecture and scheme.
-        let path = crate::bundle::resolve(from)?;
+        let path = locations(opts).resolve(from)?;
         let src = crate::bundle::ModelFile::open(&path)?;
         if src.scheme.id != scheme.id {
             return Err(Error::Config(format!(
