@@ -370,12 +370,14 @@ pub fn crop_from_box(bbox: &BoxXywh, spec: &CropSpec, calib: &BoxCalibration) ->
     crop_from_square([cx, cy], side, spec.size)
 }
 
-/// crop_px → crop_u for one coordinate: `u = x / S − 0.5`.
+/// crop_px → crop_u for one coordinate: `u = x / S − 0.5` (the inverse of
+/// [`crate::coords::crop_u_to_crop_px`], in f32).
 pub fn crop_px_to_u(x: f32, size: u32) -> f32 {
     x / size as f32 - 0.5
 }
 
-/// crop_u → crop_px for one coordinate: `x = (u + 0.5) · S`.
+/// crop_u → crop_px for one coordinate: `x = (u + 0.5) · S` ([`crate::coords::crop_u_to_crop_px`]
+/// in f32).
 pub fn crop_u_to_px(u: f32, size: u32) -> f32 {
     (u + 0.5) * size as f32
 }

@@ -4,6 +4,7 @@
 //! evaluation metrics. Nothing here depends on a tensor engine, so a pure-Rust inference
 //! build can reuse all of it.
 pub mod augment;
+pub mod coords;
 pub mod data;
 pub mod draw;
 pub mod error;

@@ -9,44 +9,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::scheme::Scheme;
 
-/// A landmark position `[x, y]`.
-pub type Point = [f32; 2];
-
-/// An axis-aligned box in image_px: top-left corner and size.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BoxXywh {
-    pub x: f32,
-    pub y: f32,
-    pub w: f32,
-    pub h: f32,
-}
-
-impl BoxXywh {
-    /// The tight box around the finite `points` (None when there is none).
-    pub fn around(points: &[Point]) -> Option<BoxXywh> {
-        let mut it = points
-            .iter()
-            .filter(|p| p[0].is_finite() && p[1].is_finite());
-        let first = it.next()?;
-        let (mut x0, mut y0, mut x1, mut y1) = (first[0], first[1], first[0], first[1]);
-        for p in it {
-            x0 = x0.min(p[0]);
-            y0 = y0.min(p[1]);
-            x1 = x1.max(p[0]);
-            y1 = y1.max(p[1]);
-        }
-        Some(BoxXywh {
-            x: x0,
-            y: y0,
-            w: x1 - x0,
-            h: y1 - y0,
-        })
-    }
-    /// Centre of the box.
-    pub fn center(&self) -> Point {
-        [self.x + self.w / 2.0, self.y + self.h / 2.0]
-    }
-}
+pub use crate::coords::{BoxXywh, Point};
 
 /// Where a sample's pixels come from.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //! landmark that point `i` becomes after a horizontal mirror; it is an involution.
 use serde::{Deserialize, Serialize};
 
-use crate::sample::Point;
+use crate::coords::Point;
 
 /// The landmark layouts facealign knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -899,10 +899,10 @@ impl<'a> Builder<'a> {
             &[&ex, &ey],
             vec![attr_int("axis", 2)],
         );
-        // u = E·(1/w) + (0.5/w − 0.5/S − 0.5), the affine map computed in f64.
-        let (wf, sf) = (w as f64, s as f64);
-        let a = (1.0 / wf) as f32;
-        let c = (0.5 / wf - 0.5 / sf - 0.5) as f32;
+        // Expected cells → crop_u: the affine map of `facealign_core::coords`, computed in f64.
+        let to_u = facealign_core::coords::crop_u_to_cell(s as f64, w as f64).inverse();
+        let a = to_u.scale as f32;
+        let c = to_u.offset as f32;
         let a = self.init_f32("softargmax.scale", &[], &[a]);
         let c = self.init_f32("softargmax.offset", &[], &[c]);
         let scaled = self.node("Mul", "softargmax.scaled", &[&e, &a], vec![]);

@@ -30,6 +30,7 @@ use crate::loss::{
     WingLossConfig,
 };
 use crate::model::ModelOutput;
+use facealign_core::coords::{self, Affine1};
 use facealign_core::shape::{acr_phi, acr_variance_share, ShapeModel};
 
 /// The ASM-assisted objective: the loss's α schedule plus the ASM's share of variance.
@@ -519,26 +520,24 @@ pub fn with_input_size(cfg: LossConfig, input_size: u32) -> LossConfig {
     }
 }
 
-/// Map crop_u coordinates to the heatmap grid coordinates of STAR's soft-argmax
-/// (`x_j = 2j/(w−1) − 1` for heatmap column j, whose centre sits at crop_px `(j+0.5)·S/w − 0.5`).
+/// `map` applied element-wise to a tensor (kept in the tensor's kind).
+pub fn apply_affine(t: &Tensor, map: Affine1) -> Tensor {
+    t * map.scale + map.offset
+}
+
+/// crop_u → STAR's heatmap grid ([`coords::crop_u_to_grid`]).
 pub fn crop_u_to_heatmap_grid(u: &Tensor, input_size: f64, hw: f64) -> Tensor {
-    // crop_px = (u + 0.5)·S;  j = (crop_px + 0.5)·w/S − 0.5;  grid = 2j/(w−1) − 1
-    let crop_px = (u + 0.5) * input_size;
-    let j = (crop_px + 0.5) * (hw / input_size) - 0.5;
-    j * (2.0 / (hw - 1.0)) - 1.0
+    apply_affine(u, coords::crop_u_to_grid(input_size, hw))
 }
 
 /// The inverse of [`crop_u_to_heatmap_grid`].
 pub fn heatmap_grid_to_crop_u(g: &Tensor, input_size: f64, hw: f64) -> Tensor {
-    let j = (g + 1.0) * ((hw - 1.0) / 2.0);
-    let crop_px = (j + 0.5) * (input_size / hw) - 0.5;
-    crop_px / input_size - 0.5
+    apply_affine(g, coords::crop_u_to_grid(input_size, hw).inverse())
 }
 
 /// Gaussian target heatmaps, peak 1, of σ `sigma` heatmap cells centred at each point: cell
 /// `(j, i)` of point m has `exp(−((j − x_m)² + (i − y_m)²) / (2σ²))`, where `(x_m, y_m)` is the
-/// point in cell-index units (cell j's centre sits at crop_px `(j + 0.5)·S/w − 0.5`, as in
-/// [`crop_u_to_heatmap_grid`]).
+/// point in heatmap cells ([`coords::crop_u_to_cell`]).
 ///
 /// # Shapes
 /// `u`: `[N, 2M]` crop_u → `[N, M, hw, hw]`, no gradient.
@@ -546,9 +545,7 @@ pub fn gaussian_heatmaps(u: &Tensor, input_size: f64, hw: i64, sigma: f64) -> Te
     let u = u.detach();
     let (n, dim) = (u.size()[0], u.size()[1]);
     let m = dim / 2;
-    // crop_px = (u + 0.5)·S;  cell = (crop_px + 0.5)·w/S − 0.5
-    let cells = ((&u + 0.5) * input_size + 0.5) * (hw as f64 / input_size) - 0.5;
-    let cells = cells.view([n, m, 2]);
+    let cells = apply_affine(&u, coords::crop_u_to_cell(input_size, hw as f64)).view([n, m, 2]);
     let x = cells.select(2, 0).view([n, m, 1, 1]);
     let y = cells.select(2, 1).view([n, m, 1, 1]);
     let grid = Tensor::arange(hw, (u.kind(), u.device()));

@@ -196,8 +196,9 @@ impl HeatmapModel {
 /// Soft-argmax of non-negative heatmaps, in crop_u units.
 ///
 /// Each map is normalised by `max(ΣH, 1e-6)` (STAR); the expected cell indices (E[j], E[i]) are
-/// mapped to crop_px `(E + 0.5)·S/w − 0.5` and to crop_u `crop_px / S − 0.5`. `input_hw` is the model
-/// input size (S_h, S_w). An all-zero map gives E = 0.
+/// mapped to crop_u by the inverse of `facealign_core::coords::crop_u_to_cell` (crop_px
+/// `(E + 0.5)·S/w − 0.5`, then `crop_px / S − 0.5`). `input_hw` is the model input size
+/// (S_h, S_w). An all-zero map gives E = 0.
 ///
 /// # Shapes
 /// `heatmaps`: `[N, M, h, w]` → `[N, 2M]` interleaved `x0, y0, x1, …`.
@@ -222,9 +223,12 @@ pub fn soft_argmax_crop_u(heatmaps: &Tensor, input_hw: (i64, i64)) -> Tensor {
         false,
         kind,
     );
-    let (sh, sw) = (input_hw.0 as f64, input_hw.1 as f64);
-    let ux = ((ex + 0.5) * (sw / w as f64) - 0.5) / sw - 0.5;
-    let uy = ((ey + 0.5) * (sh / h as f64) - 0.5) / sh - 0.5;
+    // Expected cells → crop_u (`facealign_core::coords`), per axis.
+    let cell_to_u = |cells: i64, size: i64| {
+        facealign_core::coords::crop_u_to_cell(size as f64, cells as f64).inverse()
+    };
+    let ux = crate::objective::apply_affine(&ex, cell_to_u(w, input_hw.1));
+    let uy = crate::objective::apply_affine(&ey, cell_to_u(h, input_hw.0));
     Tensor::stack(&[ux, uy], 2)
         .view([n, 2 * m])
         .to_kind(Kind::Float)

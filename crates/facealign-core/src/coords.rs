@@ -1,0 +1,176 @@
+//! Every coordinate space of facealign, and the named maps between them.
+//!
+//! | space | what | range |
+//! |---|---|---|
+//! | **image_px** | 0-based pixels of the source photo, pixel centres at integers | the image |
+//! | **crop_px** | 0-based pixels of the S×S model input | `−0.5 … S − 0.5` (pixel edges) |
+//! | **crop_u** | model units (SPEC Decision 1): `u = x / S − 0.5` | `−0.5 … 0.5` |
+//! | **heatmap cell** | 0-based cell index of a w×w heatmap; cell j's centre is crop_px `(j + 0.5)·S/w − 0.5` | `−0.5 … w − 0.5` |
+//! | **heatmap grid** | STAR's `[−1, 1]` grid: cell j ↦ `2j/(w − 1) − 1` | `−1 … 1` at the centres of the end cells |
+//!
+//! image_px ↔ crop_px is a 2-D similarity per face (`geometry::Affine2`, from the crop); the
+//! other maps are the same for x and y, so each is an [`Affine1`] (`y = scale·x + offset`) that
+//! scalar code applies with [`Affine1::apply`], tensor code as `x * scale + offset`, and the
+//! ONNX graph as a Mul and an Add: one formula for every runtime.
+
+/// A landmark position `[x, y]` (its space is said where it is used).
+pub type Point = [f32; 2];
+
+/// An axis-aligned box in image_px: top-left corner and size.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BoxXywh {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+impl BoxXywh {
+    /// The tight box around the finite `points` (None when there is none).
+    pub fn around(points: &[Point]) -> Option<BoxXywh> {
+        let mut it = points
+            .iter()
+            .filter(|p| p[0].is_finite() && p[1].is_finite());
+        let first = it.next()?;
+        let (mut x0, mut y0, mut x1, mut y1) = (first[0], first[1], first[0], first[1]);
+        for p in it {
+            x0 = x0.min(p[0]);
+            y0 = y0.min(p[1]);
+            x1 = x1.max(p[0]);
+            y1 = y1.max(p[1]);
+        }
+        Some(BoxXywh {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        })
+    }
+    /// Centre of the box.
+    pub fn center(&self) -> Point {
+        [self.x + self.w / 2.0, self.y + self.h / 2.0]
+    }
+}
+
+/// A 1-D affine map `y = scale·x + offset` between two coordinate spaces.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affine1 {
+    pub scale: f64,
+    pub offset: f64,
+}
+
+impl Affine1 {
+    /// `scale·x + offset`.
+    pub fn apply(&self, x: f64) -> f64 {
+        self.scale * x + self.offset
+    }
+    /// The inverse map (`scale` must be non-zero: every map here has a positive scale).
+    pub fn inverse(&self) -> Affine1 {
+        Affine1 {
+            scale: 1.0 / self.scale,
+            offset: -self.offset / self.scale,
+        }
+    }
+    /// `next ∘ self`: first this map, then `next`.
+    pub fn then(&self, next: Affine1) -> Affine1 {
+        Affine1 {
+            scale: next.scale * self.scale,
+            offset: next.scale * self.offset + next.offset,
+        }
+    }
+}
+
+/// crop_u → crop_px of an S-px crop: `x = (u + 0.5)·S`.
+pub fn crop_u_to_crop_px(size: f64) -> Affine1 {
+    Affine1 {
+        scale: size,
+        offset: 0.5 * size,
+    }
+}
+
+/// crop_px → heatmap cell of a w-cell map over an S-px crop: `j = (x + 0.5)·w/S − 0.5`.
+pub fn crop_px_to_cell(size: f64, cells: f64) -> Affine1 {
+    let k = cells / size;
+    Affine1 {
+        scale: k,
+        offset: 0.5 * k - 0.5,
+    }
+}
+
+/// heatmap cell → heatmap grid (STAR's `[−1, 1]`): `g = 2j/(w − 1) − 1`.
+pub fn cell_to_grid(cells: f64) -> Affine1 {
+    Affine1 {
+        scale: 2.0 / (cells - 1.0),
+        offset: -1.0,
+    }
+}
+
+/// crop_u → heatmap cell.
+pub fn crop_u_to_cell(size: f64, cells: f64) -> Affine1 {
+    crop_u_to_crop_px(size).then(crop_px_to_cell(size, cells))
+}
+
+/// crop_u → heatmap grid.
+pub fn crop_u_to_grid(size: f64, cells: f64) -> Affine1 {
+    crop_u_to_cell(size, cells).then(cell_to_grid(cells))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn named_maps_hand_values() {
+        // S = 128: u = x/S − 0.5, so u = −0.5 is crop_px 0 and u = 0 is crop_px 64.
+        let m = crop_u_to_crop_px(128.0);
+        assert!(close(m.apply(-0.5), 0.0) && close(m.apply(0.0), 64.0));
+        // 32 cells over 128 px (4 px per cell): cell 0's centre is crop_px 1.5, cell 31's 125.5.
+        let c = crop_px_to_cell(128.0, 32.0);
+        assert!(close(c.apply(1.5), 0.0) && close(c.apply(125.5), 31.0));
+        // The grid puts the end cells' centres at ±1.
+        let g = cell_to_grid(32.0);
+        assert!(close(g.apply(0.0), -1.0) && close(g.apply(31.0), 1.0));
+        // Composite: cell 0's centre in crop_u (1.5/128 − 0.5) is grid −1.
+        assert!(close(
+            crop_u_to_grid(128.0, 32.0).apply(1.5 / 128.0 - 0.5),
+            -1.0
+        ));
+    }
+
+    #[test]
+    fn inverse_and_then_round_trip() {
+        let m = crop_u_to_grid(80.0, 20.0);
+        for u in [-0.5, -0.13, 0.0, 0.21, 0.5] {
+            assert!(close(m.inverse().apply(m.apply(u)), u));
+        }
+        let a = Affine1 {
+            scale: 2.0,
+            offset: 1.0,
+        };
+        let b = Affine1 {
+            scale: -3.0,
+            offset: 0.5,
+        };
+        assert!(close(a.then(b).apply(0.7), b.apply(a.apply(0.7))));
+    }
+
+    #[test]
+    fn box_around_skips_non_finite_points() {
+        let b = BoxXywh::around(&[[1.0, 2.0], [f32::NAN, 0.0], [5.0, -1.0]]).unwrap();
+        assert_eq!(
+            b,
+            BoxXywh {
+                x: 1.0,
+                y: -1.0,
+                w: 4.0,
+                h: 3.0
+            }
+        );
+        assert_eq!(b.center(), [3.0, 0.5]);
+        assert!(BoxXywh::around(&[[f32::NAN, 1.0]]).is_none());
+    }
+}
