@@ -727,38 +727,6 @@ pub fn acr_phi(gt: &[f32], smooth: &[f32]) -> Result<Vec<f32>> {
     Ok(delta.iter().map(|d| (d / max) as f32).collect())
 }
 
-/// ACR eigenvector schedule (Decision 4): the share of explained variance for `epoch`
-/// (0-based) of `total_epochs`: 0.80, 0.85, 0.90, 0.95, 0.98 over the epoch fractions
-/// [0, 0.10), [0.10, 0.20), [0.20, 0.47), [0.47, 0.67), [0.67, 1]. Exact integer comparisons;
-/// `total_epochs = 0` gives the last stage.
-pub fn acr_variance_share(epoch: usize, total_epochs: usize) -> f64 {
-    let (e, t) = (epoch as u128 * 100, total_epochs as u128);
-    if e < 10 * t {
-        0.80
-    } else if e < 20 * t {
-        0.85
-    } else if e < 47 * t {
-        0.90
-    } else if e < 67 * t {
-        0.95
-    } else {
-        0.98
-    }
-}
-
-/// ASMNet α schedule (Decision 5): 2 for `epoch < total/3`, 1 for `epoch < 2·total/3`, else 0.5
-/// (epoch 0-based, exact integer comparisons).
-pub fn asm_alpha(epoch: usize, total_epochs: usize) -> f64 {
-    let (e, t) = (3 * epoch as u128, total_epochs as u128);
-    if e < t {
-        2.0
-    } else if e < 2 * t {
-        1.0
-    } else {
-        0.5
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -902,47 +870,6 @@ mod tests {
         );
         assert!(acr_phi(&[0.1], &[f32::NAN]).is_err());
         assert!(acr_phi(&[f32::INFINITY], &[0.1]).is_err());
-    }
-
-    #[test]
-    fn schedules_at_boundaries() {
-        // 150 epochs: fractions 0.10, 0.20, 0.47, 0.67 are epochs 15, 30, 70.5, 100.5.
-        let t = 150;
-        for (e, want) in [
-            (0, 0.80),
-            (14, 0.80),
-            (15, 0.85),
-            (29, 0.85),
-            (30, 0.90),
-            (70, 0.90),
-            (71, 0.95),
-            (100, 0.95),
-            (101, 0.98),
-            (149, 0.98),
-        ] {
-            assert_eq!(acr_variance_share(e, t), want, "epoch {e}");
-        }
-        // 100 epochs: boundaries exactly at 10, 20, 47, 67.
-        for (e, want) in [
-            (9, 0.80),
-            (10, 0.85),
-            (19, 0.85),
-            (20, 0.90),
-            (46, 0.90),
-            (47, 0.95),
-            (66, 0.95),
-            (67, 0.98),
-        ] {
-            assert_eq!(acr_variance_share(e, 100), want, "epoch {e}");
-        }
-        // α: 9 epochs → thirds at 3 and 6.
-        for (e, want) in [(0, 2.0), (2, 2.0), (3, 1.0), (5, 1.0), (6, 0.5), (8, 0.5)] {
-            assert_eq!(asm_alpha(e, 9), want, "epoch {e}");
-        }
-        // 10 epochs: 10/3 = 3.33 → epochs 0..=3 α = 2; 20/3 = 6.67 → 4..=6 α = 1; 7.. α = 0.5.
-        for (e, want) in [(3, 2.0), (4, 1.0), (6, 1.0), (7, 0.5)] {
-            assert_eq!(asm_alpha(e, 10), want, "epoch {e}");
-        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The training objective: which loss, its schedule, and the per-batch targets it needs.
+//! The training objective: which loss ([`LossConfig`] → a [`LandmarkLoss`]), the targets it
+//! needs ([`Targets`]: Smooth-Faces, Φ, heatmap targets), and the reduction over labelled points.
 //!
 //! ACR and ASM-assisted losses need Smooth-Faces of the ground truth (SPEC §1.1, §2.1). The PCA is
 //! fitted once per run on the fully labelled training shapes (un-augmented crops, crop_u); a
@@ -17,21 +18,22 @@
 //! **Unlabelled points** (issue 13): every loss is the mean over the labelled coordinates of the
 //! batch ([`masked_reduce`]); unlabelled ones get exactly zero gradient, and a batch with no
 //! labelled point gives 0.
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::error::{Error, Result};
-use crate::loss::Reduction;
+use crate::loss::asm::AsmAssisted;
 use crate::loss::{
-    AWingLoss, AWingLossConfig, AcrLoss, AcrLossConfig, AsmLoss, AsmLossConfig, LpLoss,
-    LpLossConfig, LpOptions, SmoothL1Loss, SmoothL1LossConfig, StarLoss, StarLossConfig, WingLoss,
-    WingLossConfig,
+    AWingLossConfig, AcrLossConfig, AsmLossConfig, LandmarkLoss, LossInput, LpLossConfig,
+    LpOptions, SmoothL1LossConfig, StarLossConfig, Targets, WingLossConfig,
 };
 use crate::model::ModelOutput;
-use facealign_core::coords::{self, Affine1};
-use facealign_core::shape::{acr_phi, acr_variance_share, ShapeModel};
+use facealign_core::shape::ShapeModel;
+
+pub use crate::loss::targets::{
+    apply_affine, crop_u_to_heatmap_grid, gaussian_heatmaps, heatmap_grid_to_crop_u, masked_reduce,
+    scalar, with_nan_at_unlabelled, BatchTargets, CleanShapes,
+};
 
 /// The ASM-assisted objective: the loss's α schedule plus the ASM's share of variance.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,133 +130,38 @@ impl LossConfig {
     }
 }
 
-enum Built {
-    Lp(LpLoss),
-    SmoothL1(SmoothL1Loss),
-    Wing(WingLoss),
-    Asm(AsmLoss, f64),
-    Acr(AcrLoss),
-    Star(StarLoss),
-    AWing(AWingLoss),
-}
-
-/// The un-augmented crop_u shapes of the training samples (NaN = unlabelled), for ACR's Φ.
-pub struct CleanShapes {
-    /// Per dataset index, `2M` values.
-    pub shapes: Vec<Vec<f32>>,
-    /// The scheme's flip permutation.
-    pub flip: Vec<usize>,
-    /// `(k, Φ per sample)` of the last variance stage used.
-    cache: Mutex<Option<(usize, Vec<Vec<f32>>)>>,
-}
-
-impl CleanShapes {
-    /// Clean shapes and the flip permutation of their scheme.
-    pub fn new(shapes: Vec<Vec<f32>>, flip: Vec<usize>) -> CleanShapes {
-        CleanShapes {
-            shapes,
-            flip,
-            cache: Mutex::new(None),
-        }
-    }
-
-    /// Φ of sample `index` with `k` components (cached per k), mirrored when `flipped`.
-    fn phi(&self, shape: &ShapeModel, k: usize, index: usize, flipped: bool) -> Result<Vec<f32>> {
-        let mut guard = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.as_ref().is_none_or(|(kk, _)| *kk != k) {
-            let all = self
-                .shapes
-                .iter()
-                .map(|g| {
-                    let smooth = shape.smooth_face_k(g, k)?;
-                    acr_phi(g, &smooth)
-                })
-                .collect::<facealign_core::Result<Vec<_>>>()?;
-            *guard = Some((k, all));
-        }
-        let all = &guard.as_ref().expect("filled above").1;
-        let phi = all.get(index).ok_or_else(|| {
-            Error::invalid(
-                "ACR weights",
-                format!("sample index {index} ≥ {} clean shapes", all.len()),
-            )
-        })?;
-        Ok(if flipped {
-            self.flip
-                .iter()
-                .flat_map(|&j| [phi[2 * j], phi[2 * j + 1]])
-                .collect()
-        } else {
-            phi.clone()
+impl LossConfig {
+    /// The loss as training runs it (validated first).
+    pub fn build(&self) -> Result<Box<dyn LandmarkLoss>> {
+        self.validate()?;
+        Ok(match self {
+            LossConfig::L2(c) => Box::new(LpLossConfig::l2(c).init()?),
+            LossConfig::L1(c) => Box::new(LpLossConfig::l1(c).init()?),
+            LossConfig::SmoothL1(c) => Box::new(c.init()?),
+            LossConfig::Wing(c) => Box::new(c.init()?),
+            LossConfig::Asm(c) => Box::new(AsmAssisted {
+                loss: AsmLossConfig {
+                    alphas: c.alphas,
+                    ..AsmLossConfig::default()
+                }
+                .init()?,
+                variance_share: c.variance_share,
+            }),
+            LossConfig::Acr(c) => Box::new(c.init()?),
+            LossConfig::Star(c) => Box::new(c.init()?),
+            LossConfig::AWing(c) => Box::new(c.init()?),
         })
-    }
-}
-
-/// What one batch gives the objective.
-pub struct BatchTargets<'a> {
-    /// `[N, 2M]` crop_u on the model's device (0 at unlabelled points).
-    pub gt: &'a Tensor,
-    /// The same values on the host.
-    pub gt_host: &'a [f32],
-    /// N×M: 1 where labelled, 0 where not.
-    pub labelled: &'a [f32],
-    /// Dataset indices of the samples (for the clean-shape Φ).
-    pub indices: &'a [usize],
-    /// Whether each sample was mirrored.
-    pub flipped: &'a [bool],
-}
-
-/// The loss values of `unreduced` (`[N, 2M]` per coordinate or `[N, M]` per point) reduced over
-/// the labelled entries only: `Σ w·v / Σ w` (mean) or `Σ w·v` (sum), where `labelled_points`
-/// (`[N, M]`) holds the weight `w` of each point: 1 = labelled, 0 = unlabelled (or a dataset's
-/// weight in a mixed config). Unlabelled entries are replaced by 0 with `where`, so their
-/// gradient is exactly 0 even if their value were not finite; a batch with no labelled entry
-/// gives 0.
-pub fn masked_reduce(unreduced: &Tensor, labelled_points: &Tensor, reduction: Reduction) -> Tensor {
-    let (n, m) = (labelled_points.size()[0], labelled_points.size()[1]);
-    let last = *unreduced
-        .size()
-        .last()
-        .expect("unreduced has a last dimension");
-    let mask = if last == 2 * m {
-        labelled_points
-            .unsqueeze(-1)
-            .expand([n, m, 2], false)
-            .reshape([n, 2 * m])
-    } else {
-        assert_eq!(
-            last, m,
-            "masked_reduce: {last} values per sample for {m} points"
-        );
-        labelled_points.shallow_clone()
-    };
-    let keep = mask.gt(0.0);
-    let kept = (unreduced * &mask).where_self(&keep, &unreduced.zeros_like());
-    let sum = kept.sum(unreduced.kind());
-    match reduction {
-        Reduction::Sum => sum,
-        Reduction::Mean => {
-            let total = mask.sum(unreduced.kind());
-            // 0 / 1 when nothing is labelled: never 0 / 0.
-            let denom = total.where_self(&total.gt(0.0), &total.ones_like());
-            sum / denom
-        }
     }
 }
 
 /// A ready objective for one run.
 pub struct Objective {
     pub cfg: LossConfig,
-    built: Built,
-    shape: Option<ShapeModel>,
-    clean: Option<CleanShapes>,
+    loss: Box<dyn LandmarkLoss>,
+    targets: Targets,
     /// The virtual points of a mixed-scheme config: sets of the model's points whose means are
     /// supervised too (`facealign_core::mixed`).
     virtual_sets: Vec<Vec<usize>>,
-    input_size: f64,
     epochs: usize,
 }
 
@@ -273,44 +180,24 @@ impl Objective {
         input_size: u32,
         epochs: usize,
     ) -> Result<Objective> {
-        cfg.validate()?;
         if cfg.needs_shape_model() && shape.is_none() {
             return Err(Error::Config(format!(
                 "loss `{}` needs a shape model",
                 cfg.name()
             )));
         }
-        let built = match &cfg {
-            LossConfig::L2(c) => Built::Lp(LpLossConfig::l2(c).init()?),
-            LossConfig::L1(c) => Built::Lp(LpLossConfig::l1(c).init()?),
-            LossConfig::SmoothL1(c) => Built::SmoothL1(c.init()?),
-            LossConfig::Wing(c) => Built::Wing(c.init()?),
-            LossConfig::Asm(c) => Built::Asm(
-                AsmLossConfig {
-                    alphas: c.alphas,
-                    ..AsmLossConfig::default()
-                }
-                .init()?,
-                c.variance_share,
-            ),
-            LossConfig::Acr(c) => Built::Acr(c.init()?),
-            LossConfig::Star(c) => Built::Star(c.init()?),
-            LossConfig::AWing(c) => Built::AWing(c.init()?),
-        };
         Ok(Objective {
+            loss: cfg.build()?,
             cfg,
-            built,
-            shape,
-            clean: None,
+            targets: Targets::new(shape, input_size),
             virtual_sets: Vec::new(),
-            input_size: input_size as f64,
             epochs,
         })
     }
 
     /// Use the un-augmented shapes of the training samples for ACR's Φ (see the module docs).
     pub fn with_clean_shapes(mut self, clean: CleanShapes) -> Objective {
-        self.clean = Some(clean);
+        self.targets.set_clean_shapes(clean);
         self
     }
 
@@ -355,36 +242,9 @@ impl Objective {
             .reshape([n, 2 * (t + v)])
     }
 
-    /// Φ of one batch (`[N·2M]` host values) for the first `k` components.
-    fn batch_phi(
-        &self,
-        shape: &ShapeModel,
-        t: &BatchTargets,
-        k: usize,
-        dim: usize,
-    ) -> Result<Vec<f32>> {
-        let mut phi = Vec::with_capacity(t.gt_host.len());
-        match &self.clean {
-            Some(clean) => {
-                for (&i, &f) in t.indices.iter().zip(t.flipped) {
-                    phi.extend(clean.phi(shape, k, i, f)?);
-                }
-            }
-            None => {
-                for (g, lab) in t.gt_host.chunks(dim).zip(t.labelled.chunks(dim / 2)) {
-                    let g = with_nan_at_unlabelled(g, lab);
-                    let smooth = shape.smooth_face_k(&g, k)?;
-                    phi.extend(acr_phi(&g, &smooth)?);
-                }
-            }
-        }
-        Ok(phi)
-    }
-
     /// The loss for one batch: the mean over its labelled coordinates (points).
     pub fn compute(&self, out: &ModelOutput, t: &BatchTargets, epoch: usize) -> Result<LossValue> {
         let pred = &self.extended(&out.landmarks);
-        let gt = t.gt;
         let n = pred.size()[0];
         let dim = pred.size()[1];
         if t.labelled.len() as i64 != n * dim / 2 || t.gt_host.len() as i64 != n * dim {
@@ -398,113 +258,25 @@ impl Objective {
                 ),
             ));
         }
-        let to_tensor = |v: &[f32], cols: i64| {
-            Tensor::from_slice(v)
-                .view([n, cols])
-                .to_device(pred.device())
-                .to_kind(pred.kind())
+        let input = LossInput {
+            pred,
+            heatmaps: out.heatmaps.as_ref(),
+            batch: t,
+            targets: &self.targets,
+            epoch,
+            epochs: self.epochs,
         };
-        let mask = to_tensor(t.labelled, dim / 2);
-        let plain = |loss: Tensor| LossValue {
-            loss,
-            schedule_value: None,
-        };
-        Ok(match &self.built {
-            Built::Lp(l) => plain(masked_reduce(
-                &l.forward_unreduced(pred, gt),
-                &mask,
-                l.reduction(),
-            )),
-            Built::SmoothL1(l) => plain(masked_reduce(
-                &l.forward_unreduced(pred, gt),
-                &mask,
-                l.reduction(),
-            )),
-            Built::Wing(l) => plain(masked_reduce(
-                &l.forward_unreduced(pred, gt),
-                &mask,
-                l.reduction(),
-            )),
-            Built::Asm(l, share) => {
-                let shape = self.shape.as_ref().expect("checked in new");
-                let k = shape.components_for_variance(*share);
-                let mut a = Vec::with_capacity(t.gt_host.len());
-                for (g, lab) in t
-                    .gt_host
-                    .chunks(dim as usize)
-                    .zip(t.labelled.chunks(dim as usize / 2))
-                {
-                    a.extend(shape.smooth_face_k(&with_nan_at_unlabelled(g, lab), k)?);
-                }
-                let alpha = l.alpha(epoch, self.epochs);
-                let un = l.forward_unreduced(pred, gt, &to_tensor(&a, dim), alpha);
-                LossValue {
-                    loss: masked_reduce(&un, &mask, l.reduction()),
-                    schedule_value: Some(alpha),
-                }
-            }
-            Built::Acr(l) => {
-                let shape = self.shape.as_ref().expect("checked in new");
-                let share = acr_variance_share(epoch, self.epochs);
-                let k = shape.components_for_variance(share);
-                let phi = self.batch_phi(shape, t, k, dim as usize)?;
-                let un = l.forward_unreduced(pred, gt, &to_tensor(&phi, dim));
-                LossValue {
-                    loss: masked_reduce(&un, &mask, l.reduction()),
-                    schedule_value: Some(share),
-                }
-            }
-            Built::Star(l) => {
-                let (heatmaps, hw) = self.heatmaps(out, n, dim)?;
-                let target = crop_u_to_heatmap_grid(gt, self.input_size, hw).view([n, dim / 2, 2]);
-                plain(masked_reduce(
-                    &l.forward_unreduced(heatmaps, &target),
-                    &mask,
-                    l.reduction(),
-                ))
-            }
-            Built::AWing(l) => {
-                let (heatmaps, hw) = self.heatmaps(out, n, dim)?;
-                let target = gaussian_heatmaps(gt, self.input_size, hw as i64, l.sigma());
-                let per_pixel = l.forward_unreduced(heatmaps, &target);
-                // Per point (mean or sum over its pixels), then over the labelled points: with
-                // every point labelled, the mean is the authors' mean over N·M·H·W.
-                let per_point = match l.reduction() {
-                    Reduction::Mean => per_pixel.mean_dim([2i64, 3].as_slice(), false, pred.kind()),
-                    Reduction::Sum => {
-                        per_pixel.sum_dim_intlist([2i64, 3].as_slice(), false, pred.kind())
-                    }
-                };
-                plain(masked_reduce(&per_point, &mask, l.reduction()))
-            }
+        let (unreduced, schedule_value) = self.loss.unreduced(&input)?;
+        let mask = t.tensor(t.labelled, dim / 2, pred);
+        Ok(LossValue {
+            loss: masked_reduce(&unreduced, &mask, self.loss.reduction()),
+            schedule_value,
         })
-    }
-
-    /// The model's heatmaps `[N, M, h, w]` (square) and their side, for a heatmap loss.
-    fn heatmaps<'o>(&self, out: &'o ModelOutput, n: i64, dim: i64) -> Result<(&'o Tensor, f64)> {
-        let name = self.cfg.name();
-        let heatmaps = out.heatmaps.as_ref().ok_or_else(|| {
-            Error::Config(format!(
-                "loss `{name}` needs a heatmap model (model.arch = \"heatmap\")"
-            ))
-        })?;
-        let size = heatmaps.size();
-        if size.len() != 4 || size[0] != n || size[1] != dim / 2 || size[2] != size[3] {
-            return Err(Error::invalid(
-                "batch targets",
-                format!(
-                    "loss `{name}`: heatmaps {size:?} for {n} samples of {} points (mixed-scheme \
-                     virtual points cannot be supervised by a heatmap loss)",
-                    dim / 2
-                ),
-            ));
-        }
-        Ok((heatmaps, size[3] as f64))
     }
 
     /// The input size the objective was built for (Wing's pixel scale).
     pub fn input_size(&self) -> f64 {
-        self.input_size
+        self.targets.input_size()
     }
 }
 
@@ -520,59 +292,14 @@ pub fn with_input_size(cfg: LossConfig, input_size: u32) -> LossConfig {
     }
 }
 
-/// `map` applied element-wise to a tensor (kept in the tensor's kind).
-pub fn apply_affine(t: &Tensor, map: Affine1) -> Tensor {
-    t * map.scale + map.offset
-}
-
-/// crop_u → STAR's heatmap grid ([`coords::crop_u_to_grid`]).
-pub fn crop_u_to_heatmap_grid(u: &Tensor, input_size: f64, hw: f64) -> Tensor {
-    apply_affine(u, coords::crop_u_to_grid(input_size, hw))
-}
-
-/// The inverse of [`crop_u_to_heatmap_grid`].
-pub fn heatmap_grid_to_crop_u(g: &Tensor, input_size: f64, hw: f64) -> Tensor {
-    apply_affine(g, coords::crop_u_to_grid(input_size, hw).inverse())
-}
-
-/// Gaussian target heatmaps, peak 1, of σ `sigma` heatmap cells centred at each point: cell
-/// `(j, i)` of point m has `exp(−((j − x_m)² + (i − y_m)²) / (2σ²))`, where `(x_m, y_m)` is the
-/// point in heatmap cells ([`coords::crop_u_to_cell`]).
-///
-/// # Shapes
-/// `u`: `[N, 2M]` crop_u → `[N, M, hw, hw]`, no gradient.
-pub fn gaussian_heatmaps(u: &Tensor, input_size: f64, hw: i64, sigma: f64) -> Tensor {
-    let u = u.detach();
-    let (n, dim) = (u.size()[0], u.size()[1]);
-    let m = dim / 2;
-    let cells = apply_affine(&u, coords::crop_u_to_cell(input_size, hw as f64)).view([n, m, 2]);
-    let x = cells.select(2, 0).view([n, m, 1, 1]);
-    let y = cells.select(2, 1).view([n, m, 1, 1]);
-    let grid = Tensor::arange(hw, (u.kind(), u.device()));
-    let dx = (grid.view([1, 1, 1, hw]) - x).square();
-    let dy = (grid.view([1, 1, hw, 1]) - y).square();
-    ((dx + dy) * (-0.5 / (sigma * sigma))).exp()
-}
-
-/// `gt` (2M values) with NaN at the points whose `labelled` flag (M values) is 0: the shape
-/// model's convention for an unlabelled coordinate.
-pub fn with_nan_at_unlabelled(gt: &[f32], labelled: &[f32]) -> Vec<f32> {
-    gt.iter()
-        .enumerate()
-        .map(|(j, &v)| if labelled[j / 2] > 0.5 { v } else { f32::NAN })
-        .collect()
-}
-
-/// A scalar tensor as f64 (for logs).
-pub fn scalar(t: &Tensor) -> f64 {
-    t.to_kind(Kind::Double).double_value(&[])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::loss::AcrCMode;
     use crate::loss::LpOptions;
+    use crate::loss::Reduction;
+    use facealign_core::shape::acr_phi;
+    use tch::Kind;
 
     #[test]
     fn heatmap_grid_round_trip_and_corners() {

@@ -72,6 +72,25 @@ impl Default for AcrLossConfig {
     }
 }
 
+/// ACR eigenvector schedule (Decision 4): the share of explained variance for `epoch`
+/// (0-based) of `total_epochs`: 0.80, 0.85, 0.90, 0.95, 0.98 over the epoch fractions
+/// [0, 0.10), [0.10, 0.20), [0.20, 0.47), [0.47, 0.67), [0.67, 1]. Exact integer comparisons;
+/// `total_epochs = 0` gives the last stage.
+pub fn variance_share(epoch: usize, total_epochs: usize) -> f64 {
+    let (e, t) = (epoch as u128 * 100, total_epochs as u128);
+    if e < 10 * t {
+        0.80
+    } else if e < 20 * t {
+        0.85
+    } else if e < 47 * t {
+        0.90
+    } else if e < 67 * t {
+        0.95
+    } else {
+        0.98
+    }
+}
+
 impl AcrLossConfig {
     /// Rejects non-positive or non-finite `lambda` and `scale`.
     pub fn validate(&self) -> Result<()> {
@@ -143,6 +162,25 @@ impl AcrLoss {
     }
 }
 
+/// ACR in training: Φ of each face from its Smooth-Face at the epoch's variance share
+/// ([`variance_share`]; from the face's un-augmented shape when the targets hold clean shapes).
+impl super::LandmarkLoss for AcrLoss {
+    fn reduction(&self) -> Reduction {
+        AcrLoss::reduction(self)
+    }
+    fn unreduced(&self, x: &super::LossInput<'_>) -> Result<(Tensor, Option<f64>)> {
+        let dim = x.pred.size()[1];
+        let share = variance_share(x.epoch, x.epochs);
+        let k = x.targets.shape()?.components_for_variance(share);
+        let phi = x.targets.phi(x.batch, k, dim as usize)?;
+        let phi = x.batch.tensor(&phi, dim, x.pred);
+        Ok((
+            self.forward_unreduced(x.pred, x.batch.gt, &phi),
+            Some(share),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
@@ -166,6 +204,39 @@ mod tests {
             &t64(&[e], &[1, 1]),
             &t64(&[phi], &[1, 1]),
         ))
+    }
+
+    #[test]
+    fn schedules_at_boundaries() {
+        // 150 epochs: fractions 0.10, 0.20, 0.47, 0.67 are epochs 15, 30, 70.5, 100.5.
+        let t = 150;
+        for (e, want) in [
+            (0, 0.80),
+            (14, 0.80),
+            (15, 0.85),
+            (29, 0.85),
+            (30, 0.90),
+            (70, 0.90),
+            (71, 0.95),
+            (100, 0.95),
+            (101, 0.98),
+            (149, 0.98),
+        ] {
+            assert_eq!(variance_share(e, t), want, "epoch {e}");
+        }
+        // 100 epochs: boundaries exactly at 10, 20, 47, 67.
+        for (e, want) in [
+            (9, 0.80),
+            (10, 0.85),
+            (19, 0.85),
+            (20, 0.90),
+            (46, 0.90),
+            (47, 0.95),
+            (66, 0.95),
+            (67, 0.98),
+        ] {
+            assert_eq!(variance_share(e, 100), want, "epoch {e}");
+        }
     }
 
     #[test]

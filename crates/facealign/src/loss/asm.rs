@@ -142,6 +142,35 @@ impl AsmLoss {
     }
 }
 
+/// The ASM-assisted loss in training: α from the config's schedule ([`AsmLoss::alpha`]), A the
+/// Smooth-Face of the (augmented) ground truth with the PCA components that explain
+/// `variance_share` of the variance (A is a position, so it follows the augmentation).
+#[derive(Debug, Clone)]
+pub struct AsmAssisted {
+    pub loss: AsmLoss,
+    pub variance_share: f64,
+}
+
+impl super::LandmarkLoss for AsmAssisted {
+    fn reduction(&self) -> Reduction {
+        self.loss.reduction()
+    }
+    fn unreduced(&self, x: &super::LossInput<'_>) -> Result<(Tensor, Option<f64>)> {
+        let dim = x.pred.size()[1];
+        let k = x
+            .targets
+            .shape()?
+            .components_for_variance(self.variance_share);
+        let a = x.targets.smooth_faces(x.batch, k, dim as usize)?;
+        let a = x.batch.tensor(&a, dim, x.pred);
+        let alpha = self.loss.alpha(x.epoch, x.epochs);
+        Ok((
+            self.loss.forward_unreduced(x.pred, x.batch.gt, &a, alpha),
+            Some(alpha),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;

@@ -160,6 +160,27 @@ impl AWingLoss {
     }
 }
 
+/// Adaptive Wing in training: the model's heatmaps against Gaussian heatmaps of σ
+/// [`AWingLoss::sigma`] cells at the ground truth, reduced per point (mean or sum over its
+/// pixels) so that the objective can average over the labelled points: with every point
+/// labelled, the mean is the authors' mean over N·M·H·W.
+impl super::LandmarkLoss for AWingLoss {
+    fn reduction(&self) -> Reduction {
+        AWingLoss::reduction(self)
+    }
+    fn unreduced(&self, x: &super::LossInput<'_>) -> Result<(Tensor, Option<f64>)> {
+        let (heatmaps, hw) = x.heatmaps("awing")?;
+        let target = x.targets.gaussian(x.batch.gt, hw as i64, self.sigma());
+        let per_pixel = self.forward_unreduced(heatmaps, &target);
+        let dims = [2i64, 3];
+        let per_point = match self.reduction() {
+            Reduction::Mean => per_pixel.mean_dim(dims.as_slice(), false, x.pred.kind()),
+            Reduction::Sum => per_pixel.sum_dim_intlist(dims.as_slice(), false, x.pred.kind()),
+        };
+        Ok((per_point, None))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;

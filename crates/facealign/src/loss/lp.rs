@@ -107,6 +107,8 @@ impl LpLoss {
     }
 }
 
+super::coordinate_loss!(LpLoss);
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;

@@ -20,6 +20,13 @@
 //! | `star.rs` | STAR v2 (Zhou et al. 2023) on heatmaps | `[N, M]` |
 //!
 //! Shapes that do not match are programming errors and panic with a message (like tch itself).
+//!
+//! **Training sees every loss through [`LandmarkLoss`]**, implemented in each loss's own file: it
+//! takes a [`LossInput`] (predictions, heatmaps, the batch's ground truth and the [`Targets`]
+//! builder for Φ, Smooth-Faces and heatmap targets) and returns the unreduced values, which the
+//! objective reduces over the labelled points ([`masked_reduce`]). A new loss is one file: its
+//! config (`validate`/`init`), its `forward_unreduced`, its `LandmarkLoss` impl, its tests; then
+//! an arm in `objective::LossConfig`.
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -31,6 +38,7 @@ pub mod awing;
 pub mod lp;
 pub mod smooth_l1;
 pub mod star;
+pub mod targets;
 pub mod wing;
 
 pub use acr::{AcrCMode, AcrLoss, AcrLossConfig};
@@ -39,7 +47,36 @@ pub use awing::{AWingLoss, AWingLossConfig};
 pub use lp::{LpLoss, LpLossConfig, LpOptions};
 pub use smooth_l1::{SmoothL1Loss, SmoothL1LossConfig};
 pub use star::{soft_argmax, StarLoss, StarLossConfig};
+pub use targets::{masked_reduce, BatchTargets, CleanShapes, LossInput, Targets};
 pub use wing::{WingLoss, WingLossConfig};
+
+/// A loss as training uses it.
+pub trait LandmarkLoss: Send {
+    /// How the unreduced values become one scalar (over the labelled points).
+    fn reduction(&self) -> Reduction;
+
+    /// Per-coordinate `[N, 2M]` or per-point `[N, M]` values for one batch, and the scheduled
+    /// value in force (ACR's variance share, ASM's α), if any.
+    fn unreduced(&self, x: &LossInput<'_>) -> Result<(Tensor, Option<f64>)>;
+}
+
+/// The coordinate losses that compare predictions with the ground truth directly.
+macro_rules! coordinate_loss {
+    ($t:ty) => {
+        impl $crate::loss::LandmarkLoss for $t {
+            fn reduction(&self) -> $crate::loss::Reduction {
+                <$t>::reduction(self)
+            }
+            fn unreduced(
+                &self,
+                x: &$crate::loss::LossInput<'_>,
+            ) -> $crate::Result<(tch::Tensor, Option<f64>)> {
+                Ok((self.forward_unreduced(x.pred, x.batch.gt), None))
+            }
+        }
+    };
+}
+pub(crate) use coordinate_loss;
 
 /// How the unreduced values of a loss become one scalar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

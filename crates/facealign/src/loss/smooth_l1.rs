@@ -74,6 +74,8 @@ impl SmoothL1Loss {
     }
 }
 
+super::coordinate_loss!(SmoothL1Loss);
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;

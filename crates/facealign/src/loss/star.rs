@@ -230,6 +230,18 @@ impl StarLoss {
     }
 }
 
+/// STAR in training: the model's heatmaps against the ground truth on the heatmap grid.
+impl super::LandmarkLoss for StarLoss {
+    fn reduction(&self) -> Reduction {
+        StarLoss::reduction(self)
+    }
+    fn unreduced(&self, x: &super::LossInput<'_>) -> Result<(Tensor, Option<f64>)> {
+        let (heatmaps, hw) = x.heatmaps("star")?;
+        let target = x.targets.heatmap_grid(x.batch.gt, hw);
+        Ok((self.forward_unreduced(heatmaps, &target), None))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;

@@ -100,6 +100,8 @@ impl WingLoss {
     }
 }
 
+super::coordinate_loss!(WingLoss);
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
