@@ -30,6 +30,60 @@ pub struct Face {
     pub landmarks: Vec<[f32; 2]>,
 }
 
+/// One image's entry in a predictions file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImagePrediction {
+    /// The image's path as given.
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    pub faces: Vec<Face>,
+    /// Why the image has no result (unreadable, too large, a bad box), if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What `facealign predict --json` writes: the model, its landmark scheme, the detector, the
+/// coordinate space of every point (`image_px`) and one entry per image.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PredictionsFile {
+    pub model: String,
+    pub scheme: String,
+    pub detector: String,
+    pub coordinates: String,
+    pub images: Vec<ImagePrediction>,
+}
+
+impl PredictionsFile {
+    /// An empty file for `predictor`'s model and detector.
+    pub fn new(predictor: &Predictor) -> PredictionsFile {
+        PredictionsFile {
+            model: predictor.model.name.clone(),
+            scheme: predictor.model.scheme.name().to_string(),
+            detector: predictor.detector_name.clone(),
+            coordinates: "image_px".into(),
+            images: Vec::new(),
+        }
+    }
+
+    /// Write as pretty JSON, atomically.
+    pub fn write(&self, path: &std::path::Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::invalid("predictions", e.to_string()))?;
+        facealign_core::fsio::write_atomic(path, text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Read a file written by [`PredictionsFile::write`]; errors name the file.
+    pub fn read(path: &std::path::Path) -> Result<PredictionsFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::model(path, format!("line {}", e.line()), e.to_string()))
+    }
+}
+
 /// A model plus a face detector.
 pub struct Predictor {
     /// What the model file says (scheme, crop protocol, calibrations).
@@ -389,6 +443,29 @@ mod tests {
         assert_eq!(counts, [3, 0, 2], "faces per photo");
         assert_eq!(p.predict_many(&refs[..1]).expect("ok"), one_by_one[..1]);
         assert!(p.predict_many(&[]).expect("ok").is_empty());
+
+        // The predictions file round-trips (and names a bad file on read).
+        let mut file = PredictionsFile::new(&p);
+        for (k, faces) in many.into_iter().enumerate() {
+            file.images.push(ImagePrediction {
+                image: format!("photo{k}.jpg"),
+                width: Some(imgs[k].width()),
+                height: Some(imgs[k].height()),
+                faces,
+                error: None,
+            });
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("p.json");
+        file.write(&path).expect("writes");
+        assert_eq!(PredictionsFile::read(&path).expect("reads"), file);
+        assert_eq!(
+            (file.scheme.as_str(), file.coordinates.as_str()),
+            ("ibug68", "image_px")
+        );
+        std::fs::write(&path, "{\"model\": 1}").expect("writes");
+        let e = PredictionsFile::read(&path).expect_err("not a predictions file");
+        assert!(e.to_string().contains("p.json"), "{e}");
     }
 
     /// A net that fails on every batch.

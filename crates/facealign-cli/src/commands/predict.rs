@@ -5,11 +5,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use facealign_core::smooth::{LandmarkSmoother, OneEuroConfig};
 use facealign_core::{BoxXywh, ImageSource, SchemeId};
+use facealign_infer::predictor::{ImagePrediction, PredictionsFile};
 use facealign_infer::{Face, Predictor};
 
 use super::runtime::{self, Runtime};
 use rayon::prelude::*;
-use serde::Serialize;
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -55,27 +55,6 @@ pub struct PredictArgs {
     /// Landmark runtime: tract (pure Rust) or torch (libtorch; builds with `--features train`).
     #[arg(long, value_enum, default_value_t = Runtime::DEFAULT)]
     runtime: Runtime,
-}
-
-#[derive(Serialize)]
-struct ImageResult {
-    image: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    width: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    height: Option<u32>,
-    faces: Vec<Face>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Output<'a> {
-    model: &'a str,
-    scheme: &'a str,
-    detector: &'a str,
-    coordinates: &'static str,
-    images: Vec<ImageResult>,
 }
 
 /// `predict` refines by default: a tilted face in a photo is the common case (issue 13).
@@ -262,7 +241,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 Err(e) => {
                     eprintln!("skipping: {e}");
                     n_failed += 1;
-                    results.push(ImageResult {
+                    results.push(ImagePrediction {
                         image: path.display().to_string(),
                         width: None,
                         height: None,
@@ -291,7 +270,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                     );
                     eprintln!("skipping: {e}");
                     n_failed += 1;
-                    results.push(ImageResult {
+                    results.push(ImagePrediction {
                         image: path.display().to_string(),
                         width: Some(img.width()),
                         height: Some(img.height()),
@@ -358,7 +337,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 facealign_core::draw::save_png_atomic(&canvas, &dir.join(name))?;
             }
             println!("{}: {} face(s)", path.display(), faces.len());
-            results.push(ImageResult {
+            results.push(ImagePrediction {
                 image: path.display().to_string(),
                 width: Some(img.width()),
                 height: Some(img.height()),
@@ -376,14 +355,11 @@ pub fn run(a: PredictArgs) -> Result<()> {
         a.detector
     );
     if let Some(p) = &a.json {
-        let out = Output {
-            model: &pred.model.name,
-            scheme: pred.model.scheme.name(),
-            detector: &a.detector,
-            coordinates: "image_px",
+        let out = PredictionsFile {
             images: results,
+            ..PredictionsFile::new(&pred)
         };
-        facealign_core::fsio::write_atomic(p, serde_json::to_string_pretty(&out)?.as_bytes())?;
+        out.write(p)?;
         println!("wrote {}", p.display());
     }
     if let Some(d) = &a.draw {
