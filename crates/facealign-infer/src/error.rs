@@ -6,16 +6,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Data, geometry, metric, detector or output errors from the core.
+    /// Data, geometry, metric, detector or output errors from the core, and the errors both
+    /// crates share: a file that cannot be read or written (`Core(Io)`), an argument out of its
+    /// range (`Core(Invalid)`: input sizes, thread counts).
     #[error(transparent)]
     Core(#[from] facealign_core::Error),
-    /// Reading or writing a file failed at the OS level.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// A model file is malformed or does not describe a network this crate builds. `location` is
     /// e.g. ``tensor `head.weight` `` or `metadata facealign.config`.
     #[error("{path}: {location}: {message}")]
@@ -24,9 +19,6 @@ pub enum Error {
         location: String,
         message: String,
     },
-    /// An argument is out of its allowed range (input sizes, thread counts).
-    #[error("invalid {what}: {message}")]
-    Invalid { what: String, message: String },
     /// tract refused the graph or failed while running it.
     #[error("{origin}: tract: {message}")]
     Tract { origin: String, message: String },
@@ -45,12 +37,9 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An I/O error on `path`.
+    /// An I/O error on `path` (the core's).
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Core(facealign_core::Error::io(path, source))
     }
 
     /// A problem with the model file `path` at `location`.
@@ -66,12 +55,9 @@ impl Error {
         }
     }
 
-    /// An invalid argument.
+    /// An invalid argument (the core's).
     pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Invalid {
-            what: what.into(),
-            message: message.into(),
-        }
+        Error::Core(facealign_core::Error::invalid(what, message))
     }
 
     /// A tract error while handling `origin` (a file or a description of the graph).

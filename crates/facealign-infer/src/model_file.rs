@@ -402,7 +402,7 @@ mod tests {
         // Named but missing: an I/O error naming the file.
         let err = default_model_in(dir.path(), SchemeId::Aflw19).expect_err("file is missing");
         assert!(
-            matches!(&err, Error::Io { path, .. } if path.ends_with("gone.safetensors")),
+            matches!(&err, Error::Core(facealign_core::Error::Io { path, .. }) if path.ends_with("gone.safetensors")),
             "{err}"
         );
         // Not named at all.

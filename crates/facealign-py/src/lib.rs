@@ -71,13 +71,9 @@ impl From<Failure> for PyErr {
             Failure::Infer(e) => {
                 let message = e.to_string();
                 match &e {
-                    Infer::Io { source, .. } | Infer::Core(Core::Io { source, .. }) => {
-                        os_error(source.kind(), message)
-                    }
+                    Infer::Core(Core::Io { source, .. }) => os_error(source.kind(), message),
                     Infer::Core(Core::Image { .. }) => PyOSError::new_err(message),
-                    Infer::Invalid { .. } | Infer::Core(Core::Invalid { .. }) => {
-                        PyValueError::new_err(message)
-                    }
+                    Infer::Core(Core::Invalid { .. }) => PyValueError::new_err(message),
                     _ => PyRuntimeError::new_err(message),
                 }
             }
