@@ -117,6 +117,18 @@ pub struct EvalReport {
     pub predictions: Vec<ImagePrediction>,
 }
 
+/// The `n` worst-scored faces of `nmes` (NME per scored face) as (sample index from `scored`,
+/// NME), worst first; ties keep dataset order.
+pub fn worst_faces(nmes: &[f64], scored: &[usize], n: usize) -> Vec<(usize, f64)> {
+    let mut order: Vec<usize> = (0..nmes.len()).collect();
+    order.sort_by(|&i, &j| nmes[j].total_cmp(&nmes[i]));
+    order
+        .into_iter()
+        .take(n)
+        .map(|k| (scored[k], nmes[k]))
+        .collect()
+}
+
 /// What the detector found in an end-to-end evaluation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Detection {
@@ -490,6 +502,14 @@ pub fn read_predictions(path: &Path, ds: &Dataset) -> Result<(String, Vec<Vec<Po
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worst_faces_are_sorted_worst_first_with_their_sample_index() {
+        // Scored samples 0, 2, 3, 5 (1 and 4 unscorable) with NMEs .05 .20 .10 .20.
+        let w = worst_faces(&[0.05, 0.20, 0.10, 0.20], &[0, 2, 3, 5], 3);
+        assert_eq!(w, vec![(2, 0.20), (5, 0.20), (3, 0.10)]);
+        assert_eq!(worst_faces(&[0.1], &[7], 5), vec![(7, 0.1)]);
+    }
     use facealign_core::{ImageSource, Sample, SchemeId};
     use std::sync::Arc;
 

@@ -32,7 +32,7 @@ pub struct Face {
 
 /// One image's entry in a predictions file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ImagePrediction {
+pub struct PhotoFaces {
     /// The image's path as given.
     pub image: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,18 +48,18 @@ pub struct ImagePrediction {
 /// What `facealign predict --json` writes: the model, its landmark scheme, the detector, the
 /// coordinate space of every point (`image_px`) and one entry per image.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PredictionsFile {
+pub struct PredictOutput {
     pub model: String,
     pub scheme: String,
     pub detector: String,
     pub coordinates: String,
-    pub images: Vec<ImagePrediction>,
+    pub images: Vec<PhotoFaces>,
 }
 
-impl PredictionsFile {
+impl PredictOutput {
     /// An empty file for `predictor`'s model and detector.
-    pub fn new(predictor: &Predictor) -> PredictionsFile {
-        PredictionsFile {
+    pub fn new(predictor: &Predictor) -> PredictOutput {
+        PredictOutput {
             model: predictor.model.name.clone(),
             scheme: predictor.model.scheme.name().to_string(),
             detector: predictor.detector_name.clone(),
@@ -76,8 +76,8 @@ impl PredictionsFile {
         Ok(())
     }
 
-    /// Read a file written by [`PredictionsFile::write`]; errors name the file.
-    pub fn read(path: &std::path::Path) -> Result<PredictionsFile> {
+    /// Read a file written by [`PredictOutput::write`]; errors name the file.
+    pub fn read(path: &std::path::Path) -> Result<PredictOutput> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         serde_json::from_str(&text)
             .map_err(|e| Error::model(path, format!("line {}", e.line()), e.to_string()))
@@ -445,9 +445,9 @@ mod tests {
         assert!(p.predict_many(&[]).expect("ok").is_empty());
 
         // The predictions file round-trips (and names a bad file on read).
-        let mut file = PredictionsFile::new(&p);
+        let mut file = PredictOutput::new(&p);
         for (k, faces) in many.into_iter().enumerate() {
-            file.images.push(ImagePrediction {
+            file.images.push(PhotoFaces {
                 image: format!("photo{k}.jpg"),
                 width: Some(imgs[k].width()),
                 height: Some(imgs[k].height()),
@@ -458,13 +458,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("p.json");
         file.write(&path).expect("writes");
-        assert_eq!(PredictionsFile::read(&path).expect("reads"), file);
+        assert_eq!(PredictOutput::read(&path).expect("reads"), file);
         assert_eq!(
             (file.scheme.as_str(), file.coordinates.as_str()),
             ("ibug68", "image_px")
         );
         std::fs::write(&path, "{\"model\": 1}").expect("writes");
-        let e = PredictionsFile::read(&path).expect_err("not a predictions file");
+        let e = PredictOutput::read(&path).expect_err("not a predictions file");
         assert!(e.to_string().contains("p.json"), "{e}");
     }
 

@@ -244,16 +244,14 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let r = &reports[0];
-        let mut order: Vec<usize> = (0..r.nmes.len()).collect();
-        order.sort_by(|&i, &j| r.nmes[j].total_cmp(&r.nmes[i]));
-        for (rank, &k) in order.iter().take(n).enumerate() {
-            let i = r.scored[k];
+        let worst = eval::worst_faces(&r.nmes, &r.scored, n);
+        for (rank, &(i, nme)) in worst.iter().enumerate() {
             let s = &ds.samples[i];
             let img = s.image.load_rgb()?;
             let name = format!(
                 "{:02}_{:.1}pct_{}.png",
                 rank + 1,
-                r.nmes[k] * 100.0,
+                nme * 100.0,
                 s.id.replace(['/', '\\', '#'], "_")
             );
             super::save_overlay(
@@ -267,7 +265,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
         println!(
             "wrote the {} worst faces to {} (prediction coloured by group, truth in white)",
-            n.min(order.len()),
+            worst.len(),
             dir.display()
         );
     }

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use facealign_core::smooth::{LandmarkSmoother, OneEuroConfig};
 use facealign_core::{BoxXywh, ImageSource, SchemeId};
-use facealign_infer::predictor::{ImagePrediction, PredictionsFile};
+use facealign_infer::predictor::{PhotoFaces, PredictOutput};
 use facealign_infer::{Face, Predictor};
 
 use super::runtime::{self, Runtime};
@@ -241,7 +241,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 Err(e) => {
                     eprintln!("skipping: {e}");
                     n_failed += 1;
-                    results.push(ImagePrediction {
+                    results.push(PhotoFaces {
                         image: path.display().to_string(),
                         width: None,
                         height: None,
@@ -270,7 +270,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                     );
                     eprintln!("skipping: {e}");
                     n_failed += 1;
-                    results.push(ImagePrediction {
+                    results.push(PhotoFaces {
                         image: path.display().to_string(),
                         width: Some(img.width()),
                         height: Some(img.height()),
@@ -337,7 +337,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 facealign_core::draw::save_png_atomic(&canvas, &dir.join(name))?;
             }
             println!("{}: {} face(s)", path.display(), faces.len());
-            results.push(ImagePrediction {
+            results.push(PhotoFaces {
                 image: path.display().to_string(),
                 width: Some(img.width()),
                 height: Some(img.height()),
@@ -355,9 +355,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
         a.detector
     );
     if let Some(p) = &a.json {
-        let out = PredictionsFile {
+        let out = PredictOutput {
             images: results,
-            ..PredictionsFile::new(&pred)
+            ..PredictOutput::new(&pred)
         };
         out.write(p)?;
         println!("wrote {}", p.display());
