@@ -52,6 +52,32 @@ impl BoxXywh {
     }
 }
 
+impl BoxXywh {
+    /// `[x, y, w, h]`.
+    pub fn to_array(&self) -> [f32; 4] {
+        [self.x, self.y, self.w, self.h]
+    }
+    /// From `[x, y, w, h]`.
+    pub fn from_array([x, y, w, h]: [f32; 4]) -> BoxXywh {
+        BoxXywh { x, y, w, h }
+    }
+}
+
+/// Serde of a [`BoxXywh`] as the array `[x, y, w, h]` (the JSON of `facealign predict`):
+/// `#[serde(with = "facealign_core::coords::xywh_array")]`.
+pub mod xywh_array {
+    use super::BoxXywh;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &BoxXywh, s: S) -> Result<S::Ok, S::Error> {
+        b.to_array().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BoxXywh, D::Error> {
+        <[f32; 4]>::deserialize(d).map(BoxXywh::from_array)
+    }
+}
+
 /// A 1-D affine map `y = scale·x + offset` between two coordinate spaces.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Affine1 {
@@ -156,6 +182,22 @@ mod tests {
             offset: 0.5,
         };
         assert!(close(a.then(b).apply(0.7), b.apply(a.apply(0.7))));
+    }
+
+    #[test]
+    fn a_box_serialises_as_xywh_array_when_asked() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct F {
+            #[serde(rename = "box", with = "xywh_array")]
+            b: BoxXywh,
+        }
+        let f = F {
+            b: BoxXywh::from_array([1.0, 2.5, 3.0, 4.0]),
+        };
+        let text = serde_json::to_string(&f).unwrap();
+        assert_eq!(text, r#"{"box":[1.0,2.5,3.0,4.0]}"#);
+        assert_eq!(serde_json::from_str::<F>(&text).unwrap(), f);
+        assert!(serde_json::from_str::<F>(r#"{"box":[1,2,3]}"#).is_err());
     }
 
     #[test]

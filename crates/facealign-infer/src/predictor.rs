@@ -21,9 +21,9 @@ use facealign_detect::FaceDetector;
 /// One face found in a photo.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Face {
-    /// Detector box (image_px, x y w h) or the given box.
-    #[serde(rename = "box")]
-    pub bbox: [f32; 4],
+    /// Detector box (image_px) or the given box; `[x, y, w, h]` in JSON.
+    #[serde(rename = "box", with = "facealign_core::coords::xywh_array")]
+    pub bbox: BoxXywh,
     /// Detector score (1 for a given box).
     pub score: f32,
     /// Landmarks in image_px (0-based pixels).
@@ -267,7 +267,7 @@ impl LandmarkStage<'_> {
             .iter()
             .zip(lms)
             .map(|(d, l)| Face {
-                bbox: [d.bbox.x, d.bbox.y, d.bbox.w, d.bbox.h],
+                bbox: d.bbox,
                 score: d.score,
                 landmarks: l,
             })

@@ -177,7 +177,7 @@ fn serve(p: &mut RustPredictor, req: &Request) -> Reply {
                 .iter()
                 .zip(lms)
                 .map(|(b, l)| RustFace {
-                    bbox: [b.x, b.y, b.w, b.h],
+                    bbox: *b,
                     score: 1.0,
                     landmarks: l,
                 })
@@ -409,7 +409,7 @@ impl Face {
         let flat: Vec<f32> = f.landmarks.into_iter().flatten().collect();
         let arr = numpy::PyArray1::from_vec(py, flat).reshape([n, 2])?;
         Ok(Face {
-            bbox: f.bbox,
+            bbox: f.bbox.to_array(),
             score: f.score,
             landmarks: arr.unbind(),
         })

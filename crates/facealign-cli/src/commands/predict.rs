@@ -282,7 +282,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 Some(b) => {
                     let l = pred.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
                     vec![Face {
-                        bbox: [b.x, b.y, b.w, b.h],
+                        bbox: *b,
                         score: 1.0,
                         landmarks: l.into_iter().next().unwrap_or_default(),
                     }]
@@ -313,12 +313,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
             if let Some(dir) = &a.draw {
                 let mut canvas = img.clone();
                 for f in &faces {
-                    let b = BoxXywh {
-                        x: f.bbox[0],
-                        y: f.bbox[1],
-                        w: f.bbox[2],
-                        h: f.bbox[3],
-                    };
+                    let b = f.bbox;
                     facealign_core::draw::draw_landmarks(
                         &mut canvas,
                         &pred.model.scheme,
