@@ -119,8 +119,12 @@ fn grid(h: i64, w: i64, like: &Tensor) -> (Tensor, Tensor) {
         "STAR: heatmaps must be at least 2×2, got {h}×{w}"
     );
     let opts = (like.kind(), like.device());
-    let xs = Tensor::arange(w, opts) * (2.0 / (w - 1) as f64) - 1.0;
-    let ys = Tensor::arange(h, opts) * (2.0 / (h - 1) as f64) - 1.0;
+    // Cell index → grid (`facealign_core::coords::cell_to_grid`).
+    let axis = |n: i64| {
+        let m = facealign_core::coords::cell_to_grid(n as f64);
+        Tensor::arange(n, opts) * m.scale + m.offset
+    };
+    let (xs, ys) = (axis(w), axis(h));
     (xs.reshape([1, 1, 1, w]), ys.reshape([1, 1, h, 1]))
 }
 
