@@ -7,6 +7,7 @@ another K without retraining (docs/RESULTS.md, "Adaptive Wing").
 Usage: scripts/set_decode_power.py IN.safetensors OUT.safetensors K
 """
 import json
+import os
 import re
 import struct
 import sys
@@ -29,5 +30,4 @@ with open(dst + '.tmp', 'wb') as f:
     f.write(struct.pack('<Q', len(blob)))
     f.write(blob)
     f.write(data)
-import os
 os.replace(dst + '.tmp', dst)
