@@ -122,3 +122,23 @@ ADULT68_HEAD = ('epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 1\ninit = "ima
 for loss in ['l2', 'wing']:
     write(f'configs/adult68/mnv2_{loss}.toml', f'adult68-mnv2-{loss}', ADULT68_HEAD, ADULT68_DATA, 'mnv2', loss,
           CPU_OPTIM)
+
+# Issue 13: adult5, a 5-point model for every pose: MTFL's 5 true points (first source: its validation
+# split picks the epoch, ocular NME) + AFLW's true points through the AFLW-19 -> 5-point map (eye centres,
+# nose tip, mouth corners; validation and test splits excluded). AFLW faces are cropped from their own
+# labelled points with the calibration that turns that box into the 5-point box
+# (scripts/measure_crop_calibration.py, medians over the AFLW training faces).
+ADULT5_DATA = '''[data]
+scheme = "five"
+val_ids = "configs/mtfl/val_ids.txt"
+input_size = 64
+train = [
+  "mtfl:../shared/data/mtfl/train.txt",
+  { spec = "coco:../shared/data/aflw/train.json#@configs/aflw/trainval_ids.txt", exclude_ids = "configs/aflw/val_ids.txt", crop_calibration = { dx = 0.01, dy = -0.07, scale = 0.56 } },
+]
+
+[data.augment]
+rotation = { p = 0.8, max = 45.0 }
+'''
+ADULT5_HEAD = ('epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 1\ninit = "imagenet"\nhead_init = "mean-shape"\n')
+write('configs/adult5/mnv2_l2.toml', 'adult5-mnv2-l2', ADULT5_HEAD, ADULT5_DATA, 'mnv2', 'l2', CPU_OPTIM)

@@ -100,7 +100,9 @@ pub struct SchemeMap {
 
 impl SchemeMap {
     /// The map from `from` to `to`: the identity when they are equal, `None` when no table exists
-    /// (tables exist for COFW-29, WFLW-98, AFLW-19 and 5-point → iBUG-68).
+    /// (tables exist for COFW-29, WFLW-98, AFLW-19 and 5-point → iBUG-68; between two of those
+    /// four schemes the map is composed through iBUG-68 and may cover only some points, e.g.
+    /// AFLW-19 → 5-point maps 5 of AFLW's 19).
     pub fn get(from: SchemeId, to: SchemeId) -> Option<SchemeMap> {
         if from == to {
             return Some(SchemeMap::identity(from));
@@ -110,8 +112,26 @@ impl SchemeMap {
             (SchemeId::Five, SchemeId::Ibug68) => Some(five_to_ibug68()),
             (SchemeId::Cofw29, SchemeId::Ibug68) => Some(cofw29_to_ibug68()),
             (SchemeId::Wflw98, SchemeId::Ibug68) => Some(wflw98_to_ibug68()),
-            _ => None,
+            (_, SchemeId::Ibug68) | (SchemeId::Ibug68, _) => None,
+            _ => through_ibug68(from, to),
         }
+    }
+
+    /// For each target point, the one source point mapped to it alone, when every target point
+    /// has exactly one (e.g. AFLW-19 → 5-point: eye centres 7 / 10, nose tip 13, mouth corners
+    /// 15 / 17); `None` otherwise. A dataset of the source scheme can then be scored in the target
+    /// scheme on those points ([`Dataset::select_points`](crate::sample::Dataset::select_points)).
+    pub fn one_to_one_sources(&self) -> Option<Vec<usize>> {
+        let n = self.to.n_points();
+        let mut src = vec![None; n];
+        for (i, t) in self.targets.iter().enumerate() {
+            if let [j] = t.as_slice() {
+                if src[*j].replace(i).is_some() {
+                    return None;
+                }
+            }
+        }
+        src.into_iter().collect()
     }
 
     /// The identity map of a scheme.
@@ -178,6 +198,32 @@ impl SchemeMap {
             })
             .collect()
     }
+}
+
+/// Source → target through both schemes' tables to iBUG-68: a source point maps to the target
+/// point that stands for the same iBUG-68 point set (e.g. AFLW-19's right eye centre and the
+/// 5-point right eye are both the mean of 36-41). `None` when either scheme has no table.
+fn through_ibug68(from: SchemeId, to: SchemeId) -> Option<SchemeMap> {
+    let a = SchemeMap::get(from, SchemeId::Ibug68)?;
+    let b = SchemeMap::get(to, SchemeId::Ibug68)?;
+    let mut t = Table::new(
+        from,
+        to,
+        "none: no target point stands for the same iBUG-68 points",
+    );
+    for (i, ti) in a.targets.iter().enumerate() {
+        if ti.is_empty() {
+            continue;
+        }
+        if let Some(j) = b.targets.iter().position(|tj| tj == ti) {
+            t.set(
+                i,
+                &[j],
+                "composed through iBUG-68: both tables give this point the same 68-point set",
+            );
+        }
+    }
+    Some(t.0)
 }
 
 /// A table under construction: all points start unmapped with a default reason.
@@ -446,6 +492,39 @@ mod tests {
     }
 
     #[test]
+    fn maps_to_five_points_compose_through_ibug68_by_hand() {
+        // AFLW-19: eye centres 7 / 10, nose tip 13, mouth corners 15 / 17, nothing else.
+        let m = SchemeMap::get(SchemeId::Aflw19, SchemeId::Five).unwrap();
+        let mut want = vec![Vec::new(); 19];
+        for (i, j) in [(7, 0), (10, 1), (13, 2), (15, 3), (17, 4)] {
+            want[i] = vec![j];
+        }
+        assert_eq!(m.targets, want);
+        assert_eq!(m.one_to_one_sources(), Some(vec![7, 10, 13, 15, 17]));
+        // COFW-29: pupils 16 / 17, nose tip 20, mouth corners 22 / 23.
+        let c = SchemeMap::get(SchemeId::Cofw29, SchemeId::Five).unwrap();
+        assert_eq!(c.one_to_one_sources(), Some(vec![16, 17, 20, 22, 23]));
+        // WFLW-98: pupils 96 / 97, nose tip 54, mouth corners 76 / 82.
+        let w = SchemeMap::get(SchemeId::Wflw98, SchemeId::Five).unwrap();
+        assert_eq!(w.one_to_one_sources(), Some(vec![96, 97, 54, 76, 82]));
+        // The composed map moves a shape as the two tables do: AFLW points from a 68-point shape,
+        // then to 5 points, equal the 5 points taken from the 68-point shape directly.
+        let x: Vec<Point> = (0..68).map(|i| [i as f32, (i * i) as f32]).collect();
+        let aflw = map(SchemeId::Aflw19).apply(&x);
+        let five = map(SchemeId::Five).apply(&x);
+        for (j, &i) in m.one_to_one_sources().unwrap().iter().enumerate() {
+            assert_eq!(aflw[i], five[j]);
+        }
+        // 5-point -> AFLW-19 is not one-to-one onto AFLW's 19 points.
+        let back = SchemeMap::get(SchemeId::Five, SchemeId::Aflw19).unwrap();
+        assert_eq!(back.n_mapped(), 5);
+        assert_eq!(back.one_to_one_sources(), None);
+        // iBUG-68 -> 5-point would reach the nose and mouth but not the eye centres (means):
+        // no map, rather than a silent partial one.
+        assert!(SchemeMap::get(SchemeId::Ibug68, SchemeId::Five).is_none());
+    }
+
+    #[test]
     fn apply_propagates_nan_and_marks_unmapped_points() {
         let m = map(SchemeId::Cofw29);
         let mut x: Vec<Point> = (0..68).map(|i| [i as f32, 1.0]).collect();
@@ -482,7 +561,16 @@ mod tests {
     #[test]
     fn get_returns_none_without_a_table() {
         assert!(SchemeMap::get(SchemeId::Ibug68, SchemeId::Aflw19).is_none());
-        assert!(SchemeMap::get(SchemeId::Cofw29, SchemeId::Wflw98).is_none());
+        assert!(SchemeMap::get(SchemeId::Ibug68, SchemeId::Cofw29).is_none());
+        // Between two tabled schemes the map is composed: COFW's right outer eye corner (36)
+        // is WFLW 60, its pupils (eye means) WFLW 96 / 97, its inner brow corner nothing.
+        let c = SchemeMap::get(SchemeId::Cofw29, SchemeId::Wflw98).unwrap();
+        assert_eq!(c.targets[8], vec![60]);
+        assert_eq!(
+            (c.targets[16].clone(), c.targets[17].clone()),
+            (vec![96], vec![97])
+        );
+        assert!(c.targets[2].is_empty());
         for id in TABLES {
             assert!(SchemeMap::get(id, SchemeId::Ibug68).is_some());
         }

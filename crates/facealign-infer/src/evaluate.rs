@@ -291,17 +291,26 @@ pub fn evaluate(
             ds.scheme.name()
         ))
     })?;
-    if map.n_mapped() < ds.scheme.n_points() {
-        return Err(Error::Mismatch(format!(
-            "model {} ({}) cannot be scored on {} ({}): only {} of its {} points map",
-            model.name,
-            model.scheme.name(),
-            ds.source,
-            ds.scheme.name(),
-            map.n_mapped(),
-            ds.scheme.n_points()
-        )));
-    }
+    // A model of a smaller scheme whose every point is one data point (a 5-point model on
+    // AFLW-19 faces: eye centres, nose tip, mouth corners) is scored in its own scheme on those
+    // points; the crops still come from the data's own points (calibrate with `crop_calibration`).
+    let reduced = if map.n_mapped() < ds.scheme.n_points() {
+        let Some(points) = map.one_to_one_sources() else {
+            return Err(Error::Mismatch(format!(
+                "model {} ({}) cannot be scored on {} ({}): only {} of its {} points map, and \
+                 not one-to-one onto the model's points",
+                model.name,
+                model.scheme.name(),
+                ds.source,
+                ds.scheme.name(),
+                map.n_mapped(),
+                ds.scheme.n_points()
+            )));
+        };
+        Some(points)
+    } else {
+        None
+    };
     let turned;
     let ds = match opts.rotate {
         None => ds,
@@ -346,15 +355,26 @@ pub fn evaluate(
         }
         preds = refined;
     }
-    let mapped = if map.from == map.to {
-        String::new()
+    let scored_ds;
+    let (ds, mapped) = if let Some(points) = &reduced {
+        scored_ds = ds.select_points(model.scheme.clone(), points)?;
+        let text = format!(
+            "; scored in {} on {}'s points {:?} (facealign_core::scheme_map)",
+            model.scheme.name(),
+            ds.scheme.name(),
+            points
+        );
+        (&scored_ds, text)
+    } else if map.from == map.to {
+        (ds, String::new())
     } else {
         preds = preds.iter().map(|p| map.apply(p)).collect();
-        format!(
+        let text = format!(
             "; {} predictions mapped to {} (facealign_core::scheme_map)",
             model.scheme.name(),
             ds.scheme.name()
-        )
+        );
+        (ds, text)
     };
     score(
         &model.name,
@@ -387,9 +407,20 @@ pub fn markdown(reports: &[EvalReport]) -> String {
         ),
     };
     let mut s = format!(
-        "data: {}  ({} points)\nprotocol: {}\n\n",
+        "data: {}  ({} points)\nprotocol: {}\n",
         first.data, first.scheme, first.protocol
     );
+    // A compared model scored another way (another scheme: a 5-point model on AFLW-19 faces
+    // next to a 68-point one) says so: its rows are not on the same points.
+    for r in &reports[1..] {
+        if r.scheme != first.scheme || r.protocol != first.protocol {
+            s.push_str(&format!(
+                "protocol of {} ({} points): {}\n",
+                r.model, r.scheme, r.protocol
+            ));
+        }
+    }
+    s.push('\n');
     s.push_str(&format!(
         "| model | subset | n | NME % ({}) | median % | FR@0.08 % | FR@0.10 % | {auc_name} |\n",
         first.norm
@@ -410,28 +441,31 @@ pub fn markdown(reports: &[EvalReport]) -> String {
             ));
         }
     }
-    s.push_str("\n| model | ");
-    s.push_str(
-        &first
-            .per_group
-            .iter()
-            .map(|(g, _)| g.as_str())
-            .collect::<Vec<_>>()
-            .join(" | "),
-    );
-    s.push_str(" |\n|---|");
-    s.push_str(&"---|".repeat(first.per_group.len()));
-    s.push('\n');
-    for r in reports {
-        s.push_str(&format!("| {} | ", r.model));
-        s.push_str(
-            &r.per_group
-                .iter()
-                .map(|(_, v)| format!("{v:.2}"))
-                .collect::<Vec<_>>()
-                .join(" | "),
-        );
-        s.push_str(" |\n");
+    // Per landmark group: one table per run of reports with the same groups (schemes differ).
+    let names =
+        |r: &EvalReport| -> Vec<String> { r.per_group.iter().map(|(g, _)| g.clone()).collect() };
+    let mut i = 0;
+    while i < reports.len() {
+        let groups = names(&reports[i]);
+        let mut j = i;
+        while j < reports.len() && names(&reports[j]) == groups {
+            j += 1;
+        }
+        s.push_str(&format!("\n| model | {} |\n|---|", groups.join(" | ")));
+        s.push_str(&"---|".repeat(groups.len()));
+        s.push('\n');
+        for r in &reports[i..j] {
+            s.push_str(&format!("| {} | ", r.model));
+            s.push_str(
+                &r.per_group
+                    .iter()
+                    .map(|(_, v)| format!("{v:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            );
+            s.push_str(" |\n");
+        }
+        i = j;
     }
     s
 }
@@ -572,6 +606,126 @@ mod tests {
         assert!((r.rows[1].nme - 10.0).abs() < 1e-4);
         let md = markdown(&[r]);
         assert!(md.contains("| m | odd | 2 | 10.00 |"), "{md}");
+    }
+
+    /// A network that puts every point at the crop centre (crop_u 0).
+    struct Centre(usize);
+    impl CropNet for Centre {
+        fn runtime(&self) -> &'static str {
+            "centre"
+        }
+        fn run(&self, _chw: &[f32], n: usize) -> Result<Vec<f32>> {
+            Ok(vec![0.0; 2 * self.0 * n])
+        }
+    }
+
+    #[test]
+    fn a_five_point_model_is_scored_on_the_five_aflw_points_that_map() {
+        // One AFLW-19 face on a 64-px image: eye centres (7, 10) at (20, 20) and (40, 20), nose tip
+        // (13) at (30, 30), mouth corners (15, 17) at (20, 40) and (40, 40); every other point at
+        // (30, 30) and the chin unlabelled, so the labelled box is the 5-point box, 20 x 20 around
+        // (30, 30). Crop: side 20 * 1.25 = 25 px onto S = 16, the box centre on crop_px
+        // (S - 1) / 2 (geometry.rs), so crop_u 0 = crop_px 8 is image (30 + d, 30 + d) with
+        // d = 0.5 * 25 / 16 = 0.78125. Box normaliser sqrt(20 * 20) = 20.
+        let mut pts = vec![[30.0f32, 30.0]; 19];
+        for (i, p) in [
+            (7, [20.0, 20.0]),
+            (10, [40.0, 20.0]),
+            (15, [20.0, 40.0]),
+            (17, [40.0, 40.0]),
+        ] {
+            pts[i] = p;
+        }
+        let mut lab = vec![true; 19];
+        lab[18] = false;
+        pts[18] = [f32::NAN, f32::NAN];
+        let mut face = Sample::new(
+            "f",
+            ImageSource::InMemory {
+                name: "f".into(),
+                image: Arc::new(image::RgbImage::new(64, 64)),
+            },
+            pts,
+        );
+        face.labelled = Some(lab);
+        let ds = Dataset {
+            format: "mem".into(),
+            source: "mem".into(),
+            scheme: Scheme::get(SchemeId::Aflw19),
+            samples: vec![face],
+            subsets: Default::default(),
+        };
+        let model = ModelFile {
+            name: "five".into(),
+            path: "five.safetensors".into(),
+            scheme: Scheme::get(SchemeId::Five),
+            crop: facealign_core::geometry::CropSpec {
+                size: 16,
+                enlarge: 1.25,
+            },
+            arch: "mobilenet_v2".into(),
+            meta: Default::default(),
+        };
+        let opts = EvalOptions {
+            norm: Normalizer::Box,
+            ..EvalOptions::default()
+        };
+        let r = evaluate(&model, &Centre(5), &ds, &opts).unwrap();
+        assert_eq!(r.scheme, "five");
+        assert!(
+            r.protocol
+                .contains("scored in five on aflw19's points [7, 10, 13, 15, 17]"),
+            "{}",
+            r.protocol
+        );
+        let d = 0.5 * 25.0 / 16.0;
+        let c = 30.0 + d;
+        let want = [
+            [20.0, 20.0],
+            [40.0, 20.0],
+            [30.0, 30.0],
+            [20.0, 40.0],
+            [40.0, 40.0],
+        ]
+        .iter()
+        .map(|p: &[f64; 2]| ((p[0] - c).powi(2) + (p[1] - c).powi(2)).sqrt())
+        .sum::<f64>()
+            / 5.0
+            / 20.0
+            * 100.0;
+        assert!(
+            (r.rows[0].nme - want).abs() < 1e-3,
+            "{} vs {want}",
+            r.rows[0].nme
+        );
+        // A 68-point model on the same face maps its predictions to all 19 AFLW points instead;
+        // a COFW-29 model has no one-to-one map onto AFLW-19 and is refused.
+        let cofw = ModelFile {
+            scheme: Scheme::get(SchemeId::Cofw29),
+            ..model
+        };
+        let e = evaluate(&cofw, &Centre(29), &ds, &opts).unwrap_err();
+        assert!(e.to_string().contains("not one-to-one"), "{e}");
+    }
+
+    #[test]
+    fn markdown_says_when_a_compared_model_is_scored_another_way() {
+        let ds = toy();
+        let preds: Vec<Vec<Point>> = ds.samples.iter().map(|s| s.landmarks.clone()).collect();
+        let a = score("a", &ds, preds.clone(), "p".into(), &EvalOptions::default()).unwrap();
+        let mut b = score("b", &ds, preds, "q".into(), &EvalOptions::default()).unwrap();
+        b.scheme = "aflw19".into();
+        b.per_group = vec![("brows".into(), 1.0), ("eyes".into(), 2.0)];
+        let md = markdown(&[a.clone(), b]);
+        assert!(md.contains("protocol of b (aflw19 points): q\n"), "{md}");
+        // Two group tables, one per scheme.
+        assert!(
+            md.contains("| model | brows | eyes |\n|---|---|---|\n| b | 1.00 | 2.00 |"),
+            "{md}"
+        );
+        let one = markdown(&[a.clone(), a]);
+        assert!(!one.contains("protocol of"), "{one}");
+        assert_eq!(one.matches("\n| model | ").count(), 2, "{one}");
     }
 
     #[test]
