@@ -8,7 +8,7 @@ Run from the repository root (needs only torch + numpy):
 Inputs : ../shared/models/imagenet/mobilenet_v2-b0353104.pth  (torchvision state_dict, legacy pickle)
 Outputs: models/imagenet/mobilenet_v2.safetensors             (every f32 tensor, torchvision names;
                                                                 `num_batches_tracked` dropped)
-         crates/facealign/tests/fixtures/mnv2_ref.safetensors (input [1,3,64,64] RGB in [0,1],
+         crates/facealign-train/tests/fixtures/mnv2_ref.safetensors (input [1,3,64,64] RGB in [0,1],
                                                                 pooled features [1,1280], logits [1,1000])
 
 torchvision is not required: MobileNetV2 is re-created below in plain torch with torchvision's module
@@ -28,7 +28,7 @@ from torch import nn
 
 SRC = "../shared/models/imagenet/mobilenet_v2-b0353104.pth"
 OUT_WEIGHTS = "models/imagenet/mobilenet_v2.safetensors"
-OUT_FIXTURE = "crates/facealign/tests/fixtures/mnv2_ref.safetensors"
+OUT_FIXTURE = "crates/facealign-train/tests/fixtures/mnv2_ref.safetensors"
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 

@@ -135,7 +135,7 @@ enum ModelCmd {
         /// Annotated faces to fit on (training data, never the test split); several specs pool.
         #[arg(long, num_args = 1.., required = true)]
         data: Vec<String>,
-        #[arg(long, default_value = facealign_infer::detect::DEFAULT_DETECTOR)]
+        #[arg(long, default_value = facealign::infer::detect::DEFAULT_DETECTOR)]
         detector: String,
     },
     /// Write a trained model as one compact file: facealign's safetensors (weights + config, no
@@ -197,12 +197,12 @@ fn run(cli: Cli) -> Result<()> {
             detector,
         }) => {
             let ds = commands::load_data(&data)?;
-            let mut det = facealign_infer::detect::open(
+            let mut det = facealign::infer::detect::open(
                 &detector,
                 &commands::locations().detector_dir(&detector),
             )?;
-            let (c, n) = facealign_infer::predictor::calibrate(det.as_mut(), &ds)?;
-            facealign_infer::model_file::store_calibration(&model, &detector, &c)?;
+            let (c, n) = facealign::infer::predictor::calibrate(det.as_mut(), &ds)?;
+            facealign::infer::model_file::store_calibration(&model, &detector, &c)?;
             println!(
                 "{detector}: matched {n} of {} faces; centre shift ({:+.3}·w, {:+.3}·h), side ×{:.3}; stored in {}",
                 ds.samples.len(),
@@ -220,7 +220,7 @@ fn run(cli: Cli) -> Result<()> {
             ..
         }) => {
             let src = commands::locations().resolve(&model)?;
-            facealign_infer::export_onnx(&src, &out)?;
+            facealign::infer::export_onnx(&src, &out)?;
             let bytes = std::fs::metadata(&out)?.len();
             println!("wrote {} ({:.1} MB)", out.display(), bytes as f64 / 1e6);
             Ok(())
@@ -306,9 +306,9 @@ fn train(a: TrainArgs) -> Result<()> {
             );
             Ok(())
         }
-        Err(facealign::Error::Interrupted) => {
+        Err(facealign::TrainError::Interrupted) => {
             eprintln!("stopped; continue with: facealign train --resume <run directory>");
-            Err(facealign::Error::Interrupted.into())
+            Err(facealign::TrainError::Interrupted.into())
         }
         Err(e) => Err(e.into()),
     }

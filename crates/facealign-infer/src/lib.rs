@@ -8,7 +8,7 @@
 //! runs it with tract ([`runtime`]). On top of the seam, written once for every runtime: model
 //! files and their metadata ([`model_file`]), prediction and refinement ([`predict`]), evaluation
 //! with the field's protocol ([`evaluate`]), and the photo pipeline, detector → calibrated crop →
-//! landmarks ([`predictor`]).
+//! landmarks ([`predictor`]), over photos and folders ([`photos`]).
 //!
 //! ```no_run
 //! use facealign_infer::{TractNet, TractOptions};
@@ -26,6 +26,7 @@ pub mod evaluate;
 pub mod graph;
 pub mod model_file;
 pub mod net;
+pub mod photos;
 pub mod predict;
 pub mod predictor;
 pub mod runtime;

@@ -1,5 +1,5 @@
 //! Integration tests of facealign-infer on the shipped models (no libtorch: the agreement with the
-//! tch models is tested in `crates/facealign/tests/it/tract_agrees.rs`).
+//! tch models is tested in `crates/facealign-train/tests/it/tract_agrees.rs`).
 use std::path::{Path, PathBuf};
 
 use facealign_infer::{export_onnx, BatchPlans, TractNet, TractOptions};

@@ -1,28 +1,55 @@
-//! facealign: face alignment (facial landmark detection) in Rust.
+//! facealign: face alignment (facial landmark detection) in Rust. The facade.
 //!
-//! The public facade. The tensor-free parts (schemes, readers, crops, augmentation, the PCA shape
-//! model, metrics, drawing) come from `facealign-core` and are re-exported here; losses, models,
-//! training, evaluation and inference run on tch (libtorch).
+//! One dependency for users of the library; the crates behind it, arrows pointing down only:
+//!
+//! | crate | holds | tensors |
+//! |---|---|---|
+//! | `facealign-core` | schemes and maps, readers, crops, augmentation, the PCA shape model, metrics, drawing | none |
+//! | `facealign-detect` | the face detectors | tract |
+//! | `facealign-infer` | the pure-Rust landmark runtime, prediction, evaluation, the photo [`Predictor`] | tract |
+//! | `facealign-train` (feature `train`) | tch models, losses, objective, trainer, benchmark | libtorch |
+//!
+//! Without the `train` feature nothing here links libtorch. The tensor-free modules of
+//! `facealign-core` are re-exported at the top level, the inference crate as [`infer`] (its
+//! evaluation and prediction also as [`eval`] and [`predictor`]), the detectors as [`detect`];
+//! with `train`, the training modules ([`train`], `loss`, `model`, `config`, ...) too.
+//!
+//! ```no_run
+//! use facealign::{Locations, ModelFile, Predictor, TractNet, TractOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let loc = Locations::discover(); // $FACEALIGN_HOME, else this checkout's models/
+//! let model = ModelFile::load("adult68", &loc)?; // a shipped name, a .safetensors or a run folder
+//! let net = TractNet::from_model_file(&model.path, TractOptions::default())?;
+//! let mut p = Predictor::new(model, Box::new(net), "ultraface-rfb", &loc)?;
+//! let img = facealign::imageio::decode_rgb("photo.jpg".as_ref())?;
+//! for face in p.predict(&img)? {
+//!     // face.bbox: the detector box; face.landmarks: 68 points in image pixels
+//!     println!("{:?} {:?}", face.bbox, face.landmarks[30]);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 pub use facealign_core::{
-    augment, data, draw, fsio, geometry, imageio, inspect, loader, metrics, mixed, sample, scheme,
-    scheme_map, shape, smooth,
+    augment, coords, data, draw, fsio, geometry, imageio, inspect, loader, metrics, mixed, sample,
+    scheme, scheme_map, shape, smooth,
 };
 pub use facealign_core::{
     BoxCalibration, BoxXywh, Dataset, ImageSource, Point, Sample, Scheme, SchemeId,
 };
 
-pub(crate) mod adam;
-pub mod alloc;
-pub mod bench;
-pub mod bundle;
-pub mod checkpoint;
-pub mod config;
-pub mod error;
-pub mod eval;
-pub mod infer;
-pub mod loss;
-pub mod model;
-pub mod objective;
-pub mod train;
+/// The face detectors.
+pub use facealign_detect as detect;
+/// Inference without libtorch: model files, the tract runtime, prediction, evaluation.
+pub use facealign_infer as infer;
+/// Evaluation with the field's protocol (NME, FR, AUC, CED; `eval`'s library side).
+pub use facealign_infer::evaluate as eval;
+pub use facealign_infer::predictor;
+pub use facealign_infer::{
+    CropNet, Error, Face, Locations, ModelFile, Predictor, Refine, Result, TractNet, TractOptions,
+};
 
-pub use error::{Error, Result};
+#[cfg(feature = "train")]
+pub use facealign_train::{
+    alloc, bench, bundle, checkpoint, config, loss, model, objective, train, Error as TrainError,
+    Result as TrainResult,
+};

@@ -12,9 +12,9 @@ use clap::Args;
 use facealign::bench::{self, BenchOptions};
 #[cfg(feature = "train")]
 use facealign::data::DataSpec;
+use facealign::infer::{ModelFile, TractNet, TractOptions, Weights};
 #[cfg(feature = "train")]
 use facealign::model::ModelConfig;
-use facealign_infer::{ModelFile, TractNet, TractOptions, Weights};
 use serde::Serialize;
 
 use super::runtime::Runtime;
@@ -170,7 +170,7 @@ fn torch_latency(
     warmup: usize,
     steps: usize,
 ) -> Result<Option<f64>> {
-    use facealign_infer::CropNet;
+    use facealign::infer::CropNet;
     tch::set_num_threads(1);
     let m = facealign::bundle::LoadedModel::load_path(path)?;
     Ok(Some(median_ms(warmup, steps, || {

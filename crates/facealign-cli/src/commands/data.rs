@@ -2,11 +2,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use facealign_core::data::DataSpec;
+use facealign::data::DataSpec;
 
 pub fn inspect(spec: &str, draw: Option<PathBuf>, limit: usize, json: bool) -> Result<()> {
     let ds = DataSpec::parse(spec)?.load()?;
-    let report = facealign_core::inspect::inspect(&ds);
+    let report = facealign::inspect::inspect(&ds);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

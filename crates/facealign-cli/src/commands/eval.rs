@@ -3,8 +3,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use facealign_core::metrics::Normalizer;
-use facealign_infer::evaluate::{self as eval, AucConvention, EvalOptions, EvalReport};
+use facealign::infer::evaluate::{self as eval, AucConvention, EvalOptions, EvalReport};
+use facealign::metrics::Normalizer;
 
 use super::runtime::{self, Runtime};
 
@@ -108,7 +108,7 @@ impl From<AucArg> for AucConvention {
 }
 
 /// `DX,DY,SCALE` → a calibration (finite numbers, scale > 0).
-fn parse_calibration(text: &str) -> Result<facealign_core::BoxCalibration> {
+fn parse_calibration(text: &str) -> Result<facealign::BoxCalibration> {
     let v: Vec<f32> = text
         .split(',')
         .map(|t| t.trim().parse::<f32>())
@@ -116,7 +116,7 @@ fn parse_calibration(text: &str) -> Result<facealign_core::BoxCalibration> {
         .with_context(|| format!("--crop-calibration {text}: expected DX,DY,SCALE numbers"))?;
     match v.as_slice() {
         [dx, dy, scale] if v.iter().all(|x| x.is_finite()) && *scale > 0.0 => {
-            Ok(facealign_core::BoxCalibration {
+            Ok(facealign::BoxCalibration {
                 dx: *dx,
                 dy: *dy,
                 scale: *scale,
@@ -130,7 +130,7 @@ fn parse_calibration(text: &str) -> Result<facealign_core::BoxCalibration> {
 
 fn evaluate_one(
     spec: &str,
-    ds: &facealign_core::Dataset,
+    ds: &facealign::Dataset,
     opts: &EvalOptions,
     rt: Runtime,
 ) -> Result<EvalReport> {
@@ -173,7 +173,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         threshold: a.threshold,
         auc,
         batch: a.batch,
-        refine: facealign_infer::Refine {
+        refine: facealign::infer::Refine {
             passes: a.refine.max(u32::from(a.flip_average)),
             flip: a.flip_average,
         },
@@ -221,7 +221,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     }
     if let Some(p) = &a.json {
         let text = serde_json::to_string_pretty(&reports)?;
-        facealign_core::fsio::write_atomic(p, text.as_bytes())?;
+        facealign::fsio::write_atomic(p, text.as_bytes())?;
         println!("wrote {}", p.display());
     }
     if let Some(p) = &a.plot {
@@ -230,7 +230,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .map(|r| (r.model.clone(), r.nmes.clone()))
             .collect();
         let svg = p.with_extension("svg");
-        facealign_core::metrics::plot_ced(&curves, a.threshold, p, &svg)?;
+        facealign::metrics::plot_ced(&curves, a.threshold, p, &svg)?;
         println!("wrote {} and {}", p.display(), svg.display());
     }
     if let Some(p) = &a.predictions {
@@ -275,15 +275,15 @@ pub fn run(a: EvalArgs) -> Result<()> {
 fn end_to_end(
     model: &str,
     detector: &str,
-    ds: &facealign_core::Dataset,
+    ds: &facealign::Dataset,
     opts: &EvalOptions,
     json: Option<&Path>,
     rt: Runtime,
 ) -> Result<()> {
     let (m, net) = runtime::load(model, rt)?;
-    let mut p = facealign_infer::Predictor::new(m, net, detector, super::locations())?;
+    let mut p = facealign::infer::Predictor::new(m, net, detector, super::locations())?;
     p.refine = opts.refine;
-    let r = facealign_infer::predictor::end_to_end(&mut p, ds, opts)?;
+    let r = facealign::infer::predictor::end_to_end(&mut p, ds, opts)?;
     let d = r
         .detection
         .as_ref()
@@ -300,7 +300,7 @@ fn end_to_end(
     );
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(std::slice::from_ref(&r))?;
-        facealign_core::fsio::write_atomic(path, text.as_bytes())?;
+        facealign::fsio::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())

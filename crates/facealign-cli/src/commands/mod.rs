@@ -10,8 +10,8 @@ pub mod shape;
 
 use std::path::Path;
 
-use facealign_core::draw::{overlay, save_png_atomic, DrawOptions};
-use facealign_core::{BoxXywh, Point, Scheme};
+use facealign::draw::{overlay, save_png_atomic, DrawOptions};
+use facealign::{BoxXywh, Point, Scheme};
 
 /// The message of a command or flag that needs the training runtime.
 #[cfg(not(feature = "train"))]
@@ -46,17 +46,17 @@ pub fn save_overlay(
 /// One dataset from one or more specs; with several, each spec's samples also form a subset named
 /// after the spec, so the table shows every source beside the pooled numbers.
 /// Where the shipped models and detectors are: found once per process
-/// ([`facealign_infer::Locations::discover`]: `$FACEALIGN_HOME`, else the repository the binary
+/// ([`facealign::infer::Locations::discover`]: `$FACEALIGN_HOME`, else the repository the binary
 /// was built from) and passed to every library call that needs them.
-pub fn locations() -> &'static facealign_infer::Locations {
-    static LOCATIONS: std::sync::OnceLock<facealign_infer::Locations> = std::sync::OnceLock::new();
-    LOCATIONS.get_or_init(facealign_infer::Locations::discover)
+pub fn locations() -> &'static facealign::infer::Locations {
+    static LOCATIONS: std::sync::OnceLock<facealign::infer::Locations> = std::sync::OnceLock::new();
+    LOCATIONS.get_or_init(facealign::infer::Locations::discover)
 }
 
-pub fn load_data(specs: &[String]) -> anyhow::Result<facealign_core::Dataset> {
-    let mut all: Option<facealign_core::Dataset> = None;
+pub fn load_data(specs: &[String]) -> anyhow::Result<facealign::Dataset> {
+    let mut all: Option<facealign::Dataset> = None;
     for spec in specs {
-        let mut ds = facealign_core::data::DataSpec::parse(spec)?.load()?;
+        let mut ds = facealign::data::DataSpec::parse(spec)?.load()?;
         if specs.len() > 1 {
             ds.subsets
                 .insert(spec.clone(), (0..ds.samples.len()).collect());
@@ -79,6 +79,6 @@ pub fn prepare_output(path: &std::path::Path) -> anyhow::Result<()> {
             })?;
         }
     }
-    facealign_core::fsio::check_writable(path)?;
+    facealign::fsio::check_writable(path)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Which engine runs the landmark network (`--runtime tract|torch`): the pure-Rust runtime of
 //! `facealign-infer` (tract; always built) or libtorch (the `train` feature).
 use anyhow::Result;
-use facealign_infer::{CropNet, ModelFile};
+use facealign::infer::{CropNet, ModelFile};
 
 /// The landmark runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,9 +23,9 @@ pub fn load(spec: &str, runtime: Runtime) -> Result<(ModelFile, Box<dyn CropNet>
     match runtime {
         Runtime::Tract => {
             // One read of the file gives both the metadata and the weights.
-            let w = facealign_infer::Weights::read(&path)?;
+            let w = facealign::infer::Weights::read(&path)?;
             let file = ModelFile::from_metadata(&path, w.metadata().clone())?;
-            let net = facealign_infer::TractNet::from_weights(&w, Default::default())?;
+            let net = facealign::infer::TractNet::from_weights(&w, Default::default())?;
             Ok((file, Box::new(net)))
         }
         Runtime::Torch => torch(&path),

@@ -2,13 +2,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use facealign_core::data::DataSpec;
-use facealign_core::geometry::CropSpec;
+use facealign::data::DataSpec;
+use facealign::geometry::CropSpec;
 
 pub fn fit(spec: &str, out: &Path, plot: Option<PathBuf>, size: u32, enlarge: f32) -> Result<()> {
     let ds = DataSpec::parse(spec)?.load()?;
     let model =
-        facealign_core::shape::fit_on_crops(&ds, &CropSpec { size, enlarge }, Default::default())?;
+        facealign::shape::fit_on_crops(&ds, &CropSpec { size, enlarge }, Default::default())?;
     model.save(out)?;
     println!(
         "fitted on {} fully labelled shapes (of {} faces) of {} points ({}), crop {size} px, enlarge {enlarge}",

@@ -90,7 +90,7 @@ fn an_image_over_the_decoded_memory_bound_is_refused_by_name() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let e = v["images"][1]["error"].as_str().unwrap();
     assert!(
-        e.contains("big.png") && e.contains("--max-decoded-mb 2"),
+        e.contains("big.png") && e.contains("limit of 2 MB (predict --max-decoded-mb)"),
         "{e}"
     );
     assert_eq!(v["images"][0]["faces"].as_array().unwrap().len(), 1);

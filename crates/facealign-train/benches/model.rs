@@ -1,15 +1,15 @@
 //! Criterion benches of the cases `facealign bench` reports: one training step (forward +
 //! backward + Adam with the ACR loss) and batch-1 inference, for MobileNetV2 with 136 outputs.
-//! Both use `facealign::bench::BenchStep` (the training step `facealign train` runs, on a synthetic
+//! Both use `facealign_train::bench::BenchStep` (the training step `facealign train` runs, on a synthetic
 //! batch), the code `facealign bench` times. Parameters are in the
 //! benchmark names. Run with `cargo bench -p facealign`.
 use criterion::{criterion_group, criterion_main, Criterion};
-use facealign::bench::BenchStep;
-use facealign::model::ModelConfig;
+use facealign_train::bench::BenchStep;
+use facealign_train::model::ModelConfig;
 
 fn train_and_infer(c: &mut Criterion) {
     // As the `facealign` binary does (FACEALIGN_MALLOC=system for glibc's defaults).
-    facealign::alloc::tune_allocator();
+    facealign_train::alloc::tune_allocator();
     tch::set_num_threads(2);
     for (size, batch) in [(112u32, 32usize), (224, 16)] {
         let mut train =

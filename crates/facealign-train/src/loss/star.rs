@@ -34,9 +34,6 @@ use tch::Tensor;
 
 use super::{check_non_negative, check_positive, Error, Reduction, Result};
 
-/// Lower clamp of the heatmap sum before normalising (the authors' 1e−6).
-const HEATMAP_SUM_MIN: f64 = 1e-6;
-
 /// Configuration of [`StarLoss`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -128,27 +125,34 @@ fn grid(h: i64, w: i64, like: &Tensor) -> (Tensor, Tensor) {
     (xs.reshape([1, 1, 1, w]), ys.reshape([1, 1, h, 1]))
 }
 
-/// `H / max(ΣH, 1e−6)` per landmark.
-fn normalise(heatmaps: &Tensor) -> Tensor {
-    assert_eq!(heatmaps.dim(), 4, "STAR: heatmaps must be [N, M, H, W]");
-    let sum = heatmaps
-        .sum_dim_intlist([2i64, 3].as_slice(), true, heatmaps.kind())
-        .clamp_min(HEATMAP_SUM_MIN);
-    heatmaps / sum
-}
-
 /// Soft-argmax: the normalised-heatmap-weighted mean of the `[−1, 1]` grid
-/// (`p = H / max(ΣH, 1e−6)`, `x_j = 2j/(w−1) − 1`, `y_i = 2i/(h−1) − 1`).
+/// (`p = H / max(ΣH, 1e−6)`, `x_j = 2j/(w−1) − 1`, `y_i = 2i/(h−1) − 1`): the expected cells of
+/// [`crate::model::heatmap::expected_cells`] (the one soft-argmax) mapped by
+/// `facealign_core::coords::cell_to_grid`. An all-zero map gives cell 0, grid −1.
 ///
 /// # Shapes
 /// `heatmaps`: `[N, M, H, W]` (H, W ≥ 2) → `[N, M, 2]` as (x, y).
 pub fn soft_argmax(heatmaps: &Tensor) -> Tensor {
-    let p = normalise(heatmaps);
-    let size = p.size();
-    let (xs, ys) = grid(size[2], size[3], &p);
-    let mx = (&p * xs).sum_dim_intlist([2i64, 3].as_slice(), false, p.kind());
-    let my = (&p * ys).sum_dim_intlist([2i64, 3].as_slice(), false, p.kind());
+    let (_, mx, my) = grid_means(heatmaps);
     Tensor::stack(&[mx, my], -1)
+}
+
+/// The normalised maps and their means in grid coordinates, `(p, mx [N, M], my [N, M])`.
+fn grid_means(heatmaps: &Tensor) -> (Tensor, Tensor, Tensor) {
+    assert_eq!(heatmaps.dim(), 4, "STAR: heatmaps must be [N, M, H, W]");
+    let size = heatmaps.size();
+    let (h, w) = (size[2], size[3]);
+    assert!(
+        h >= 2 && w >= 2,
+        "STAR: heatmaps must be at least 2×2, got {h}×{w}"
+    );
+    let (p, ex, ey) = crate::model::heatmap::expected_cells(heatmaps);
+    let to_grid = |t: &Tensor, n: i64| {
+        let m = facealign_core::coords::cell_to_grid(n as f64);
+        t * m.scale + m.offset
+    };
+    let (mx, my) = (to_grid(&ex, w), to_grid(&ey, h));
+    (p, mx, my)
 }
 
 impl StarLoss {
@@ -184,13 +188,11 @@ impl StarLoss {
     }
 
     fn moments(&self, heatmaps: &Tensor) -> Moments {
-        let p = normalise(heatmaps);
+        let (p, mx, my) = grid_means(heatmaps);
         let size = p.size();
         let (xs, ys) = grid(size[2], size[3], &p);
         let k = p.kind();
         let sum = |t: Tensor| t.sum_dim_intlist([2i64, 3].as_slice(), false, k);
-        let mx = sum(&p * &xs);
-        let my = sum(&p * &ys);
         let dx = xs - mx.unsqueeze(-1).unsqueeze(-1);
         let dy = ys - my.unsqueeze(-1).unsqueeze(-1);
         let eps = self.config.epsilon;

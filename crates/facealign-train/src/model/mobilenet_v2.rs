@@ -621,7 +621,8 @@ mod tests {
         // torchvision's mobilenet_v2 in eval mode, cross-checked against torchvision 0.29.2).
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let weights = Path::new(root).join("models/imagenet/mobilenet_v2.safetensors");
-        let fixture = Path::new(root).join("crates/facealign/tests/fixtures/mnv2_ref.safetensors");
+        let fixture =
+            Path::new(root).join("crates/facealign-train/tests/fixtures/mnv2_ref.safetensors");
         let vs = nn::VarStore::new(Device::Cpu);
         let m = MobileNetV2Config::default()
             .build(vs.root() / "net", 68)

@@ -193,23 +193,21 @@ impl HeatmapModel {
     }
 }
 
-/// Soft-argmax of non-negative heatmaps, in crop_u units.
-///
-/// Each map is normalised by `max(ΣH, 1e-6)` (STAR); the expected cell indices (E[j], E[i]) are
-/// mapped to crop_u by the inverse of `facealign_core::coords::crop_u_to_cell` (crop_px
-/// `(E + 0.5)·S/w − 0.5`, then `crop_px / S − 0.5`). `input_hw` is the model input size
-/// (S_h, S_w). An all-zero map gives E = 0.
+/// The one soft-argmax of facealign (the model's decoding and STAR's means call it): each map
+/// normalised by `max(ΣH, 1e-6)` (STAR's rule), then the expected cell indices `(E[j], E[i])`.
+/// An all-zero map gives `p = 0` and `E = 0`.
 ///
 /// # Shapes
-/// `heatmaps`: `[N, M, h, w]` → `[N, 2M]` interleaved `x0, y0, x1, …`.
-pub fn soft_argmax_crop_u(heatmaps: &Tensor, input_hw: (i64, i64)) -> Tensor {
+/// `heatmaps`: `[N, M, h, w]` → `(p [N, M, h, w], E[j] [N, M], E[i] [N, M])`.
+pub fn expected_cells(heatmaps: &Tensor) -> (Tensor, Tensor, Tensor) {
     let size = heatmaps.size();
-    let (n, m, h, w) = (size[0], size[1], size[2], size[3]);
+    assert_eq!(size.len(), 4, "heatmaps must be [N, M, h, w], got {size:?}");
+    let (h, w) = (size[2], size[3]);
     let kind = heatmaps.kind();
     let opts = (kind, heatmaps.device());
     let total = heatmaps
         .sum_dim_intlist([2i64, 3].as_slice(), true, kind)
-        .clamp_min(1e-6);
+        .clamp_min(HEATMAP_SUM_MIN);
     let p = heatmaps / total;
     let jx = Tensor::arange(w, opts).view([1, 1, w]);
     let iy = Tensor::arange(h, opts).view([1, 1, h]);
@@ -223,6 +221,22 @@ pub fn soft_argmax_crop_u(heatmaps: &Tensor, input_hw: (i64, i64)) -> Tensor {
         false,
         kind,
     );
+    (p, ex, ey)
+}
+
+/// The floor of a heatmap's sum before normalising (STAR authors' `max(ΣH, 1e-6)`).
+pub const HEATMAP_SUM_MIN: f64 = 1e-6;
+
+/// Soft-argmax of non-negative heatmaps, in crop_u units: [`expected_cells`], then the inverse of
+/// `facealign_core::coords::crop_u_to_cell` per axis (crop_px `(E + 0.5)·S/w − 0.5`, then
+/// `crop_px / S − 0.5`). `input_hw` is the model input size (S_h, S_w).
+///
+/// # Shapes
+/// `heatmaps`: `[N, M, h, w]` → `[N, 2M]` interleaved `x0, y0, x1, …`.
+pub fn soft_argmax_crop_u(heatmaps: &Tensor, input_hw: (i64, i64)) -> Tensor {
+    let size = heatmaps.size();
+    let (n, m, h, w) = (size[0], size[1], size[2], size[3]);
+    let (_, ex, ey) = expected_cells(heatmaps);
     // Expected cells → crop_u (`facealign_core::coords`), per axis.
     let cell_to_u = |cells: i64, size: i64| {
         facealign_core::coords::crop_u_to_cell(size as f64, cells as f64).inverse()

@@ -3,15 +3,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use facealign::bundle::LoadedModel;
-use facealign::checkpoint::{self, META_CONFIG};
-use facealign::data::pts::read_pts;
-use facealign::geometry::{crop_from_landmarks, warp_rgb, CropSpec};
-use facealign::imageio::decode_rgb;
-use facealign::loader::to_chw;
-use facealign::model::{self, LandmarkModel, ModelConfig};
 use facealign_infer::model_file::META_SCHEME;
 use facealign_infer::{CropNet, TractNet, TractOptions};
+use facealign_train::bundle::LoadedModel;
+use facealign_train::checkpoint::{self, META_CONFIG};
+use facealign_train::data::pts::read_pts;
+use facealign_train::geometry::{crop_from_landmarks, warp_rgb, CropSpec};
+use facealign_train::imageio::decode_rgb;
+use facealign_train::loader::to_chw;
+use facealign_train::model::{self, LandmarkModel, ModelConfig};
 use tch::{nn::VarStore, Device, Tensor};
 
 use super::repo;
@@ -263,7 +263,7 @@ fn tract_agrees_on_random_efficientnet_b3() {
 }
 
 /// Batch-1 latency of tch and tract on the shipped models (1 and 2 threads). Not a test of
-/// anything: run with `cargo test --release -p facealign --test tests -- --ignored --nocapture
+/// anything: run with `cargo test --release -p facealign-train --test tests -- --ignored --nocapture
 /// batch1_latency` to print the table (the criterion bench of facealign-infer times tract alone).
 #[test]
 #[ignore = "timing printout, not a check"]

