@@ -180,6 +180,18 @@ pub(crate) mod testutil {
         }
     }
 
+    /// Asserts that `f(prediction, target)` and its gradient in the prediction are finite at a zero
+    /// error and at a huge one (±1e3 crop units): the branches a robust loss switches between.
+    pub fn assert_finite_at_zero_and_huge_errors(f: &dyn Fn(&Tensor, &Tensor) -> Tensor) {
+        for e in [0.0, 1e3] {
+            let p = t64(&[0.0; 4], &[1, 4]);
+            let t = t64(&[e, -e, e, 0.0], &[1, 4]);
+            let (v, g) = value_and_grads(&[p, t], &[0], &|x| f(&x[0], &x[1]));
+            assert_finite(&format!("value at error {e}"), &v);
+            assert_finite(&format!("grad at error {e}"), &g[0]);
+        }
+    }
+
     /// Evaluates `f(inputs)` and the gradient of it with respect to `inputs[i]`, `i ∈ wrt`.
     pub fn value_and_grads(
         inputs: &[Tensor],

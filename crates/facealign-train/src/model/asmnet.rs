@@ -141,10 +141,7 @@ mod tests {
     use tch::{Device, Kind};
 
     fn count_trainable(vs: &nn::VarStore) -> i64 {
-        vs.trainable_variables()
-            .iter()
-            .map(|v| v.numel() as i64)
-            .sum()
+        crate::model::count_trainable(vs, "")
     }
 
     #[test]

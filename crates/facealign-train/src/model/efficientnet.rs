@@ -328,14 +328,7 @@ mod tests {
     use super::*;
     use tch::Device;
 
-    fn count_trainable(vs: &nn::VarStore, prefix: &str) -> i64 {
-        vs.variables()
-            .iter()
-            .filter(|(k, v)| k.starts_with(prefix) && v.requires_grad())
-            .map(|(_, v)| v.numel() as i64)
-            .sum()
-    }
-
+    use crate::model::count_trainable;
     #[test]
     fn b0_backbone_params_match_torchvision() {
         // torchvision efficientnet_b0().features: 4,007,548 = 5,288,548 − (1280·1000 + 1000).

@@ -464,14 +464,7 @@ mod tests {
     use super::*;
     use tch::{Device, Kind};
 
-    fn count_trainable(vs: &nn::VarStore, prefix: &str) -> i64 {
-        vs.variables()
-            .iter()
-            .filter(|(k, v)| k.starts_with(prefix) && v.requires_grad())
-            .map(|(_, v)| v.numel() as i64)
-            .sum()
-    }
-
+    use crate::model::count_trainable;
     #[test]
     fn backbone_params_match_torchvision() {
         let vs = nn::VarStore::new(Device::Cpu);

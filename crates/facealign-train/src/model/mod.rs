@@ -258,6 +258,16 @@ pub(crate) fn check_points(n_points: i64) -> Result<()> {
     Ok(())
 }
 
+/// Number of trainable parameters whose var-store names start with `prefix` (`""`: all).
+#[cfg(test)]
+pub(crate) fn count_trainable(vs: &nn::VarStore, prefix: &str) -> i64 {
+    vs.variables()
+        .iter()
+        .filter(|(k, v)| k.starts_with(prefix) && v.requires_grad())
+        .map(|(_, v)| v.numel() as i64)
+        .sum()
+}
+
 /// The var-store name prefix of `p`: `""` at the root, else `"a.b."`.
 pub(crate) fn path_prefix(p: &nn::Path) -> String {
     p.components().map(|c| format!("{c}.")).collect()
