@@ -76,6 +76,7 @@ fn end_to_end(c: &mut Criterion) {
         p.refine = Refine {
             passes,
             flip: false,
+            still_px: 0.0,
         };
         g.bench_function(format!("landmarks_refine{passes}"), |b| {
             b.iter(|| {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model_file::ModelFile;
 use crate::net::CropNet;
-use crate::predict::{predict_crops, refine_predictions, Refine};
+use crate::predict::{predict_crops, refine_counted, Refine};
 use facealign_core::geometry::rotated_view;
 use facealign_core::loader::{CropLoader, LoaderConfig};
 use facealign_core::metrics::{self, FaceScore, Normalizer, Summary};
@@ -334,7 +334,9 @@ pub fn evaluate(
     }
     let loader = CropLoader::new(ds.clone(), lc)?;
     let mut preds = predict_crops(net, &loader)?;
+    let mut passes_note = String::new();
     if opts.refine.passes > 0 {
+        let mut ran = 0;
         let mut refined = Vec::with_capacity(preds.len());
         let mut rest = preds.into_iter();
         for chunk in ds.samples.chunks(32) {
@@ -344,14 +346,15 @@ pub fn evaluate(
                 .collect::<facealign_core::Result<Vec<_>>>()?;
             let refs: Vec<&RgbImage> = imgs.iter().map(|i| i.as_ref()).collect();
             let first: Vec<Vec<Point>> = rest.by_ref().take(chunk.len()).collect();
-            refined.extend(refine_predictions(
-                net,
-                &model.scheme,
-                &spec,
-                &refs,
-                first,
-                opts.refine,
-            )?);
+            let (r, n) = refine_counted(net, &model.scheme, &spec, &refs, first, opts.refine)?;
+            refined.extend(r);
+            ran += n;
+        }
+        if opts.refine.still_px > 0.0 && !refined.is_empty() {
+            passes_note = format!(
+                " ({:.2} refinement passes per face on average)",
+                ran as f64 / refined.len() as f64
+            );
         }
         preds = refined;
     }
@@ -381,7 +384,7 @@ pub fn evaluate(
         ds,
         preds,
         format!(
-            "{}{}{}{mapped}",
+            "{}{}{}{passes_note}{mapped}",
             protocol_text(spec.size, spec.enlarge, &ds.scheme, opts.norm),
             opts.crop_calibration.map_or(String::new(), |c| format!(
                 " (box moved by ({}, {}) of its size and scaled by {})",

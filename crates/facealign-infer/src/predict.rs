@@ -44,7 +44,7 @@ pub fn predict_image_px(
 }
 
 /// How a first prediction is refined (issue 13, roll and pose at inference).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Refine {
     /// Re-crop the face aligned with its predicted eye line and re-centred on the predicted shape
     /// (the training crop of an upright face), then predict again; this many times (0 = off).
@@ -52,6 +52,11 @@ pub struct Refine {
     /// In each refinement pass, average with the prediction on the mirrored crop (relabelled
     /// with the scheme's flip permutation).
     pub flip: bool,
+    /// Stop refining a face once its next re-crop would move no corner of the crop by
+    /// `still_px` crop pixels or more against the crop of its last pass (the network would see
+    /// nearly the same pixels again); 0 = always run every pass. Applies from the second pass on.
+    #[serde(default)]
+    pub still_px: f32,
 }
 
 impl Refine {
@@ -59,6 +64,7 @@ impl Refine {
     pub const OFF: Refine = Refine {
         passes: 0,
         flip: false,
+        still_px: 0.0,
     };
 
     /// The protocol in words (empty when off).
@@ -67,9 +73,17 @@ impl Refine {
             return String::new();
         }
         format!(
-            "; then re-cropped along the predicted eye line and re-centred on the prediction ({} pass{}){}",
+            "; then re-cropped along the predicted eye line and re-centred on the prediction ({} pass{}{}){}",
             self.passes,
             if self.passes == 1 { "" } else { "es" },
+            if self.still_px > 0.0 {
+                format!(
+                    " at most, a face's passes stopping once its re-crop moves < {} crop px",
+                    self.still_px
+                )
+            } else {
+                String::new()
+            },
             if self.flip {
                 ", each averaged with the mirrored crop"
             } else {
@@ -79,9 +93,26 @@ impl Refine {
     }
 }
 
+/// How far the crop `next` moves against the crop `prev` (both image_px → crop_px of side
+/// `size`): the largest displacement, in crop pixels, of the crop's four corners.
+pub fn crop_motion(prev: &Affine2, next: &Affine2, size: u32) -> f32 {
+    let Some(back) = prev.inverse() else {
+        return f32::INFINITY;
+    };
+    let s = size as f32;
+    [[0.0, 0.0], [s, 0.0], [0.0, s], [s, s]]
+        .iter()
+        .map(|&c| {
+            let q = next.apply(back.apply(c));
+            (q[0] - c[0]).hypot(q[1] - c[1])
+        })
+        .fold(0.0f32, f32::max)
+}
+
 /// Refine first predictions (image_px) of faces in `images` (one image per face): `refine.passes`
 /// times, re-crop each face aligned with its predicted eye line ([`crop_aligned_to_shape`]) and
-/// predict again, optionally averaging with the mirrored crop. Faces are run in batches of 32.
+/// predict again, optionally averaging with the mirrored crop; with `refine.still_px`, a face
+/// whose re-crop has stopped moving is left as it is. Faces are run in batches of 32.
 pub fn refine_predictions(
     net: &dyn CropNet,
     scheme: &Scheme,
@@ -90,18 +121,52 @@ pub fn refine_predictions(
     first: Vec<Vec<Point>>,
     refine: Refine,
 ) -> Result<Vec<Vec<Point>>> {
+    Ok(refine_counted(net, scheme, spec, images, first, refine)?.0)
+}
+
+/// [`refine_predictions`], also returning how many face passes ran (at most
+/// `faces × refine.passes`; fewer when `refine.still_px` stops faces early).
+pub fn refine_counted(
+    net: &dyn CropNet,
+    scheme: &Scheme,
+    spec: &CropSpec,
+    images: &[&RgbImage],
+    first: Vec<Vec<Point>>,
+    refine: Refine,
+) -> Result<(Vec<Vec<Point>>, usize)> {
+    let mut ran = 0;
     let mut current = first;
     let s = spec.size as usize;
+    let mut last_crop: Vec<Option<Affine2>> = vec![None; current.len()];
+    let mut still = vec![false; current.len()];
     for _ in 0..refine.passes {
-        let mut next = Vec::with_capacity(current.len());
-        for (imgs, shapes) in images.chunks(32).zip(current.chunks(32)) {
-            let mut crops = Vec::with_capacity(imgs.len());
-            let mut chw = Vec::with_capacity(imgs.len() * 3 * s * s);
-            for (img, shape) in imgs.iter().zip(shapes) {
-                let t = crop_aligned_to_shape(shape, scheme.roll(shape), spec)?;
-                chw.extend(to_chw(&warp_rgb(img, &t, spec.size)?));
-                crops.push(t);
+        // The faces to run this pass, with their new crops.
+        let mut todo: Vec<(usize, Affine2)> = Vec::with_capacity(current.len());
+        for (i, shape) in current.iter().enumerate() {
+            if still[i] {
+                continue;
             }
+            let t = crop_aligned_to_shape(shape, scheme.roll(shape), spec)?;
+            if refine.still_px > 0.0 {
+                if let Some(prev) = &last_crop[i] {
+                    if crop_motion(prev, &t, spec.size) < refine.still_px {
+                        still[i] = true;
+                        continue;
+                    }
+                }
+            }
+            todo.push((i, t));
+        }
+        if todo.is_empty() {
+            break;
+        }
+        ran += todo.len();
+        for batch in todo.chunks(32) {
+            let mut chw = Vec::with_capacity(batch.len() * 3 * s * s);
+            for (i, t) in batch {
+                chw.extend(to_chw(&warp_rgb(images[*i], t, spec.size)?));
+            }
+            let crops: Vec<Affine2> = batch.iter().map(|(_, t)| *t).collect();
             let mut pred = predict_image_px(net, &chw, &crops, spec.size)?;
             if refine.flip {
                 let mirrored: Vec<Affine2> = crops
@@ -116,11 +181,13 @@ pub fn refine_predictions(
                     }
                 }
             }
-            next.extend(pred);
+            for ((i, t), p) in batch.iter().zip(pred) {
+                current[*i] = p;
+                last_crop[*i] = Some(*t);
+            }
         }
-        current = next;
     }
-    Ok(current)
+    Ok((current, ran))
 }
 
 /// Predict every sample of a loader's dataset (in dataset order, no augmentation) and map the
@@ -161,6 +228,71 @@ mod tests {
         let p = predict_image_px(&net, &chw, &[id, shifted], 10).unwrap();
         assert_eq!(p[0], vec![[5.0, 5.0], [7.5, 0.0]]);
         assert_eq!(p[1], vec![[25.0, 35.0], [27.5, 30.0]]);
+    }
+
+    #[test]
+    fn crop_motion_is_the_largest_corner_displacement() {
+        let id = Affine2::IDENTITY;
+        // A shift by (3, 4) moves every corner 5 px.
+        assert!((crop_motion(&id, &Affine2::translation(3.0, 4.0), 10) - 5.0).abs() < 1e-5);
+        // Doubling about the origin: corner (10, 10) goes to (20, 20), 10·√2 away.
+        let d = crop_motion(&id, &Affine2::scaling(2.0), 10);
+        assert!((d - 200f32.sqrt()).abs() < 1e-4, "{d}");
+        assert_eq!(crop_motion(&id, &id, 10), 0.0);
+    }
+
+    #[test]
+    fn still_faces_stop_refining() {
+        // A network that always sees the same upright face filling its crop: after the first
+        // re-crop the next one lands where the last one was, so with still_px the face stops
+        // after one pass; without it every pass runs. The predictions are the same either way.
+        let scheme = Scheme::get(facealign_core::SchemeId::Five);
+        // Extents ±0.4 crop_u: × 1.25 = the crop side; shifted by −0.5/S because the crop centre
+        // sits on crop_px (S − 1)/2 (geometry.rs), i.e. crop_u −0.5/S.
+        let u = [-0.4, -0.4, 0.4, -0.4, 0.0, 0.0, -0.4, 0.4, 0.4, 0.4];
+        let net = Fixed(u.iter().map(|v| v - 0.5 / 16.0).collect());
+        let spec = CropSpec {
+            size: 16,
+            enlarge: 1.25,
+        };
+        let img = RgbImage::new(64, 64);
+        let imgs = [&img, &img];
+        let first = vec![
+            vec![
+                [20.0, 22.0],
+                [40.0, 20.0],
+                [30.0, 30.0],
+                [22.0, 40.0],
+                [40.0, 41.0],
+            ],
+            vec![
+                [10.0, 10.0],
+                [30.0, 14.0],
+                [20.0, 20.0],
+                [12.0, 30.0],
+                [30.0, 32.0],
+            ],
+        ];
+        let every = Refine {
+            passes: 3,
+            flip: false,
+            still_px: 0.0,
+        };
+        let (a, ran_all) =
+            refine_counted(&net, &scheme, &spec, &imgs, first.clone(), every).unwrap();
+        assert_eq!(ran_all, 6);
+        let still = Refine {
+            still_px: 0.5,
+            ..every
+        };
+        let (b, ran) = refine_counted(&net, &scheme, &spec, &imgs, first, still).unwrap();
+        assert_eq!(ran, 2, "one pass per face");
+        for (p, q) in a.iter().flatten().zip(b.iter().flatten()) {
+            assert!(
+                (p[0] - q[0]).abs() < 0.1 && (p[1] - q[1]).abs() < 0.1,
+                "{p:?} {q:?}"
+            );
+        }
     }
 
     #[test]

@@ -433,6 +433,7 @@ mod tests {
         p.refine = Refine {
             passes: 1,
             flip: false,
+            still_px: 0.0,
         };
         let imgs = photos();
         let one_by_one: Vec<Vec<Face>> = imgs.iter().map(|i| p.predict(i).expect("ok")).collect();

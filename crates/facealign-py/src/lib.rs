@@ -424,7 +424,7 @@ impl Face {
 ///         folder).
 ///     detector: the face detector: ``"ultraface-rfb"`` (default) or ``"yunet"`` are shipped.
 ///     refine: refinement passes after the first prediction (re-crop along the predicted eye
-///         line, predict again); 2 as in ``facealign predict``, 0 = off.
+///         line, predict again); 1 as in ``facealign predict``, 0 = off.
 ///     flip_average: average each refinement pass with the prediction on the mirrored crop
 ///         (implies at least one pass).
 ///     threads: threads per network run (1 or 2).
@@ -448,7 +448,7 @@ struct Predictor {
 #[pymethods]
 impl Predictor {
     #[new]
-    #[pyo3(signature = (model=None, detector="ultraface-rfb", refine=2, flip_average=false, threads=1, *, models_dir=None))]
+    #[pyo3(signature = (model=None, detector="ultraface-rfb", refine=1, flip_average=false, threads=1, *, models_dir=None))]
     fn new(
         py: Python<'_>,
         model: Option<&Bound<'_, PyAny>>,
@@ -477,6 +477,7 @@ impl Predictor {
         let refine = Refine {
             passes: passes.max(u32::from(flip_average)),
             flip: flip_average,
+            still_px: 0.0,
         };
         let setup = Setup {
             model_path: model_path.clone(),

@@ -2,7 +2,7 @@
 
 Run by `crates/facealign-py/test.sh`, which builds and installs the wheel first. The reference is
 the CLI binary `target/release/facealign` when it exists (run here, same defaults: adult68,
-ultraface-rfb, refine 2, 1 thread), else the committed `golden/cli_predict.json` that test.sh
+ultraface-rfb, refine 1, 1 thread), else the committed `golden/cli_predict.json` that test.sh
 wrote with that binary (see `golden/README.md` for the command).
 """
 
@@ -68,7 +68,7 @@ def test_defaults_are_the_cli_defaults(predictor, cli_output):
     assert predictor.scheme == doc["scheme"] == "ibug68"
     assert predictor.detector == doc["detector"] == "ultraface-rfb"
     assert predictor.n_points == 68
-    assert predictor.refine == 2 and not predictor.flip_average and predictor.threads == 1
+    assert predictor.refine == 1 and not predictor.flip_average and predictor.threads == 1
     assert Path(predictor.model_path).parent.name == "models"
     assert "adult68" in repr(predictor)
 

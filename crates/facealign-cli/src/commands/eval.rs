@@ -59,6 +59,10 @@ pub struct EvalArgs {
     /// Average each refinement pass with the prediction on the mirrored crop.
     #[arg(long)]
     flip_average: bool,
+    /// Stop refining a face once its re-crop moves no crop corner by this many crop pixels
+    /// (0 = every face runs every pass: the benchmark protocol).
+    #[arg(long, value_name = "PX", default_value_t = 0.0)]
+    refine_still: f32,
     /// Crop from the ground-truth landmark box moved by (DX·w, DY·h) and scaled by SCALE, as a
     /// training source's `crop_calibration` (e.g. `0,0.19,2.02` for 5-point faces and a 68-point
     /// model).
@@ -149,6 +153,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if !(a.threshold > 0.0 && a.threshold <= 1.0) {
         bail!("--threshold {}: expected a fraction in (0, 1]", a.threshold);
     }
+    if !(a.refine_still.is_finite() && a.refine_still >= 0.0) {
+        bail!(
+            "--refine-still {}: expected a finite number >= 0",
+            a.refine_still
+        );
+    }
     if a.batch == 0 {
         bail!("--batch 0: expected at least 1");
     }
@@ -176,6 +186,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         refine: facealign::infer::Refine {
             passes: a.refine.max(u32::from(a.flip_average)),
             flip: a.flip_average,
+            still_px: a.refine_still,
         },
         rotate: match a.rotate {
             Some(d) if !(d.is_finite() && d.abs() <= 360.0) => {

@@ -52,13 +52,20 @@ pub struct PredictArgs {
     /// Average each refinement pass with the prediction on the mirrored crop.
     #[arg(long)]
     flip_average: bool,
+    /// Stop refining a face once its re-crop moves no crop corner by this many crop pixels
+    /// (0 = every face runs every pass).
+    #[arg(long, value_name = "PX", default_value_t = DEFAULT_REFINE_STILL)]
+    refine_still: f32,
     /// Landmark runtime: tract (pure Rust) or torch (libtorch; builds with `--features train`).
     #[arg(long, value_enum, default_value_t = Runtime::DEFAULT)]
     runtime: Runtime,
 }
 
-/// `predict` refines by default: a tilted face in a photo is the common case (issue 13).
-const DEFAULT_REFINE: u32 = 2;
+/// `predict` refines once by default: a tilted face in a photo is the common case (issue 13), and
+/// for the default model (adult68) one pass beats two on upright and 45°-turned faces alike
+/// (docs/RESULTS.md, "Refinement at inference").
+const DEFAULT_REFINE: u32 = 1;
+const DEFAULT_REFINE_STILL: f32 = 0.0;
 
 fn parse_box(s: &str) -> Result<BoxXywh> {
     let v: Vec<f32> = s
@@ -102,6 +109,12 @@ pub fn run(a: PredictArgs) -> Result<()> {
     if !(a.fps.is_finite() && a.fps > 0.0) {
         bail!("--fps {}: expected a finite number > 0", a.fps);
     }
+    if !(a.refine_still.is_finite() && a.refine_still >= 0.0) {
+        bail!(
+            "--refine-still {}: expected a finite number >= 0",
+            a.refine_still
+        );
+    }
     if a.batch == 0 {
         bail!("--batch 0: expected at least 1");
     }
@@ -123,6 +136,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     pred.refine = facealign::infer::Refine {
         passes: a.refine.max(u32::from(a.flip_average)),
         flip: a.flip_average,
+        still_px: a.refine_still,
     };
     if !pred.calibrated && given_box.is_none() {
         eprintln!(

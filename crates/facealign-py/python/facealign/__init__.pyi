@@ -31,7 +31,7 @@ class Predictor:
         model: ``None`` for the shipped 68-point default, a shipped model name (e.g.
             ``"aflw19"``), or a path to a ``.safetensors`` model file (or a training run folder).
         detector: ``"ultraface-rfb"`` (default) or ``"yunet"``.
-        refine: refinement passes after the first prediction (2 as in ``facealign predict``).
+        refine: refinement passes after the first prediction (1 as in ``facealign predict``).
         flip_average: average each refinement pass with the mirrored crop's prediction.
         threads: threads per network run.
         models_dir: a folder laid out like the package's ``models`` (default: the bundled one).
@@ -46,7 +46,7 @@ class Predictor:
         self,
         model: Union[None, str, "os.PathLike[str]"] = None,
         detector: str = "ultraface-rfb",
-        refine: int = 2,
+        refine: int = 1,
         flip_average: bool = False,
         threads: int = 1,
         *,
