@@ -99,6 +99,11 @@ fn tract_agrees_with_torch_adult68() {
 }
 
 #[test]
+fn tract_agrees_with_torch_adult5() {
+    shipped_model("adult5");
+}
+
+#[test]
 fn tract_agrees_with_torch_infant68() {
     shipped_model("infant68");
 }
@@ -132,6 +137,7 @@ fn every_shipped_model_is_covered() {
     assert_eq!(
         names,
         [
+            "adult5",
             "adult68",
             "aflw19",
             "infanface-mnv2-acr",
