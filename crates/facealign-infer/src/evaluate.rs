@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model_file::ModelFile;
 use crate::net::CropNet;
-use crate::predict::{predict_crops, refine_counted, Refine};
+use crate::predict::{predict_crops, refine_predictions, Refine};
 use facealign_core::geometry::rotated_view;
 use facealign_core::loader::{CropLoader, LoaderConfig};
 use facealign_core::metrics::{self, FaceScore, Normalizer, Summary};
@@ -346,7 +346,7 @@ pub fn evaluate(
                 .collect::<facealign_core::Result<Vec<_>>>()?;
             let refs: Vec<&RgbImage> = imgs.iter().map(|i| i.as_ref()).collect();
             let first: Vec<Vec<Point>> = rest.by_ref().take(chunk.len()).collect();
-            let (r, n) = refine_counted(net, &model.scheme, &spec, &refs, first, opts.refine)?;
+            let (r, n) = refine_predictions(net, &model.scheme, &spec, &refs, first, opts.refine)?;
             refined.extend(r);
             ran += n;
         }
@@ -445,19 +445,18 @@ pub fn markdown(reports: &[EvalReport]) -> String {
         }
     }
     // Per landmark group: one table per run of reports with the same groups (schemes differ).
-    let names =
-        |r: &EvalReport| -> Vec<String> { r.per_group.iter().map(|(g, _)| g.clone()).collect() };
-    let mut i = 0;
-    while i < reports.len() {
-        let groups = names(&reports[i]);
-        let mut j = i;
-        while j < reports.len() && names(&reports[j]) == groups {
-            j += 1;
-        }
+    let same_groups = |a: &EvalReport, b: &EvalReport| {
+        a.per_group
+            .iter()
+            .map(|(g, _)| g)
+            .eq(b.per_group.iter().map(|(g, _)| g))
+    };
+    for run in reports.chunk_by(same_groups) {
+        let groups: Vec<&str> = run[0].per_group.iter().map(|(g, _)| g.as_str()).collect();
         s.push_str(&format!("\n| model | {} |\n|---|", groups.join(" | ")));
         s.push_str(&"---|".repeat(groups.len()));
         s.push('\n');
-        for r in &reports[i..j] {
+        for r in run {
             s.push_str(&format!("| {} | ", r.model));
             s.push_str(
                 &r.per_group
@@ -468,7 +467,6 @@ pub fn markdown(reports: &[EvalReport]) -> String {
             );
             s.push_str(" |\n");
         }
-        i = j;
     }
     s
 }

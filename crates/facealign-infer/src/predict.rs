@@ -112,21 +112,9 @@ pub fn crop_motion(prev: &Affine2, next: &Affine2, size: u32) -> f32 {
 /// Refine first predictions (image_px) of faces in `images` (one image per face): `refine.passes`
 /// times, re-crop each face aligned with its predicted eye line ([`crop_aligned_to_shape`]) and
 /// predict again, optionally averaging with the mirrored crop; with `refine.still_px`, a face
-/// whose re-crop has stopped moving is left as it is. Faces are run in batches of 32.
+/// whose re-crop has stopped moving is left as it is. Faces are run in batches of 32. Returns the
+/// refined shapes and how many face passes ran (at most `faces × refine.passes`).
 pub fn refine_predictions(
-    net: &dyn CropNet,
-    scheme: &Scheme,
-    spec: &CropSpec,
-    images: &[&RgbImage],
-    first: Vec<Vec<Point>>,
-    refine: Refine,
-) -> Result<Vec<Vec<Point>>> {
-    Ok(refine_counted(net, scheme, spec, images, first, refine)?.0)
-}
-
-/// [`refine_predictions`], also returning how many face passes ran (at most
-/// `faces × refine.passes`; fewer when `refine.still_px` stops faces early).
-pub fn refine_counted(
     net: &dyn CropNet,
     scheme: &Scheme,
     spec: &CropSpec,
@@ -279,13 +267,13 @@ mod tests {
             still_px: 0.0,
         };
         let (a, ran_all) =
-            refine_counted(&net, &scheme, &spec, &imgs, first.clone(), every).unwrap();
+            refine_predictions(&net, &scheme, &spec, &imgs, first.clone(), every).unwrap();
         assert_eq!(ran_all, 6);
         let still = Refine {
             still_px: 0.5,
             ..every
         };
-        let (b, ran) = refine_counted(&net, &scheme, &spec, &imgs, first, still).unwrap();
+        let (b, ran) = refine_predictions(&net, &scheme, &spec, &imgs, first, still).unwrap();
         assert_eq!(ran, 2, "one pass per face");
         for (p, q) in a.iter().flatten().zip(b.iter().flatten()) {
             assert!(

@@ -246,14 +246,15 @@ impl LandmarkStage<'_> {
             return Ok(first);
         }
         let imgs = vec![img; first.len()];
-        refine_predictions(
+        let (refined, _) = refine_predictions(
             self.net,
             &self.model.scheme,
             &spec,
             &imgs,
             first,
             self.refine,
-        )
+        )?;
+        Ok(refined)
     }
 
     fn faces(

@@ -118,6 +118,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
     if a.batch == 0 {
         bail!("--batch 0: expected at least 1");
     }
+    if a.max_decoded_mb == 0 {
+        bail!("--max-decoded-mb 0: expected at least 1");
+    }
     // Output paths are checked before any work, and errors name the path given.
     if let Some(p) = &a.json {
         super::prepare_output(p)?;
@@ -146,9 +149,6 @@ pub fn run(a: PredictArgs) -> Result<()> {
     }
     if let Some(d) = &a.draw {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    if a.max_decoded_mb == 0 {
-        bail!("--max-decoded-mb 0: expected at least 1");
     }
     let opts = PhotoOptions {
         given_box,

@@ -32,6 +32,9 @@
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+use facealign_core::coords::cell_to_grid;
+
+use super::targets::apply_affine;
 use super::{check_non_negative, check_positive, Error, Reduction, Result};
 
 /// Configuration of [`StarLoss`].
@@ -109,18 +112,12 @@ struct Moments {
     c: Tensor,
 }
 
-/// The `[−1, 1]` grid as broadcastable `[1, 1, 1, w]` (x) and `[1, 1, h, 1]` (y) tensors.
+/// The `[−1, 1]` grid as broadcastable `[1, 1, 1, w]` (x) and `[1, 1, h, 1]` (y) tensors
+/// (h, w ≥ 2: checked by [`grid_means`], which every caller runs first).
 fn grid(h: i64, w: i64, like: &Tensor) -> (Tensor, Tensor) {
-    assert!(
-        h >= 2 && w >= 2,
-        "STAR: heatmaps must be at least 2×2, got {h}×{w}"
-    );
     let opts = (like.kind(), like.device());
     // Cell index → grid (`facealign_core::coords::cell_to_grid`).
-    let axis = |n: i64| {
-        let m = facealign_core::coords::cell_to_grid(n as f64);
-        Tensor::arange(n, opts) * m.scale + m.offset
-    };
+    let axis = |n: i64| apply_affine(&Tensor::arange(n, opts), cell_to_grid(n as f64));
     let (xs, ys) = (axis(w), axis(h));
     (xs.reshape([1, 1, 1, w]), ys.reshape([1, 1, h, 1]))
 }
@@ -147,11 +144,8 @@ fn grid_means(heatmaps: &Tensor) -> (Tensor, Tensor, Tensor) {
         "STAR: heatmaps must be at least 2×2, got {h}×{w}"
     );
     let (p, ex, ey) = crate::model::heatmap::expected_cells(heatmaps);
-    let to_grid = |t: &Tensor, n: i64| {
-        let m = facealign_core::coords::cell_to_grid(n as f64);
-        t * m.scale + m.offset
-    };
-    let (mx, my) = (to_grid(&ex, w), to_grid(&ey, h));
+    let mx = apply_affine(&ex, cell_to_grid(w as f64));
+    let my = apply_affine(&ey, cell_to_grid(h as f64));
     (p, mx, my)
 }
 
