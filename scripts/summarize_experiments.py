@@ -7,9 +7,8 @@ import collections
 import glob
 import json
 import os
-import statistics
 
-from summary_common import load_times, metric_cells, ms
+from summary_common import load_times, metric_cells, ms, seed_times, table
 
 runs = collections.defaultdict(list)
 times = load_times('runs/exp/times.tsv')
@@ -28,17 +27,12 @@ for dataset in ['infanface', 'mtfl']:
     if not rows:
         continue
     print(f'\n### {dataset}\n')
-    print('| config | seeds | NME % | FR@0.10 % | AUC@0.10 | wall-clock per run (s) |')
-    print('|---|---|---|---|---|---|')
-    for config in sorted(rows):
-        rs = rows[config]
-        t = [x[3] for x in rs if x[3] is not None]
-        print(f"| {config.rsplit('-', 1)[0]} | {len(rs)} | {metric_cells([r[1] for r in rs], t)}")
+    table(['config', 'seeds', 'NME %', 'FR@0.10 %', 'AUC@0.10', 'wall-clock per run (s)'],
+          [[config.rsplit('-', 1)[0], str(len(rs))] + metric_cells([r[1] for r in rs], seed_times(rs))
+           for config, rs in sorted(rows.items())])
     subs = sorted({s for rs in rows.values() for r in rs for s in r[2]})
     if subs:
         print(f'\nNME % per subset ({dataset} validation split):\n')
-        print('| config | ' + ' | '.join(subs) + ' |')
-        print('|---|' + '---|' * len(subs))
-        for config in sorted(rows):
-            rs = rows[config]
-            print(f"| {config.rsplit('-', 1)[0]} | " + ' | '.join(ms([r[2][s] for r in rs if s in r[2]]) for s in subs) + ' |')
+        table(['config'] + subs,
+              [[config.rsplit('-', 1)[0]] + [ms([r[2][s] for r in rs if s in r[2]]) for s in subs]
+               for config, rs in sorted(rows.items())])

@@ -35,6 +35,26 @@ fn named_groups(parts: &[(&'static str, &[(usize, &str)])], n: usize) -> (Vec<St
     (names, groups)
 }
 
+/// A scheme from its table: `parts` names every point by group, `pairs` are its mirror pairs.
+fn named_scheme(
+    id: SchemeId,
+    pairs: &[(usize, usize)],
+    parts: &[(&'static str, &[(usize, &str)])],
+    ocular: (usize, usize),
+    pupil: PupilDef,
+) -> Scheme {
+    let n = id.n_points();
+    let (names, groups) = named_groups(parts, n);
+    Scheme {
+        id,
+        names,
+        flip: perm_from_pairs(n, pairs),
+        ocular,
+        pupil,
+        groups,
+    }
+}
+
 /// Names `group_k` for range groups, as iBUG-68 does.
 fn names_from_groups(groups: &[Group], n: usize) -> Vec<String> {
     let mut names = vec![String::new(); n];
@@ -45,6 +65,19 @@ fn names_from_groups(groups: &[Group], n: usize) -> Vec<String> {
     }
     names
 }
+
+/// COFW-29: every point named, by group.
+#[rustfmt::skip]
+const COFW29_PARTS: &[(&str, &[(usize, &str)])] = &[
+    ("right_brow", &[(0, "right_brow_outer"), (2, "right_brow_inner"), (4, "right_brow_top"), (5, "right_brow_bottom")]),
+    ("left_brow", &[(1, "left_brow_outer"), (3, "left_brow_inner"), (6, "left_brow_top"), (7, "left_brow_bottom")]),
+    ("right_eye", &[(8, "right_eye_outer"), (10, "right_eye_inner"), (12, "right_eye_top"), (13, "right_eye_bottom")]),
+    ("left_eye", &[(9, "left_eye_outer"), (11, "left_eye_inner"), (14, "left_eye_top"), (15, "left_eye_bottom")]),
+    ("pupils", &[(16, "right_pupil"), (17, "left_pupil")]),
+    ("nose", &[(18, "nose_right_wing"), (19, "nose_left_wing"), (20, "nose_tip"), (21, "nose_bottom")]),
+    ("mouth", &[(22, "mouth_right_corner"), (23, "mouth_left_corner"), (24, "upper_lip_top"), (25, "upper_lip_bottom"), (26, "lower_lip_top"), (27, "lower_lip_bottom")]),
+    ("chin", &[(28, "chin")]),
+];
 
 pub(crate) fn cofw29() -> Scheme {
     // HRNet MATCHED_PARTS["COFW"] (1-based): [1,2] [5,7] [3,4] [6,8] [9,10] [11,12] [13,15] [17,18]
@@ -62,77 +95,13 @@ pub(crate) fn cofw29() -> Scheme {
         (18, 19),
         (22, 23),
     ];
-    let (names, groups) = named_groups(
-        &[
-            (
-                "right_brow",
-                &[
-                    (0, "right_brow_outer"),
-                    (2, "right_brow_inner"),
-                    (4, "right_brow_top"),
-                    (5, "right_brow_bottom"),
-                ],
-            ),
-            (
-                "left_brow",
-                &[
-                    (1, "left_brow_outer"),
-                    (3, "left_brow_inner"),
-                    (6, "left_brow_top"),
-                    (7, "left_brow_bottom"),
-                ],
-            ),
-            (
-                "right_eye",
-                &[
-                    (8, "right_eye_outer"),
-                    (10, "right_eye_inner"),
-                    (12, "right_eye_top"),
-                    (13, "right_eye_bottom"),
-                ],
-            ),
-            (
-                "left_eye",
-                &[
-                    (9, "left_eye_outer"),
-                    (11, "left_eye_inner"),
-                    (14, "left_eye_top"),
-                    (15, "left_eye_bottom"),
-                ],
-            ),
-            ("pupils", &[(16, "right_pupil"), (17, "left_pupil")]),
-            (
-                "nose",
-                &[
-                    (18, "nose_right_wing"),
-                    (19, "nose_left_wing"),
-                    (20, "nose_tip"),
-                    (21, "nose_bottom"),
-                ],
-            ),
-            (
-                "mouth",
-                &[
-                    (22, "mouth_right_corner"),
-                    (23, "mouth_left_corner"),
-                    (24, "upper_lip_top"),
-                    (25, "upper_lip_bottom"),
-                    (26, "lower_lip_top"),
-                    (27, "lower_lip_bottom"),
-                ],
-            ),
-            ("chin", &[(28, "chin")]),
-        ],
-        29,
-    );
-    Scheme {
-        id: SchemeId::Cofw29,
-        names,
-        flip: perm_from_pairs(29, &pairs),
-        ocular: (8, 9),
-        pupil: PupilDef::Points(16, 17),
-        groups,
-    }
+    named_scheme(
+        SchemeId::Cofw29,
+        &pairs,
+        COFW29_PARTS,
+        (8, 9),
+        PupilDef::Points(16, 17),
+    )
 }
 
 pub(crate) fn wflw98() -> Scheme {
@@ -188,6 +157,18 @@ pub(crate) fn wflw98() -> Scheme {
     }
 }
 
+/// AFLW-19: every point named, by group.
+#[rustfmt::skip]
+const AFLW19_PARTS: &[(&str, &[(usize, &str)])] = &[
+    ("right_brow", &[(0, "right_brow_outer"), (1, "right_brow_center"), (2, "right_brow_inner")]),
+    ("left_brow", &[(3, "left_brow_inner"), (4, "left_brow_center"), (5, "left_brow_outer")]),
+    ("right_eye", &[(6, "right_eye_outer"), (7, "right_eye_center"), (8, "right_eye_inner")]),
+    ("left_eye", &[(9, "left_eye_inner"), (10, "left_eye_center"), (11, "left_eye_outer")]),
+    ("nose", &[(12, "nose_right_wing"), (13, "nose_tip"), (14, "nose_left_wing")]),
+    ("mouth", &[(15, "mouth_right_corner"), (16, "mouth_center"), (17, "mouth_left_corner")]),
+    ("chin", &[(18, "chin")]),
+];
+
 pub(crate) fn aflw19() -> Scheme {
     // HRNet MATCHED_PARTS["AFLW"] (1-based): [1,6] [2,5] [3,4] [7,12] [8,11] [9,10] [13,15] [16,18];
     // self-symmetric: 14 (nose tip), 17 (mouth centre), 19 (chin) (1-based).
@@ -201,68 +182,13 @@ pub(crate) fn aflw19() -> Scheme {
         (12, 14),
         (15, 17),
     ];
-    let (names, groups) = named_groups(
-        &[
-            (
-                "right_brow",
-                &[
-                    (0, "right_brow_outer"),
-                    (1, "right_brow_center"),
-                    (2, "right_brow_inner"),
-                ],
-            ),
-            (
-                "left_brow",
-                &[
-                    (3, "left_brow_inner"),
-                    (4, "left_brow_center"),
-                    (5, "left_brow_outer"),
-                ],
-            ),
-            (
-                "right_eye",
-                &[
-                    (6, "right_eye_outer"),
-                    (7, "right_eye_center"),
-                    (8, "right_eye_inner"),
-                ],
-            ),
-            (
-                "left_eye",
-                &[
-                    (9, "left_eye_inner"),
-                    (10, "left_eye_center"),
-                    (11, "left_eye_outer"),
-                ],
-            ),
-            (
-                "nose",
-                &[
-                    (12, "nose_right_wing"),
-                    (13, "nose_tip"),
-                    (14, "nose_left_wing"),
-                ],
-            ),
-            (
-                "mouth",
-                &[
-                    (15, "mouth_right_corner"),
-                    (16, "mouth_center"),
-                    (17, "mouth_left_corner"),
-                ],
-            ),
-            ("chin", &[(18, "chin")]),
-        ],
-        19,
-    );
-    Scheme {
-        id: SchemeId::Aflw19,
-        names,
-        flip: perm_from_pairs(19, &pairs),
-        ocular: (6, 11),
-        pupil: PupilDef::Points(7, 10),
-        groups,
-    }
+    named_scheme(
+        SchemeId::Aflw19,
+        &pairs,
+        AFLW19_PARTS,
+        (6, 11),
+        PupilDef::Points(7, 10),
+    )
 }
 
 #[cfg(test)]

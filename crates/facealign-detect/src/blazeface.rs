@@ -22,7 +22,7 @@ use std::path::Path;
 
 use crate::geometry::InputMap;
 use crate::onnx::{to_tensor, OnnxModel, Output};
-use crate::{nms_detections, Detection, FaceDetector, Result};
+use crate::{nms_detections, Detection, FaceDetector, Result, Thresholds};
 use facealign_core::Error;
 
 /// The ONNX file name in the models directory.
@@ -31,21 +31,8 @@ pub const MODEL_FILE: &str = "blazeface_front_128.onnx";
 const SIDE: u32 = 128;
 const SCALE: f32 = 128.0;
 
-/// BlazeFace settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Config {
-    pub score_threshold: f32,
-    pub nms_iou: f32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            score_threshold: 0.75,
-            nms_iou: 0.3,
-        }
-    }
-}
+/// BlazeFace's default thresholds (MediaPipe's front-camera graph).
+pub const THRESHOLDS: Thresholds = Thresholds::new(0.75, 0.3);
 
 /// Anchor centres (normalised 0–1) for a `cells × cells` grid with `per_cell` anchors per
 /// cell, cell-major (all anchors of a cell are consecutive), as MediaPipe orders them.
@@ -95,14 +82,14 @@ pub(crate) fn decode(
 /// The BlazeFace detector.
 pub struct BlazeFace {
     model: OnnxModel,
-    config: Config,
+    config: Thresholds,
     anchors8: Vec<[f32; 2]>,
     anchors16: Vec<[f32; 2]>,
 }
 
 impl BlazeFace {
     /// Load the model at `path`.
-    pub fn new(path: &Path, config: Config) -> Result<BlazeFace> {
+    pub fn new(path: &Path, config: Thresholds) -> Result<BlazeFace> {
         let model = OnnxModel::load(path, &[1, SIDE as usize, SIDE as usize, 3])?;
         Ok(BlazeFace {
             model,

@@ -38,6 +38,25 @@ pub struct Detection {
     pub keypoints: Option<Vec<[f32; 2]>>,
 }
 
+/// The thresholds of a detector that scores boxes and suppresses overlaps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// The score a box needs to be kept.
+    pub score_threshold: f32,
+    /// Hard NMS drops the lower-scored of two boxes that overlap by more than this IoU.
+    pub nms_iou: f32,
+}
+
+impl Thresholds {
+    /// Keep boxes scoring at least `score_threshold`; suppress overlaps above `nms_iou`.
+    pub const fn new(score_threshold: f32, nms_iou: f32) -> Thresholds {
+        Thresholds {
+            score_threshold,
+            nms_iou,
+        }
+    }
+}
+
 /// A face detector.
 pub trait FaceDetector {
     /// The name `open` knows it by.
@@ -84,16 +103,16 @@ pub fn open(name: &str, models_dir: &Path) -> Result<Box<dyn FaceDetector>> {
         "ultraface-rfb" => Box::new(ultraface::UltraFace::new(
             "ultraface-rfb",
             &models_dir.join(ultraface::RFB_FILE),
-            ultraface::Config::default(),
+            ultraface::THRESHOLDS,
         )?),
         "ultraface-slim" => Box::new(ultraface::UltraFace::new(
             "ultraface-slim",
             &models_dir.join(ultraface::SLIM_FILE),
-            ultraface::Config::default(),
+            ultraface::THRESHOLDS,
         )?),
         "blazeface" => Box::new(blazeface::BlazeFace::new(
             &models_dir.join(blazeface::MODEL_FILE),
-            blazeface::Config::default(),
+            blazeface::THRESHOLDS,
         )?),
         "rustface" => Box::new(seeta::Seeta::new(seeta::Config::default())?),
         other => {

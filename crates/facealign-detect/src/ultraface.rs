@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::geometry::InputMap;
 use crate::onnx::{expect_len, to_tensor, OnnxModel};
-use crate::{nms_detections, Detection, FaceDetector, Result};
+use crate::{nms_detections, Detection, FaceDetector, Result, Thresholds};
 
 /// File name of the RFB variant.
 pub const RFB_FILE: &str = "version-RFB-320.onnx";
@@ -21,34 +21,21 @@ pub const SLIM_FILE: &str = "version-slim-320.onnx";
 const IN_W: u32 = 320;
 const IN_H: u32 = 240;
 
-/// UltraFace settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Config {
-    pub score_threshold: f32,
-    pub nms_iou: f32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            score_threshold: 0.7,
-            nms_iou: 0.3,
-        }
-    }
-}
+/// UltraFace's default thresholds (the authors' demo).
+pub const THRESHOLDS: Thresholds = Thresholds::new(0.7, 0.3);
 
 /// An UltraFace detector (either variant).
 pub struct UltraFace {
     name: String,
     model: OnnxModel,
-    config: Config,
+    config: Thresholds,
     scores: usize,
     boxes: usize,
 }
 
 impl UltraFace {
     /// Load the model at `path`; `name` is what `FaceDetector::name` reports.
-    pub fn new(name: &str, path: &Path, config: Config) -> Result<UltraFace> {
+    pub fn new(name: &str, path: &Path, config: Thresholds) -> Result<UltraFace> {
         let model = OnnxModel::load(path, &[1, 3, IN_H as usize, IN_W as usize])?;
         let scores = model.output_index("scores")?;
         let boxes = model.output_index("boxes")?;

@@ -48,6 +48,16 @@ pub fn mirror_chw(chw: &[f32], s: usize) -> Vec<f32> {
     out
 }
 
+/// The largest `|a_i − b_i|` of two runtimes' outputs (crop_u): how their agreement is measured
+/// (issue 17: within 1e-4 on the shipped models). Panics if the lengths differ.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "outputs of different lengths");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +72,11 @@ mod tests {
             vec![1.0, 0.0, 3.0, 2.0, 5.0, 4.0, 7.0, 6.0, 9.0, 8.0, 11.0, 10.0]
         );
         assert_eq!(mirror_chw(&m, 2), x);
+    }
+
+    #[test]
+    fn max_abs_diff_is_the_largest_absolute_difference() {
+        assert_eq!(max_abs_diff(&[1.0, -2.0, 3.0], &[1.5, -2.0, 0.5]), 2.5);
+        assert_eq!(max_abs_diff(&[], &[]), 0.0);
     }
 }

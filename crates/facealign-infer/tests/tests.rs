@@ -2,6 +2,7 @@
 //! tch models is tested in `crates/facealign-train/tests/it/tract_agrees.rs`).
 use std::path::{Path, PathBuf};
 
+use facealign_infer::net::max_abs_diff;
 use facealign_infer::{export_onnx, BatchPlans, TractNet, TractOptions};
 use tract_onnx::prelude::*;
 
@@ -22,14 +23,6 @@ fn pseudo_images(n: usize, s: usize) -> Vec<f32> {
             (x >> 8) as f32 / (1u32 << 24) as f32
         })
         .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]

@@ -46,23 +46,14 @@ pub struct EvalArgs {
     #[arg(long)]
     predictions: Option<PathBuf>,
     /// Batch size.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::at_least_one)]
     batch: usize,
     /// End to end: crop from this face detector's boxes (matched to the annotated faces at
     /// IoU ≥ 0.3) instead of the ground-truth landmark box; reports recall too.
     #[arg(long)]
     detector: Option<String>,
-    /// Re-crop each face aligned with its predicted eye line and re-centred on the prediction,
-    /// then predict again, N times (faces tilted in the photo; 0 = off).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_REFINE)]
-    refine: u32,
-    /// Average each refinement pass with the prediction on the mirrored crop.
-    #[arg(long)]
-    flip_average: bool,
-    /// Stop refining a face once its re-crop moves no crop corner by this many crop pixels
-    /// (0 = every face runs every pass: the benchmark protocol).
-    #[arg(long, value_name = "PX", default_value_t = 0.0)]
-    refine_still: f32,
+    #[command(flatten)]
+    refine: super::RefineArgs,
     /// Crop from the ground-truth landmark box moved by (DX·w, DY·h) and scaled by SCALE, as a
     /// training source's `crop_calibration` (e.g. `0,0.19,2.02` for 5-point faces and a 68-point
     /// model).
@@ -153,15 +144,6 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if !(a.threshold > 0.0 && a.threshold <= 1.0) {
         bail!("--threshold {}: expected a fraction in (0, 1]", a.threshold);
     }
-    if !(a.refine_still.is_finite() && a.refine_still >= 0.0) {
-        bail!(
-            "--refine-still {}: expected a finite number >= 0",
-            a.refine_still
-        );
-    }
-    if a.batch == 0 {
-        bail!("--batch 0: expected at least 1");
-    }
     if let Some(p) = &a.plot {
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
         if !ext.eq_ignore_ascii_case("png") {
@@ -183,11 +165,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         threshold: a.threshold,
         auc,
         batch: a.batch,
-        refine: facealign::infer::Refine {
-            passes: a.refine.max(u32::from(a.flip_average)),
-            flip: a.flip_average,
-            still_px: a.refine_still,
-        },
+        refine: a.refine.refine(DEFAULT_REFINE),
         rotate: match a.rotate {
             Some(d) if !(d.is_finite() && d.abs() <= 360.0) => {
                 bail!("--rotate {d}: expected degrees in [-360, 360]")

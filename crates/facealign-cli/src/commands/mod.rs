@@ -13,6 +13,60 @@ use std::path::Path;
 use facealign::draw::{overlay, save_png_atomic, DrawOptions};
 use facealign::{BoxXywh, Point, Scheme};
 
+/// The refinement flags of `eval` and `predict` (issue 13, item 3).
+#[derive(clap::Args)]
+pub struct RefineArgs {
+    /// Re-crop each face aligned with its predicted eye line and re-centred on the prediction,
+    /// then predict again, N times (faces tilted in the photo; 0 = off). Default: 1 for
+    /// `predict`, 0 for `eval` (the benchmark protocol: one crop per face).
+    #[arg(long, value_name = "N")]
+    refine: Option<u32>,
+    /// Average each refinement pass with the prediction on the mirrored crop.
+    #[arg(long)]
+    flip_average: bool,
+    /// Stop refining a face once its re-crop moves no crop corner by this many crop pixels
+    /// (0 = every face runs every pass).
+    #[arg(
+        long,
+        value_name = "PX",
+        default_value_t = 0.0,
+        value_parser = finite_non_negative,
+        allow_negative_numbers = true
+    )]
+    refine_still: f32,
+}
+
+impl RefineArgs {
+    /// The refinement asked for; `default_passes` when `--refine` is not given (at least one
+    /// pass with `--flip-average`).
+    pub fn refine(&self, default_passes: u32) -> facealign::infer::Refine {
+        facealign::infer::Refine {
+            passes: self
+                .refine
+                .unwrap_or(default_passes)
+                .max(u32::from(self.flip_average)),
+            flip: self.flip_average,
+            still_px: self.refine_still,
+        }
+    }
+}
+
+/// clap's parser for a finite number ≥ 0.
+fn finite_non_negative(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err("expected a finite number >= 0".into()),
+    }
+}
+
+/// clap's parser for a count ≥ 1 (`--batch`).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err("expected a whole number >= 1".into()),
+    }
+}
+
 /// The message of a command or flag that needs the training runtime.
 #[cfg(not(feature = "train"))]
 pub fn needs_train(what: &str) -> String {

@@ -39,23 +39,14 @@ pub struct PredictArgs {
     #[arg(long, default_value_t = 30.0)]
     fps: f64,
     /// Images decoded in parallel per batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = super::at_least_one)]
     batch: usize,
     /// At most this many MB of decoded pixels in memory at once (a batch is cut short to stay
     /// under it; an image larger than this alone is reported and skipped).
     #[arg(long, value_name = "MB", default_value_t = 1024)]
     max_decoded_mb: u64,
-    /// Re-crop each face aligned with its predicted eye line and re-centred on the prediction,
-    /// then predict again, N times (faces tilted in the photo; 0 = off).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_REFINE)]
-    refine: u32,
-    /// Average each refinement pass with the prediction on the mirrored crop.
-    #[arg(long)]
-    flip_average: bool,
-    /// Stop refining a face once its re-crop moves no crop corner by this many crop pixels
-    /// (0 = every face runs every pass).
-    #[arg(long, value_name = "PX", default_value_t = DEFAULT_REFINE_STILL)]
-    refine_still: f32,
+    #[command(flatten)]
+    refine: super::RefineArgs,
     /// Landmark runtime: tract (pure Rust) or torch (libtorch; builds with `--features train`).
     #[arg(long, value_enum, default_value_t = Runtime::DEFAULT)]
     runtime: Runtime,
@@ -65,7 +56,6 @@ pub struct PredictArgs {
 /// for the default model (adult68) one pass beats two on upright and 45°-turned faces alike
 /// (docs/RESULTS.md, "Refinement at inference").
 const DEFAULT_REFINE: u32 = 1;
-const DEFAULT_REFINE_STILL: f32 = 0.0;
 
 fn parse_box(s: &str) -> Result<BoxXywh> {
     let v: Vec<f32> = s
@@ -109,15 +99,6 @@ pub fn run(a: PredictArgs) -> Result<()> {
     if !(a.fps.is_finite() && a.fps > 0.0) {
         bail!("--fps {}: expected a finite number > 0", a.fps);
     }
-    if !(a.refine_still.is_finite() && a.refine_still >= 0.0) {
-        bail!(
-            "--refine-still {}: expected a finite number >= 0",
-            a.refine_still
-        );
-    }
-    if a.batch == 0 {
-        bail!("--batch 0: expected at least 1");
-    }
     if a.max_decoded_mb == 0 {
         bail!("--max-decoded-mb 0: expected at least 1");
     }
@@ -136,11 +117,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     };
     let (model, net) = runtime::load(&model_path, a.runtime)?;
     let mut pred = Predictor::new(model, net, &a.detector, super::locations())?;
-    pred.refine = facealign::infer::Refine {
-        passes: a.refine.max(u32::from(a.flip_average)),
-        flip: a.flip_average,
-        still_px: a.refine_still,
-    };
+    pred.refine = a.refine.refine(DEFAULT_REFINE);
     if !pred.calibrated && given_box.is_none() {
         eprintln!(
             "note: model {} has no calibration for detector {}; using its boxes as they are (see `facealign model calibrate`)",

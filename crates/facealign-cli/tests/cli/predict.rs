@@ -1,5 +1,5 @@
 //! `facealign predict`: faces on real photos, JSON, overlays, a broken image in a folder.
-use super::{fails, ok, tempdir, tiny_model};
+use super::{fails, ok, tempdir, tiny_model, with_model, PHOTO, PHOTO_FACE_BOX};
 
 #[test]
 fn a_broken_image_is_reported_and_skipped() {
@@ -13,16 +13,17 @@ fn a_broken_image_is_reported_and_skipped() {
     std::fs::copy(src.join("2009_004587.jpg"), photos.join("c.jpg")).unwrap();
     let json = dir.path().join("out.json");
     let draw = dir.path().join("draw");
-    let text = ok(&[
+    let text = ok(&with_model(
         "predict",
-        "--model",
-        model.to_str().unwrap(),
-        photos.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "--draw",
-        draw.to_str().unwrap(),
-    ]);
+        &model,
+        &[
+            photos.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            "--draw",
+            draw.to_str().unwrap(),
+        ],
+    ));
     assert!(
         text.contains("3 image(s)") && text.contains("1 unreadable"),
         "{text}"
@@ -47,30 +48,14 @@ fn a_broken_image_is_reported_and_skipped() {
 #[test]
 fn a_given_box_skips_detection_and_bad_boxes_are_errors() {
     let model = tiny_model();
-    let img = super::repo_root().join("../shared/data/fixtures/dlib/2008_001322.jpg");
-    let text = ok(&[
+    let text = ok(&with_model(
         "predict",
-        "--model",
-        model.to_str().unwrap(),
-        img.to_str().unwrap(),
-        "--box",
-        "109,136,62,108",
-    ]);
+        &model,
+        &[PHOTO, "--box", PHOTO_FACE_BOX],
+    ));
     assert!(text.contains("1 face(s)"), "{text}");
-    let e = fails(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        img.to_str().unwrap(),
-        "--box",
-        "1,2,3",
-    ]);
+    let e = fails(&with_model("predict", &model, &[PHOTO, "--box", "1,2,3"]));
     assert!(e.contains("--box"), "{e}");
-    let e = fails(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "/no/such/photo.jpg",
-    ]);
+    let e = fails(&with_model("predict", &model, &["/no/such/photo.jpg"]));
     assert!(e.contains("/no/such/photo.jpg"), "{e}");
 }

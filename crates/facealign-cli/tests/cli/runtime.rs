@@ -1,8 +1,6 @@
 //! The default (pure-Rust, tract) runtime through the CLI, on the shipped models: no libtorch
 //! needed. With the `train` feature, the torch runtime gives the same numbers.
-use super::{fails, ok, tempdir};
-
-const PHOTO: &str = "../shared/data/fixtures/dlib/2008_001322.jpg";
+use super::{fails, ok, tempdir, PHOTO};
 
 fn adult_faces() -> Vec<&'static str> {
     vec![
@@ -96,6 +94,17 @@ fn an_image_over_the_decoded_memory_bound_is_refused_by_name() {
     assert_eq!(v["images"][0]["faces"].as_array().unwrap().len(), 1);
     let e = fails(&["predict", PHOTO, "--max-decoded-mb", "0"]);
     assert!(e.contains("--max-decoded-mb 0"), "{e}");
+    // Flags that eval and predict share are checked by the same parsers.
+    for args in [&["predict", PHOTO][..], &["eval", "--data", "x"][..]] {
+        let with = |flags: &[&'static str]| [args, flags].concat();
+        let e = fails(&with(&["--batch", "0"]));
+        assert!(e.contains("'0' for '--batch") && e.contains(">= 1"), "{e}");
+        let e = fails(&with(&["--refine-still", "-1"]));
+        assert!(
+            e.contains("'-1' for '--refine-still") && e.contains(">= 0"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -94,8 +94,7 @@ fn attributes(e: &BytesStart<'_>, path: &Path, line: usize) -> Result<BTreeMap<S
     let tag = e.name().as_ref().to_owned();
     let mut out = BTreeMap::new();
     for a in e.attributes() {
-        let a =
-            a.map_err(|err| Error::parse(path, format!("line {line}, <{tag}>"), err.to_string()))?;
+        let a = a.map_err(|err| at_element(path, line, &tag, err.to_string()))?;
         let key = a.key.as_ref().to_owned();
         let value = a
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
@@ -107,6 +106,24 @@ fn attributes(e: &BytesStart<'_>, path: &Path, line: usize) -> Result<BTreeMap<S
     Ok(out)
 }
 
+/// An error at the element `<tag>` on `line`.
+fn at_element(path: &Path, line: usize, tag: &str, message: impl Into<String>) -> Error {
+    Error::parse(path, format!("line {line}, <{tag}>"), message)
+}
+
+/// The attribute `key` of the element `<tag>` on `line`; an error naming both if it is absent.
+fn required<'a>(
+    attrs: &'a BTreeMap<String, String>,
+    key: &str,
+    tag: &str,
+    path: &Path,
+    line: usize,
+) -> Result<&'a String> {
+    attrs
+        .get(key)
+        .ok_or_else(|| at_element(path, line, tag, format!("missing attribute `{key}`")))
+}
+
 fn number(
     attrs: &BTreeMap<String, String>,
     key: &str,
@@ -115,9 +132,7 @@ fn number(
     line: usize,
 ) -> Result<f32> {
     let loc = || format!("line {line}, <{tag}> attribute `{key}`");
-    let v = attrs
-        .get(key)
-        .ok_or_else(|| Error::parse(path, loc(), "missing"))?;
+    let v = required(attrs, key, tag, path, line)?;
     match v.trim().parse::<f32>() {
         Ok(x) if super::beyond_max_coord(x) => Err(Error::parse(
             path,
@@ -191,22 +206,12 @@ pub fn parse_dlib_xml(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sampl
         match name.as_str() {
             "image" => {
                 let attrs = attributes(&e, path, line)?;
-                let file = attrs.get("file").ok_or_else(|| {
-                    Error::parse(
-                        path,
-                        format!("line {line}, <image>"),
-                        "missing attribute `file`",
-                    )
-                })?;
+                let file = required(&attrs, "file", "image", path, line)?;
                 image = Some((file.clone(), base.join(file), 0));
             }
             "box" => {
                 if !inside("image") {
-                    return Err(Error::parse(
-                        path,
-                        format!("line {line}, <box>"),
-                        "<box> outside an <image>",
-                    ));
+                    return Err(at_element(path, line, "box", "<box> outside an <image>"));
                 }
                 let attrs = attributes(&e, path, line)?;
                 let bbox = BoxXywh {
@@ -232,20 +237,10 @@ pub fn parse_dlib_xml(text: &str, path: &Path, base: &Path) -> Result<Vec<(Sampl
             }
             "part" => {
                 let Some(b) = open_box.as_mut() else {
-                    return Err(Error::parse(
-                        path,
-                        format!("line {line}, <part>"),
-                        "<part> outside a <box>",
-                    ));
+                    return Err(at_element(path, line, "part", "<part> outside a <box>"));
                 };
                 let attrs = attributes(&e, path, line)?;
-                let pname = attrs.get("name").ok_or_else(|| {
-                    Error::parse(
-                        path,
-                        format!("line {line}, <part>"),
-                        "missing attribute `name`",
-                    )
-                })?;
+                let pname = required(&attrs, "name", "part", path, line)?;
                 let idx = pname.trim().parse::<usize>().map_err(|_| {
                     Error::parse(
                         path,
@@ -301,18 +296,23 @@ fn finish_box(
     b.parts.sort_by_key(|p| p.0);
     for (want, (got, _, line)) in b.parts.iter().enumerate() {
         if *got != want {
-            return Err(Error::parse(
+            return Err(at_element(
                 path,
-                format!("line {line}, <part>"),
-                format!("part names must be 0..{} without gaps or repeats; expected {want}, found {got}", b.parts.len()),
+                *line,
+                "part",
+                format!(
+                    "part names must be 0..{} without gaps or repeats; expected {want}, found {got}",
+                    b.parts.len()
+                ),
             ));
         }
     }
     if let Some((first, first_line)) = out.first() {
         if first.landmarks.len() != b.parts.len() {
-            return Err(Error::parse(
+            return Err(at_element(
                 path,
-                format!("line {}, <box>", b.line),
+                b.line,
+                "box",
                 format!(
                     "{} parts, but the box at line {first_line} has {}; all boxes need the same points",
                     b.parts.len(),
@@ -427,35 +427,25 @@ mod tests {
     }
 
     #[test]
-    fn non_numeric_x_names_file_line_and_attribute() {
-        let xml = "<dataset><images>\n<image file='a.jpg'>\n<box top='1' left='2' width='3' height='4'>\n\
-                   <part name='0' x='abc' y='1'/>\n</box></image></images></dataset>";
-        let e = err_text(parse(xml));
-        assert!(
-            e.contains("mem.xml") && e.contains("line 4") && e.contains("`x`") && e.contains("abc"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn absurd_values_name_file_line_and_attribute() {
-        let xml = "<dataset><images>\n<image file='a.jpg'>\n<box top='1' left='2' width='3' height='4'>\n\
-                   <part name='0' x='1' y='1e10'/>\n</box></image></images></dataset>";
-        let e = err_text(parse(xml));
-        assert!(
-            e.contains("mem.xml")
-                && e.contains("line 4")
-                && e.contains("`y`")
-                && e.contains("beyond"),
-            "{e}"
-        );
-        let xml = "<dataset><images>\n<image file='a.jpg'>\n<box top='1' left='2' width='3e7' height='4'>\n\
-                   <part name='0' x='1' y='1'/>\n</box></image></images></dataset>";
-        let e = err_text(parse(xml));
-        assert!(
-            e.contains("line 3") && e.contains("`width`") && e.contains("beyond"),
-            "{e}"
-        );
+    fn bad_numbers_name_file_line_and_attribute() {
+        // (box attributes, part attributes, the line, the attribute, a word of the message)
+        let cases = [
+            ("width='3'", "x='abc' y='1'", "line 4", "`x`", "abc"),
+            ("width='3'", "x='1' y='1e10'", "line 4", "`y`", "beyond"),
+            ("width='3e7'", "x='1' y='1'", "line 3", "`width`", "beyond"),
+            ("", "x='1' y='1'", "line 3", "`width`", "missing"),
+        ];
+        for (box_attrs, part_attrs, line, attr, word) in cases {
+            let xml = format!(
+                "<dataset><images>\n<image file='a.jpg'>\n<box top='1' left='2' {box_attrs} \
+                 height='4'>\n<part name='0' {part_attrs}/>\n</box></image></images></dataset>"
+            );
+            let e = err_text(parse(&xml));
+            assert!(
+                e.contains("mem.xml") && e.contains(line) && e.contains(attr) && e.contains(word),
+                "{box_attrs} {part_attrs}: {e}"
+            );
+        }
     }
 
     #[test]

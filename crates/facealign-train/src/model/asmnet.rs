@@ -21,7 +21,8 @@ use tch::Tensor;
 
 use super::blocks::{global_avg_pool, Linear, HE_UNIFORM};
 use super::mobilenet_v2::{MobileNetV2Config, MobileNetV2Features};
-use super::summary::Recorder;
+use super::summary::Rec;
+use super::ModelOutput;
 use crate::{Error, Result};
 
 /// torchvision feature layers tapped by ASMNet (Keras block_1, 3, 6, 10, 13 project BN, block_15 add).
@@ -67,8 +68,6 @@ impl AsmNetConfig {
             dropout: self.dropout,
             landmarks,
             pose,
-            n_points,
-            prefix: super::path_prefix(&p),
         })
     }
 }
@@ -80,40 +79,15 @@ pub struct AsmNet {
     dropout: f64,
     landmarks: Linear,
     pose: Option<Linear>,
-    n_points: i64,
-    prefix: String,
 }
 
 impl AsmNet {
-    /// The truncated backbone (`features.0..=16`).
-    pub fn features(&self) -> &MobileNetV2Features {
-        &self.features
-    }
-
-    /// Number of landmarks M.
-    pub fn n_points(&self) -> i64 {
-        self.n_points
-    }
-
-    /// The var-store prefix the model was built under.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// Landmarks and (if configured) pose.
     ///
     /// # Shapes
-    /// `xs`: `[N, 3, S, S]` RGB in [0, 1] → (`[N, 2M]` crop_u interleaved, `Some([N, 3])` or `None`).
-    pub fn forward_t(&self, xs: &Tensor, train: bool) -> (Tensor, Option<Tensor>) {
-        self.forward_rec(xs, train, None)
-    }
-
-    pub(crate) fn forward_rec(
-        &self,
-        xs: &Tensor,
-        train: bool,
-        mut rec: Option<&mut Recorder>,
-    ) -> (Tensor, Option<Tensor>) {
+    /// `xs`: `[N, 3, S, S]` RGB in [0, 1] → landmarks `[N, 2M]` crop_u interleaved, pose `[N, 3]`
+    /// or `None`.
+    pub(crate) fn forward_rec(&self, xs: &Tensor, train: bool, mut rec: Rec) -> ModelOutput {
         let taps =
             self.features
                 .forward_taps_rec(xs, train, &ASMNET_TAPS, rec.as_deref_mut(), "features");
@@ -131,7 +105,11 @@ impl AsmNet {
         if let (Some(r), Some(pz)) = (rec, &pose) {
             r.step("pose", pz);
         }
-        (lm, pose)
+        ModelOutput {
+            landmarks: lm,
+            heatmaps: None,
+            pose,
+        }
     }
 }
 
@@ -150,16 +128,16 @@ mod tests {
         let m = AsmNetConfig::default().build(vs.root(), 68).unwrap();
         let ch: Vec<i64> = ASMNET_TAPS
             .iter()
-            .map(|&k| m.features().channels()[k])
+            .map(|&k| m.features.channels()[k])
             .collect();
         let st: Vec<i64> = ASMNET_TAPS
             .iter()
-            .map(|&k| m.features().strides()[k])
+            .map(|&k| m.features.strides()[k])
             .collect();
         // SPEC §2.3 at 224: 56×56×24, 28×28×32, 14×14×64, 14×14×96, 7×7×160, 7×7×160.
         assert_eq!(ch, vec![24, 32, 64, 96, 160, 160]);
         assert_eq!(st, vec![4, 8, 16, 16, 32, 32]);
-        assert_eq!(m.features().len(), 17);
+        assert_eq!(m.features.len(), 17);
     }
 
     #[test]
@@ -180,7 +158,11 @@ mod tests {
         let x = Tensor::rand([2, 3, 64, 64], (Kind::Float, Device::Cpu));
         let vs = nn::VarStore::new(Device::Cpu);
         let m = AsmNetConfig::default().build(vs.root(), 68).unwrap();
-        let (lm, pose) = m.forward_t(&x, false);
+        let ModelOutput {
+            landmarks: lm,
+            pose,
+            ..
+        } = m.forward_rec(&x, false, None);
         assert_eq!(lm.size(), vec![2, 136]);
         assert_eq!(pose.map(|p| p.size()), Some(vec![2, 3]));
         let vs = nn::VarStore::new(Device::Cpu);
@@ -190,7 +172,11 @@ mod tests {
         }
         .build(vs.root(), 5)
         .unwrap();
-        let (lm, pose) = m.forward_t(&x, true);
+        let ModelOutput {
+            landmarks: lm,
+            pose,
+            ..
+        } = m.forward_rec(&x, true, None);
         assert_eq!(lm.size(), vec![2, 10]);
         assert!(pose.is_none());
     }

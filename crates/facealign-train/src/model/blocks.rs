@@ -9,6 +9,8 @@ use std::cell::Cell;
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
+use super::summary::Rec;
+
 /// ImageNet channel means (RGB, inputs in [0, 1]).
 pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
 /// ImageNet channel standard deviations (RGB, inputs in [0, 1]).
@@ -74,31 +76,59 @@ pub(crate) const HE_UNIFORM: nn::Init = nn::Init::Kaiming {
     non_linearity: nn::init::NonLinearity::ReLU,
 };
 
+/// The shape of a 2-D convolution: channels in and out, kernel side, stride, groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvSpec {
+    pub cin: i64,
+    pub cout: i64,
+    pub k: i64,
+    pub stride: i64,
+    pub groups: i64,
+}
+
+impl ConvSpec {
+    /// A dense `k×k` conv (every input channel to every output channel).
+    pub(crate) fn dense(cin: i64, cout: i64, k: i64, stride: i64) -> Self {
+        ConvSpec {
+            cin,
+            cout,
+            k,
+            stride,
+            groups: 1,
+        }
+    }
+
+    /// A 1×1 conv, stride 1 (expansion, projection, squeeze-excitation, heads).
+    pub(crate) fn pointwise(cin: i64, cout: i64) -> Self {
+        Self::dense(cin, cout, 1, 1)
+    }
+
+    /// A depthwise `k×k` conv over `c` channels (one group per channel).
+    pub(crate) fn depthwise(c: i64, k: i64, stride: i64) -> Self {
+        ConvSpec {
+            groups: c,
+            ..Self::dense(c, c, k, stride)
+        }
+    }
+}
+
 /// A 2-D convolution that reports its MACs to the counter.
 #[derive(Debug)]
 pub(crate) struct Conv(nn::Conv2D);
 
 impl Conv {
-    /// `k×k` conv with "same" padding `(k−1)/2`, at path `p` (variables `p.weight`, `p.bias`).
-    pub(crate) fn new(
-        p: nn::Path,
-        cin: i64,
-        cout: i64,
-        k: i64,
-        stride: i64,
-        groups: i64,
-        bias: bool,
-    ) -> Self {
+    /// `spec` with "same" padding `(k−1)/2`, at path `p` (variables `p.weight`, `p.bias`).
+    pub(crate) fn new(p: nn::Path, spec: ConvSpec, bias: bool) -> Self {
         let cfg = nn::ConvConfig {
-            stride,
-            padding: (k - 1) / 2,
-            groups,
+            stride: spec.stride,
+            padding: (spec.k - 1) / 2,
+            groups: spec.groups,
             bias,
             ws_init: CONV_INIT,
             bs_init: nn::Init::Const(0.0),
             ..Default::default()
         };
-        Conv(nn::conv2d(p, cin, cout, k, cfg))
+        Conv(nn::conv2d(p, spec.cin, spec.cout, spec.k, cfg))
     }
 }
 
@@ -155,18 +185,17 @@ pub(crate) struct ConvBnAct {
 }
 
 impl ConvBnAct {
-    pub(crate) fn new(
-        p: nn::Path,
-        cin: i64,
-        cout: i64,
-        k: i64,
-        stride: i64,
-        groups: i64,
-        act: Act,
-    ) -> Self {
+    /// Conv at `{p}.0`, batch norm at `{p}.1`.
+    pub(crate) fn new(p: nn::Path, spec: ConvSpec, act: Act) -> Self {
+        Self::at(&p / "0", &p / "1", spec, act)
+    }
+
+    /// Conv at `conv`, batch norm at `bn` (torchvision's `InvertedResidual` keeps its projection's
+    /// two as siblings, `conv.{i}` and `conv.{i+1}`).
+    pub(crate) fn at(conv: nn::Path, bn: nn::Path, spec: ConvSpec, act: Act) -> Self {
         ConvBnAct {
-            conv: Conv::new(&p / "0", cin, cout, k, stride, groups, false),
-            bn: batch_norm(&p / "1", cout),
+            conv: Conv::new(conv, spec, false),
+            bn: batch_norm(bn, spec.cout),
             act,
         }
     }
@@ -181,6 +210,34 @@ impl ModuleT for ConvBnAct {
     }
 }
 
+/// The inverted bottleneck of MobileNetV2's `InvertedResidual` and EfficientNet's `MBConv`:
+/// optional 1×1 expansion, k×k depthwise conv, a block-specific middle (identity or
+/// squeeze-and-excitation), 1×1 linear projection. The residual is the block's.
+#[derive(Debug)]
+pub(crate) struct Bottleneck {
+    pub expand: Option<ConvBnAct>,
+    pub depthwise: ConvBnAct,
+    pub project: ConvBnAct,
+}
+
+impl Bottleneck {
+    /// # Shapes
+    /// `[N, cin, H, W]` → `[N, cout, ⌈H/s⌉, ⌈W/s⌉]`.
+    pub(crate) fn forward_t(
+        &self,
+        xs: &Tensor,
+        train: bool,
+        middle: impl FnOnce(Tensor) -> Tensor,
+    ) -> Tensor {
+        let h = match &self.expand {
+            Some(e) => e.forward_t(xs, train),
+            None => xs.shallow_clone(),
+        };
+        let h = middle(self.depthwise.forward_t(&h, train));
+        self.project.forward_t(&h, train)
+    }
+}
+
 /// Global average pooling.
 ///
 /// # Shapes
@@ -188,6 +245,44 @@ impl ModuleT for ConvBnAct {
 pub(crate) fn global_avg_pool(xs: &Tensor) -> Tensor {
     xs.mean_dim([2i64, 3].as_slice(), false, xs.kind())
 }
+
+/// The regression head of MobileNetV2 and EfficientNet: global average pooling of the last
+/// feature map, dropout, then `head`; records `pool` and `head`.
+///
+/// # Shapes
+/// `features`: `[N, C, H, W]` → `[N, 2M]`.
+pub(crate) fn pooled_head(
+    features: &Tensor,
+    dropout: f64,
+    head: &Linear,
+    train: bool,
+    mut rec: Rec,
+) -> Tensor {
+    let pooled = global_avg_pool(features);
+    if let Some(r) = rec.as_deref_mut() {
+        r.step("pool", &pooled);
+    }
+    let y = head.forward(&pooled.dropout(dropout, train));
+    if let Some(r) = rec {
+        r.step("head", &y);
+    }
+    y
+}
+
+/// `ModuleT` for a network whose `forward_rec(xs, train, rec)` returns one tensor: `forward_t`
+/// is `forward_rec` without a recorder.
+macro_rules! module_t_via_forward_rec {
+    ($ty:ty, $shapes:literal) => {
+        impl tch::nn::ModuleT for $ty {
+            #[doc = "# Shapes"]
+            #[doc = $shapes]
+            fn forward_t(&self, xs: &tch::Tensor, train: bool) -> tch::Tensor {
+                self.forward_rec(xs, train, None)
+            }
+        }
+    };
+}
+pub(crate) use module_t_via_forward_rec;
 
 /// torchvision's `_make_divisible`: round `v` to the nearest multiple of `divisor` (at least
 /// `divisor`), never going more than 10 % below `v`.
@@ -292,7 +387,14 @@ mod tests {
     #[test]
     fn mac_counter_counts_conv_and_linear() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let conv = Conv::new(vs.root() / "c", 4, 6, 3, 2, 2, false);
+        let conv = Conv::new(
+            vs.root() / "c",
+            ConvSpec {
+                groups: 2,
+                ..ConvSpec::dense(4, 6, 3, 2)
+            },
+            false,
+        );
         let lin = Linear::new(vs.root() / "l", 5, 7, HE_UNIFORM);
         macs::start();
         let y = conv.forward(&Tensor::zeros(

@@ -18,9 +18,10 @@ use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
 use super::blocks::{
-    global_avg_pool, imagenet_normalize, make_divisible, Act, Conv, ConvBnAct, Linear, HE_UNIFORM,
+    imagenet_normalize, make_divisible, module_t_via_forward_rec, pooled_head, Act, Bottleneck,
+    Conv, ConvBnAct, ConvSpec, Linear, HE_UNIFORM,
 };
-use super::summary::Recorder;
+use super::summary::Rec;
 use crate::{Error, Result};
 
 /// B0 stages: (expand ratio, kernel, stride, input channels, output channels, repeats).
@@ -97,7 +98,11 @@ impl EfficientNetConfig {
         let ch = |c: i64| make_divisible(c as f64 * self.width, 8);
         let reps = |n: usize| (n as f64 * self.depth).ceil() as usize;
         let total_blocks: usize = B0_STAGES.iter().map(|s| reps(s.5)).sum();
-        let stem = ConvBnAct::new(&f / 0, 3, ch(B0_STAGES[0].3), 3, 2, 1, Act::Silu);
+        let stem = ConvBnAct::new(
+            &f / 0,
+            ConvSpec::dense(3, ch(B0_STAGES[0].3), 3, 2),
+            Act::Silu,
+        );
         let mut stages = Vec::new();
         let mut block_id = 0;
         for (i, &(t, k, s, cin, cout, n)) in B0_STAGES.iter().enumerate() {
@@ -112,7 +117,7 @@ impl EfficientNetConfig {
             stages.push(blocks);
         }
         let last = ch(B0_STAGES[6].4);
-        let head = ConvBnAct::new(&f / 8, last, 4 * last, 1, 1, 1, Act::Silu);
+        let head = ConvBnAct::new(&f / 8, ConvSpec::pointwise(last, 4 * last), Act::Silu);
         Ok(EfficientNetFeatures {
             stem,
             stages,
@@ -130,7 +135,6 @@ impl EfficientNetConfig {
             features,
             dropout: self.dropout,
             head,
-            n_points,
         })
     }
 }
@@ -154,10 +158,8 @@ impl SqueezeExcitation {
 /// residual when stride 1 and channels equal).
 #[derive(Debug)]
 pub struct MbConv {
-    expand: Option<ConvBnAct>,
-    depthwise: ConvBnAct,
+    body: Bottleneck,
     se: SqueezeExcitation,
-    project: ConvBnAct,
     use_res: bool,
     drop_rate: f64,
 }
@@ -169,21 +171,23 @@ impl MbConv {
         let mut i = 0;
         let expand = (hidden != cin).then(|| {
             i += 1;
-            ConvBnAct::new(&b / 0, cin, hidden, 1, 1, 1, Act::Silu)
+            ConvBnAct::new(&b / 0, ConvSpec::pointwise(cin, hidden), Act::Silu)
         });
-        let depthwise = ConvBnAct::new(&b / i, hidden, hidden, k, stride, hidden, Act::Silu);
+        let depthwise = ConvBnAct::new(&b / i, ConvSpec::depthwise(hidden, k, stride), Act::Silu);
         let squeeze = (cin / 4).max(1);
         let se_p = &b / (i + 1);
         let se = SqueezeExcitation {
-            fc1: Conv::new(&se_p / "fc1", hidden, squeeze, 1, 1, 1, true),
-            fc2: Conv::new(&se_p / "fc2", squeeze, hidden, 1, 1, 1, true),
+            fc1: Conv::new(&se_p / "fc1", ConvSpec::pointwise(hidden, squeeze), true),
+            fc2: Conv::new(&se_p / "fc2", ConvSpec::pointwise(squeeze, hidden), true),
         };
-        let project = ConvBnAct::new(&b / (i + 2), hidden, cout, 1, 1, 1, Act::Linear);
+        let project = ConvBnAct::new(&b / (i + 2), ConvSpec::pointwise(hidden, cout), Act::Linear);
         MbConv {
-            expand,
-            depthwise,
+            body: Bottleneck {
+                expand,
+                depthwise,
+                project,
+            },
             se,
-            project,
             use_res: stride == 1 && cin == cout,
             drop_rate,
         }
@@ -208,12 +212,7 @@ impl ModuleT for MbConv {
     /// # Shapes
     /// `[N, cin, H, W]` → `[N, cout, ⌈H/s⌉, ⌈W/s⌉]`.
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let h = match &self.expand {
-            Some(e) => e.forward_t(xs, train),
-            None => xs.shallow_clone(),
-        };
-        let h = self.depthwise.forward_t(&h, train);
-        let h = self.project.forward_t(&self.se.forward(&h), train);
+        let h = self.body.forward_t(xs, train, |h| self.se.forward(&h));
         if self.use_res {
             stochastic_depth(h, self.drop_rate, train) + xs
         } else {
@@ -242,12 +241,7 @@ impl EfficientNetFeatures {
         self.stages.iter().map(Vec::len).collect()
     }
 
-    pub(crate) fn forward_rec(
-        &self,
-        xs: &Tensor,
-        train: bool,
-        mut rec: Option<&mut Recorder>,
-    ) -> Tensor {
+    pub(crate) fn forward_rec(&self, xs: &Tensor, train: bool, mut rec: Rec) -> Tensor {
         let mut h = self.stem.forward_t(&imagenet_normalize(xs), train);
         if let Some(r) = rec.as_deref_mut() {
             r.step("features.0", &h);
@@ -268,13 +262,10 @@ impl EfficientNetFeatures {
     }
 }
 
-impl ModuleT for EfficientNetFeatures {
-    /// # Shapes
-    /// `[N, 3, S, S]` RGB in [0, 1] → `[N, C, ⌈S/32⌉, ⌈S/32⌉]`.
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.forward_rec(xs, train, None)
-    }
-}
+module_t_via_forward_rec!(
+    EfficientNetFeatures,
+    "`[N, 3, S, S]` RGB in [0, 1] → `[N, C, ⌈S/32⌉, ⌈S/32⌉]`."
+);
 
 /// EfficientNet regression model (ACR "efNb0" / "efNb3").
 #[derive(Debug)]
@@ -282,46 +273,19 @@ pub struct EfficientNet {
     features: EfficientNetFeatures,
     dropout: f64,
     head: Linear,
-    n_points: i64,
 }
 
 impl EfficientNet {
-    /// The backbone.
-    pub fn features(&self) -> &EfficientNetFeatures {
-        &self.features
-    }
-
-    /// Number of landmarks M.
-    pub fn n_points(&self) -> i64 {
-        self.n_points
-    }
-
-    pub(crate) fn forward_rec(
-        &self,
-        xs: &Tensor,
-        train: bool,
-        mut rec: Option<&mut Recorder>,
-    ) -> Tensor {
+    pub(crate) fn forward_rec(&self, xs: &Tensor, train: bool, mut rec: Rec) -> Tensor {
         let f = self.features.forward_rec(xs, train, rec.as_deref_mut());
-        let pooled = global_avg_pool(&f);
-        if let Some(r) = rec.as_deref_mut() {
-            r.step("pool", &pooled);
-        }
-        let y = self.head.forward(&pooled.dropout(self.dropout, train));
-        if let Some(r) = rec {
-            r.step("head", &y);
-        }
-        y
+        pooled_head(&f, self.dropout, &self.head, train, rec)
     }
 }
 
-impl ModuleT for EfficientNet {
-    /// # Shapes
-    /// `[N, 3, S, S]` RGB in [0, 1] → `[N, 2M]` landmarks in crop_u, interleaved.
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.forward_rec(xs, train, None)
-    }
-}
+module_t_via_forward_rec!(
+    EfficientNet,
+    "`[N, 3, S, S]` RGB in [0, 1] → `[N, 2M]` landmarks in crop_u, interleaved."
+);
 
 #[cfg(test)]
 mod tests {
@@ -381,10 +345,7 @@ mod tests {
         let x = Tensor::rand([2, 3, 64, 64], (Kind::Float, Device::Cpu));
         assert_eq!(m.forward_t(&x, false).size(), vec![2, 136]);
         assert_eq!(m.forward_t(&x, true).size(), vec![2, 136]);
-        assert_eq!(
-            m.features().forward_t(&x, false).size(),
-            vec![2, 1280, 2, 2]
-        );
+        assert_eq!(m.features.forward_t(&x, false).size(), vec![2, 1280, 2, 2]);
     }
 
     #[test]

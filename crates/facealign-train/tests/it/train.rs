@@ -13,6 +13,15 @@ use super::fixture_300w;
 /// arithmetic (and hence its weights) is reproducible.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Quiet training into `out` (`None`: resume in place).
+fn quiet_into(out: Option<std::path::PathBuf>) -> TrainOptions {
+    TrainOptions {
+        out,
+        quiet: true,
+        ..TrainOptions::default()
+    }
+}
+
 fn tiny(loss: &str, epochs: usize, threads: usize) -> TrainConfig {
     TrainConfig::from_toml(
         &tiny_text(
@@ -106,11 +115,7 @@ fn mean_shape_nme() -> f64 {
 fn a_tiny_model_learns_the_fixture_faces() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let opts = TrainOptions {
-        out: Some(dir.path().join("run")),
-        quiet: true,
-        ..TrainOptions::default()
-    };
+    let opts = quiet_into(Some(dir.path().join("run")));
     let mut cfg = tiny("acr", 50, 2);
     cfg.head_init = facealign_train::config::HeadInit::MeanShape;
     let r = train(cfg, None, &opts).unwrap();
@@ -133,14 +138,7 @@ fn a_tiny_model_learns_the_fixture_faces() {
         r.best_val_nme,
         baseline
     );
-    for f in [
-        "config.toml",
-        "metrics.csv",
-        "curves.png",
-        "best.safetensors",
-        "last.safetensors",
-        "shape.json",
-    ] {
+    for f in facealign_train::train::RUN_FILES {
         assert!(dir.path().join("run").join(f).exists(), "{f} missing");
     }
     let rows = std::fs::read_to_string(dir.path().join("run/metrics.csv")).unwrap();
@@ -156,11 +154,7 @@ fn resume_after_interrupt_reaches_the_same_weights() {
     cfg.batch_size = 4;
     cfg.data.augment = facealign_train::augment::AugmentConfig::default();
     let straight = dir.path().join("straight");
-    let opts = TrainOptions {
-        out: Some(straight.clone()),
-        quiet: true,
-        ..TrainOptions::default()
-    };
+    let opts = quiet_into(Some(straight.clone()));
     train(cfg.clone(), None, &opts).unwrap();
 
     let broken = dir.path().join("broken");
@@ -172,10 +166,7 @@ fn resume_after_interrupt_reaches_the_same_weights() {
     };
     let err = train(cfg.clone(), None, &opts).unwrap_err();
     assert!(matches!(err, facealign_train::Error::Interrupted), "{err}");
-    let opts = TrainOptions {
-        quiet: true,
-        ..TrainOptions::default()
-    };
+    let opts = quiet_into(None);
     facealign_train::train::resume(&broken, &opts).unwrap();
 
     let a = facealign_train::checkpoint::load(&straight.join("last.safetensors")).unwrap();
@@ -204,10 +195,7 @@ fn resume_after_interrupt_reaches_the_same_weights() {
     std::fs::create_dir_all(&early).unwrap();
     std::fs::copy(straight.join("config.toml"), early.join("config.toml")).unwrap();
     std::fs::write(early.join(".best.safetensors.tmp123-0"), b"half").unwrap();
-    let opts = TrainOptions {
-        quiet: true,
-        ..TrainOptions::default()
-    };
+    let opts = quiet_into(None);
     facealign_train::train::resume(&early, &opts).unwrap();
     assert!(!early.join(".best.safetensors.tmp123-0").exists());
     let c = facealign_train::checkpoint::load(&early.join("last.safetensors")).unwrap();
@@ -289,21 +277,13 @@ fn mixed_schemes_train_and_validate_each_source_in_its_own_scheme() {
     );
     assert_eq!(prepared.sources[1].weight, 0.5);
     assert!(!prepared.single_scheme());
-    let opts = TrainOptions {
-        out: Some(dir.path().join("run")),
-        quiet: true,
-        ..TrainOptions::default()
-    };
+    let opts = quiet_into(Some(dir.path().join("run")));
     let r = train(cfg.clone(), None, &opts).unwrap();
     assert!(r.best_val_nme.is_finite() && r.best_val_nme > 0.0);
     // ACR needs one scheme: refused with a message naming the loss.
     let mut acr = cfg;
     acr.loss = toml::from_str("kind = \"acr\"").unwrap();
-    let opts = TrainOptions {
-        out: Some(dir.path().join("acr")),
-        quiet: true,
-        ..TrainOptions::default()
-    };
+    let opts = quiet_into(Some(dir.path().join("acr")));
     let e = train(acr, None, &opts).unwrap_err().to_string();
     assert!(e.contains("acr") && e.contains("mixed schemes"), "{e}");
 }
@@ -323,11 +303,7 @@ fn heatmap_losses_train_a_heatmap_model_and_refuse_a_regressor() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let opts = TrainOptions {
-        out: Some(dir.path().join("run")),
-        quiet: true,
-        ..TrainOptions::default()
-    };
+    let opts = quiet_into(Some(dir.path().join("run")));
     let cfg = TrainConfig::from_toml(
         &tiny_text("awing", "arch = \"heatmap\"\nheatmap_size = 16", 12, 2),
         "tiny-awing",
