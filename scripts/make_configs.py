@@ -59,7 +59,7 @@ for model, loss in [('mnv2', 'l2'), ('mnv2', 'wing'), ('mnv2', 'asm'), ('mnv2', 
 
 # Issue 13: the infant model, fine-tuned from the adult68 default (same 80 px input and scheme) on the
 # InfAnFace training faces; strong rotation (the "rotated" infant photos).
-INFANT_FT_HEAD = 'epochs = 30\nbatch_size = 16\nseed = 0\nthreads = 1\ninit_from = "models/adult68.safetensors"\n'
+INFANT_FT_HEAD = 'epochs = 90\nbatch_size = 16\nseed = 0\nthreads = 1\ninit_from = "models/adult68.safetensors"\n'
 INFANT_FT_DATA = ('[data]\ntrain = "pts:../shared/data/infanface/train"\nval_ids = "configs/infanface/val_ids.txt"\n'
                   'input_size = 80\n\n[data.augment]\nrotation = { p = 0.8, max = 45.0 }\n')
 FT_OPTIM = '[optim]\nkind = "adam"\nlr = 3e-4\nwarmup_epochs = 1.0\n\n[optim.schedule]\nkind = "cosine"\nmin_lr = 1e-6\n'
