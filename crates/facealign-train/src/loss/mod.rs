@@ -1,7 +1,7 @@
 //! Landmark losses on tch tensors (SPEC §1.3, §2.2, §3.1, §4 and Decisions 3, 5, 6).
 //!
 //! Every loss follows one pattern (burn-nn `loss/huber.rs`): a serde `XLossConfig` with defaults,
-//! `validate()` and `init() -> Result<XLoss>` (bad values give [`Error::Invalid`] naming the
+//! `validate()` and `init() -> Result<XLoss>` (bad values give [`facealign_core::Error::Invalid`] naming the
 //! field), then `XLoss::forward(..) -> Tensor` reduced by the config's [`Reduction`] and
 //! `XLoss::forward_unreduced(..)` giving per-coordinate, per-point or per-pixel values.
 //!

@@ -12,7 +12,7 @@
 //!
 //! Coordinates: heatmap cell j (0-based, of w cells) is centred at crop_px `(j + 0.5)·S/w − 0.5`
 //! (pixel centres at integers, align_corners = false), and crop_u = crop_px / S − 0.5 (SPEC Decision
-//! 1). With the expected cell E[j] this gives `u = (E[j] + 0.5)/w − 0.5/S − 0.5`; likewise for y.
+//! 1). With the expected cell `E[j]` this gives `u = (E[j] + 0.5)/w − 0.5/S − 0.5`; likewise for y.
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
