@@ -189,7 +189,7 @@ pub(crate) fn to_tensor(
 /// Resize with the bilinear (triangle) convolution filter, the filter `image::imageops::resize`'s
 /// `Triangle` applies (support widened by the scale when shrinking), on `fast_image_resize`'s SIMD
 /// kernels (several times faster than the image crate; within one grey level of it, the test below).
-pub(crate) fn resize_bilinear(img: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
+pub fn resize_bilinear(img: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
     use fast_image_resize::{images::Image, images::ImageRef, FilterType, PixelType};
     use fast_image_resize::{ResizeAlg, ResizeOptions, Resizer};
     let fallback = || image::imageops::resize(img, w, h, image::imageops::FilterType::Triangle);
