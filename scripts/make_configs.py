@@ -122,6 +122,11 @@ ADULT68_HEAD = ('epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 1\ninit = "ima
 for loss in ['l2', 'wing']:
     write(f'configs/adult68/mnv2_{loss}.toml', f'adult68-mnv2-{loss}', ADULT68_HEAD, ADULT68_DATA, 'mnv2', loss,
           CPU_OPTIM)
+# Session 8: a warm restart of the finished 8-epoch run (its validation error was still falling at the
+# last epoch): every weight from runs/adult68/mnv2_l2-s0, 6 more epochs at a lower peak rate.
+ADULT68_CONT_HEAD = 'epochs = 6\nbatch_size = 32\nseed = 0\nthreads = 1\ninit_from = "runs/adult68/mnv2_l2-s0"\nval_norm = "box"\n'
+write('configs/adult68/mnv2_l2_cont.toml', 'adult68-mnv2-l2-cont', ADULT68_CONT_HEAD, ADULT68_DATA, 'mnv2', 'l2',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 
 # Issue 13: adult5, a 5-point model for every pose: MTFL's 5 true points (first source: its validation
 # split picks the epoch, ocular NME) + AFLW's true points through the AFLW-19 -> 5-point map (eye centres,

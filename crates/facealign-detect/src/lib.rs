@@ -59,7 +59,7 @@ impl Thresholds {
 }
 
 /// A face detector.
-pub trait FaceDetector {
+pub trait FaceDetector: Send {
     /// The name `open` knows it by.
     fn name(&self) -> &str;
     /// Faces in `img`, highest score first. An empty or tiny image gives `Ok(vec![])` or a

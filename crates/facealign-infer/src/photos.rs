@@ -1,9 +1,11 @@
 //! Photos and folders of photos through a [`Predictor`]: what `facealign predict` does, minus the
-//! rendering. Folders are walked in name order, images decoded in parallel in batches bounded by
-//! count and by decoded bytes, detection and landmarks pipelined per batch
-//! ([`Predictor::predict_many`]), a sequence optionally smoothed (one-euro filter), and every
-//! photo's result returned as the JSON-ready [`PhotoFaces`] (an unreadable photo carries its error
-//! and the run goes on). The caller renders: a callback sees each photo as it is done.
+//! rendering. Folders are walked in name order. With the detector, photos stream through
+//! [`Predictor::predict_stream`]: the detector on its own thread a few photos ahead, decoding and
+//! landmarks on the calling thread, decoded pixels in memory bounded by a byte budget. With a
+//! given box, photos are decoded in parallel in batches bounded by count and bytes. A sequence is
+//! optionally smoothed (one-euro filter), and every photo's result returned as the JSON-ready
+//! [`PhotoFaces`] (an unreadable photo carries its error and the run goes on). The caller
+//! renders: a callback sees each photo as it is done.
 use std::path::{Path, PathBuf};
 
 use facealign_core::smooth::{LandmarkSmoother, OneEuroConfig};
@@ -61,9 +63,7 @@ pub fn batches(files: &[PathBuf], batch: usize, budget: u64) -> Vec<Vec<(PathBuf
     let mut cur: Vec<(PathBuf, u64)> = Vec::new();
     let mut bytes = 0u64;
     for f in files {
-        let need = facealign_core::imageio::image_dimensions(f)
-            .map(|(w, h)| u64::from(w) * u64::from(h) * 3)
-            .unwrap_or(0);
+        let need = decoded_bytes(f);
         if !cur.is_empty() && (cur.len() >= batch || bytes + need > budget) {
             out.push(std::mem::take(&mut cur));
             bytes = 0;
@@ -84,7 +84,7 @@ pub struct PhotoOptions {
     pub given_box: Option<BoxXywh>,
     /// Treat the photos as frames of one sequence and smooth the most confident face's landmarks.
     pub smooth: Option<OneEuroConfig>,
-    /// Images decoded in parallel per batch (at least 1).
+    /// With a given box: images decoded in parallel per batch (at least 1).
     pub batch: usize,
     /// At most this many bytes of decoded pixels at once; a larger image is reported and skipped.
     pub max_decoded_bytes: u64,
@@ -112,120 +112,156 @@ pub fn predict_photos(
     mut each: impl FnMut(&Path, Option<&RgbImage>, &PhotoFaces) -> Result<()>,
 ) -> Result<Vec<PhotoFaces>> {
     let budget = opts.max_decoded_bytes;
-    let mut smoother = opts.smooth.map(LandmarkSmoother::new);
-    let mut results = Vec::with_capacity(files.len());
+    let mut finish = Finish {
+        smoother: opts.smooth.map(LandmarkSmoother::new),
+        runtime: pred.net.runtime(),
+        model: pred.model.name.clone(),
+        results: Vec::with_capacity(files.len()),
+    };
+    let Some(given) = opts.given_box else {
+        // Detection: streamed, the detector on its own thread a few photos ahead of the
+        // decoding and the landmarks (Predictor::predict_stream).
+        let sizes: Vec<u64> = files.iter().map(|f| decoded_bytes(f)).collect();
+        let load = |k: usize| checked_decode(&files[k], sizes[k], budget).map(std::sync::Arc::new);
+        pred.predict_stream(&sizes, budget, load, |k, r| match r {
+            Ok((img, faces)) => finish.photo(&files[k], &img, faces, &mut each),
+            Err(e) => finish.failed(&files[k], None, e, &mut each),
+        })?;
+        return Ok(finish.results);
+    };
+    // A given box: no detector; photos decoded in parallel in batches, landmarks one by one.
     for chunk in batches(files, opts.batch, budget) {
         let decoded: Vec<(PathBuf, std::result::Result<RgbImage, String>)> = chunk
             .par_iter()
-            .map(|(p, need)| {
-                if *need > budget {
-                    let e = format!(
-                        "{}: {:.0} MB of decoded pixels, above the limit of {:.0} MB (predict --max-decoded-mb)",
-                        p.display(),
-                        *need as f64 / f64::from(1 << 20),
-                        budget as f64 / f64::from(1 << 20)
-                    );
-                    (p.clone(), Err(e))
-                } else {
-                    (p.clone(), decode(p))
-                }
-            })
+            .map(|(p, need)| (p.clone(), checked_decode(p, *need, budget)))
             .collect();
-        // Detection and landmarks of the batch's images, pipelined on two threads.
-        let mut found = match opts.given_box {
-            Some(_) => Vec::new(),
-            None => {
-                let imgs: Vec<&RgbImage> = decoded
-                    .iter()
-                    .filter_map(|(_, r)| r.as_ref().ok())
-                    .collect();
-                pred.predict_many(&imgs)?
-            }
-        }
-        .into_iter();
         for (path, img) in decoded {
-            let failed = |width, height, e: String| PhotoFaces {
-                image: path.display().to_string(),
-                width,
-                height,
-                faces: vec![],
-                error: Some(e),
-            };
             let img = match img {
                 Ok(i) => i,
                 Err(e) => {
-                    let r = failed(None, None, e);
-                    each(&path, None, &r)?;
-                    results.push(r);
+                    finish.failed(&path, None, e, &mut each)?;
                     continue;
                 }
             };
-            let mut faces = match &opts.given_box {
-                Some(b)
-                    if b.x + b.w < 0.0
-                        || b.y + b.h < 0.0
-                        || b.x > img.width() as f32
-                        || b.y > img.height() as f32 =>
-                {
-                    let e = format!(
-                        "{}: the box {},{},{},{} lies wholly outside the {}x{} image",
-                        path.display(),
-                        b.x,
-                        b.y,
-                        b.w,
-                        b.h,
-                        img.width(),
-                        img.height()
-                    );
-                    let r = failed(Some(img.width()), Some(img.height()), e);
-                    each(&path, None, &r)?;
-                    results.push(r);
-                    continue;
-                }
-                Some(b) => {
-                    let l = pred.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
-                    vec![Face {
-                        bbox: *b,
-                        score: 1.0,
-                        landmarks: l.into_iter().next().unwrap_or_default(),
-                    }]
-                }
-                None => found.next().ok_or_else(|| {
-                    Error::Mismatch("the detector gave fewer results than images".into())
-                })?,
-            };
-            if let Some(s) = smoother.as_mut() {
-                // Track the most confident face through the sequence.
-                if let Some(f) = faces.first_mut() {
-                    f.landmarks = s.filter(&f.landmarks);
-                }
-            }
-            if let Some(f) = faces
-                .iter()
-                .find(|f| f.landmarks.iter().flatten().any(|v| !v.is_finite()))
+            let b = given;
+            if b.x + b.w < 0.0
+                || b.y + b.h < 0.0
+                || b.x > img.width() as f32
+                || b.y > img.height() as f32
             {
-                return Err(Error::Runtime {
-                    runtime: pred.net.runtime(),
-                    message: format!(
-                        "{}: model {} gave a non-finite landmark for the face at {:?}",
-                        path.display(),
-                        pred.model.name,
-                        f.bbox
-                    ),
-                });
+                let e = format!(
+                    "{}: the box {},{},{},{} lies wholly outside the {}x{} image",
+                    path.display(),
+                    b.x,
+                    b.y,
+                    b.w,
+                    b.h,
+                    img.width(),
+                    img.height()
+                );
+                finish.failed(&path, Some(&img), e, &mut each)?;
+                continue;
             }
-            let r = PhotoFaces {
-                image: path.display().to_string(),
-                width: Some(img.width()),
-                height: Some(img.height()),
-                faces,
-                error: None,
-            };
-            each(&path, Some(&img), &r)?;
-            results.push(r);
+            let l = pred.landmarks_for_boxes(&img, std::slice::from_ref(&b))?;
+            let faces = vec![Face {
+                bbox: b,
+                score: 1.0,
+                landmarks: l.into_iter().next().unwrap_or_default(),
+            }];
+            finish.photo(&path, &img, faces, &mut each)?;
         }
     }
-    Ok(results)
+    Ok(finish.results)
+}
+
+/// What every photo's result goes through, in order: the sequence smoother, the check for
+/// non-finite landmarks, the caller's callback, the list of results.
+struct Finish {
+    smoother: Option<LandmarkSmoother>,
+    runtime: &'static str,
+    model: String,
+    results: Vec<PhotoFaces>,
+}
+
+impl Finish {
+    fn photo(
+        &mut self,
+        path: &Path,
+        img: &RgbImage,
+        mut faces: Vec<Face>,
+        each: &mut impl FnMut(&Path, Option<&RgbImage>, &PhotoFaces) -> Result<()>,
+    ) -> Result<()> {
+        if let Some(s) = self.smoother.as_mut() {
+            // Track the most confident face through the sequence.
+            if let Some(f) = faces.first_mut() {
+                f.landmarks = s.filter(&f.landmarks);
+            }
+        }
+        if let Some(f) = faces
+            .iter()
+            .find(|f| f.landmarks.iter().flatten().any(|v| !v.is_finite()))
+        {
+            return Err(Error::Runtime {
+                runtime: self.runtime,
+                message: format!(
+                    "{}: model {} gave a non-finite landmark for the face at {:?}",
+                    path.display(),
+                    self.model,
+                    f.bbox
+                ),
+            });
+        }
+        let r = PhotoFaces {
+            image: path.display().to_string(),
+            width: Some(img.width()),
+            height: Some(img.height()),
+            faces,
+            error: None,
+        };
+        each(path, Some(img), &r)?;
+        self.results.push(r);
+        Ok(())
+    }
+
+    /// A photo without a result: unreadable (`img` None) or with a box outside it.
+    fn failed(
+        &mut self,
+        path: &Path,
+        img: Option<&RgbImage>,
+        error: String,
+        each: &mut impl FnMut(&Path, Option<&RgbImage>, &PhotoFaces) -> Result<()>,
+    ) -> Result<()> {
+        let r = PhotoFaces {
+            image: path.display().to_string(),
+            width: img.map(RgbImage::width),
+            height: img.map(RgbImage::height),
+            faces: vec![],
+            error: Some(error),
+        };
+        each(path, None, &r)?;
+        self.results.push(r);
+        Ok(())
+    }
+}
+
+/// Decoded RGB bytes of an image file, from its header (0 if unreadable: it fails at decode).
+fn decoded_bytes(f: &Path) -> u64 {
+    facealign_core::imageio::image_dimensions(f)
+        .map(|(w, h)| u64::from(w) * u64::from(h) * 3)
+        .unwrap_or(0)
+}
+
+/// Decode `p` unless its `need` bytes of pixels exceed `budget` (an error saying so).
+fn checked_decode(p: &Path, need: u64, budget: u64) -> std::result::Result<RgbImage, String> {
+    if need > budget {
+        return Err(format!(
+            "{}: {:.0} MB of decoded pixels, above the limit of {:.0} MB (predict --max-decoded-mb)",
+            p.display(),
+            need as f64 / f64::from(1 << 20),
+            budget as f64 / f64::from(1 << 20)
+        ));
+    }
+    decode(p)
 }
 
 fn decode(p: &Path) -> std::result::Result<RgbImage, String> {

@@ -18,6 +18,16 @@ use facealign_core::{BoxXywh, Dataset, Point};
 use facealign_detect::geometry::iou_xywh;
 use facealign_detect::FaceDetector;
 
+/// How many images [`Predictor::predict_stream`] loads (and detects) ahead of the one whose
+/// landmarks are being placed: one in the detector and up to two waiting for it (large images
+/// are loaded in pairs, and the detector should not wait for a pair).
+pub const STREAM_AHEAD: usize = 3;
+
+/// Images of at least this many decoded bytes (4 MiB, about 1.4 megapixels) are loaded two at a
+/// time in parallel by [`Predictor::predict_stream`]; smaller ones one by one on the landmark
+/// thread, which has time to spare while the detector runs.
+pub const PARALLEL_LOAD_BYTES: u64 = 4 << 20;
+
 /// One face found in a photo.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Face {
@@ -150,16 +160,49 @@ impl Predictor {
         self.stage().faces(img, &dets)
     }
 
-    /// [`Predictor::predict`] on several images, the results in their order. Detection and
-    /// landmarks run as a two-stage pipeline on two threads (the detector on the calling
-    /// thread finds the faces of image k + 1 while the network places the landmarks of image k):
-    /// on a folder of one-face photos the two stages cost about the same, so the wall time per
-    /// photo nearly halves (docs/PERFORMANCE.md). The results equal those of `predict` image by
-    /// image; the first error stops the run.
+    /// [`Predictor::predict`] on several images, the results in their order, pipelined as
+    /// [`Predictor::predict_stream`] does. The results equal those of `predict` image by image;
+    /// the first error stops the run.
     pub fn predict_many(&mut self, imgs: &[&image::RgbImage]) -> Result<Vec<Vec<Face>>> {
-        if imgs.len() < 2 {
-            return imgs.iter().map(|img| self.predict(img)).collect();
-        }
+        let mut out = Vec::with_capacity(imgs.len());
+        self.predict_stream(
+            &vec![0; imgs.len()],
+            u64::MAX,
+            |k| Ok::<_, std::convert::Infallible>(imgs[k]),
+            |_, r| {
+                let Ok((_, faces)) = r;
+                out.push(faces);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Detect faces and place landmarks on a stream of images, as a two-stage pipeline on two
+    /// threads: the detector runs on its own thread up to [`STREAM_AHEAD`] images ahead, while
+    /// the calling thread loads the images (`load(k)`, e.g. decodes a file) and places the
+    /// landmarks of the faces found. On a folder of one-face photos the detector is the slower
+    /// stage, so it never waits for decoding or landmarks: the time per photo is about the
+    /// detector's alone (docs/PERFORMANCE.md).
+    ///
+    /// `sizes[k]` is image k's size in bytes as far as known before loading (0 if not): images
+    /// are loaded ahead only while the loaded, unfinished ones stay within `budget` bytes (one
+    /// image is always allowed). `done(k, result)` is called on the calling thread for every k in
+    /// order: `Ok((image, faces))`, or the error `load` gave (the run goes on). An error of the
+    /// detector, the network or `done` stops the run and is returned.
+    pub fn predict_stream<T, E>(
+        &mut self,
+        sizes: &[u64],
+        budget: u64,
+        load: impl Fn(usize) -> std::result::Result<T, E> + Sync,
+        mut done: impl FnMut(usize, std::result::Result<(T, Vec<Face>), E>) -> Result<()>,
+    ) -> Result<()>
+    where
+        T: std::ops::Deref<Target = image::RgbImage> + Clone + Send,
+        E: Send,
+    {
+        use rayon::prelude::*;
+        let n = sizes.len();
         let Predictor {
             model,
             net,
@@ -168,43 +211,81 @@ impl Predictor {
             refine,
             ..
         } = self;
-        let (model, calibration, refine) = (&*model, *calibration, *refine);
-        let (tx, rx) =
-            std::sync::mpsc::sync_channel::<(usize, Vec<facealign_detect::Detection>)>(2);
+        let stage = LandmarkStage {
+            model,
+            net: net.as_ref(),
+            calibration: *calibration,
+            refine: *refine,
+        };
+        let detector: &mut dyn FaceDetector = detector.as_mut();
         std::thread::scope(|scope| {
-            let worker = scope.spawn(move || -> Result<Vec<Vec<Face>>> {
-                let stage = LandmarkStage {
-                    model,
-                    net: net.as_ref(),
-                    calibration,
-                    refine,
-                };
-                let mut out = Vec::with_capacity(imgs.len());
-                for (k, dets) in rx {
-                    out.push(stage.faces(imgs[k], &dets)?);
-                }
-                Ok(out)
-            });
-            let mut detected = Ok(());
-            for (k, img) in imgs.iter().enumerate() {
-                match detector.detect(img) {
-                    // A closed channel means the landmark stage failed: its error is returned.
-                    Ok(d) => {
-                        if tx.send((k, d)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        detected = Err(e.into());
+            let (to_detector, images) = std::sync::mpsc::channel::<T>();
+            let (found, from_detector) = std::sync::mpsc::channel();
+            scope.spawn(move || {
+                for img in images {
+                    let dets = detector.detect(&img);
+                    drop(img);
+                    if found.send(dets).is_err() {
                         break;
                     }
                 }
+            });
+            let mut loaded = std::collections::VecDeque::new();
+            let (mut next, mut held) = (0, 0u64);
+            for k in 0..n {
+                // The images to load now: up to STREAM_AHEAD ahead, within the budget.
+                let mut want = next..next;
+                let mut room = held;
+                while want.end < n && want.end <= k + STREAM_AHEAD {
+                    let need = sizes[want.end];
+                    if !(loaded.is_empty() && want.is_empty()) && room.saturating_add(need) > budget
+                    {
+                        break;
+                    }
+                    room = room.saturating_add(need);
+                    want.end += 1;
+                }
+                // Large images take longer to decode than the detector takes to find their
+                // faces: they are loaded two at a time on both cores, so one not needed yet waits
+                // for a partner.
+                let large = |j: usize| sizes[j] >= PARALLEL_LOAD_BYTES;
+                if want.len() == 1 && want.start > k && large(want.start) && want.end < n {
+                    want.end = want.start;
+                }
+                let results: Vec<std::result::Result<T, E>> =
+                    if want.len() >= 2 && want.clone().any(large) {
+                        want.clone().into_par_iter().map(&load).collect()
+                    } else {
+                        want.clone().map(&load).collect()
+                    };
+                for (j, r) in want.zip(results) {
+                    let bytes = if r.is_ok() { sizes[j] } else { 0 };
+                    if let Ok(img) = &r {
+                        // The receiver lives until the detector thread ends, which needs this
+                        // sender dropped first: a send cannot fail while we run.
+                        let _ = to_detector.send(img.clone());
+                    }
+                    held += bytes;
+                    loaded.push_back((r, bytes));
+                    next = j + 1;
+                }
+                let (r, bytes) = loaded
+                    .pop_front()
+                    .expect("image k is loaded before its turn");
+                let result = match r {
+                    Err(e) => Err(e),
+                    Ok(img) => {
+                        let dets = from_detector
+                            .recv()
+                            .map_err(|_| Error::Mismatch("the detector thread stopped".into()))??;
+                        let faces = stage.faces(&img, &dets)?;
+                        Ok((img, faces))
+                    }
+                };
+                held -= bytes;
+                done(k, result)?;
             }
-            drop(tx);
-            let faces = worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            detected.map(|()| faces)
+            Ok(())
         })
     }
 
@@ -494,6 +575,168 @@ mod tests {
         let refs: Vec<&image::RgbImage> = imgs.iter().chain(imgs.iter()).collect();
         let err = p.predict_many(&refs).expect_err("the net fails");
         assert!(err.to_string().contains("refused by the test net"), "{err}");
+    }
+
+    /// A net that puts every landmark at the crop centre (aflw19: 19 points).
+    struct CentreNet;
+    impl CropNet for CentreNet {
+        fn runtime(&self) -> &'static str {
+            "centre"
+        }
+        fn run(&self, _chw: &[f32], n: usize) -> Result<Vec<f32>> {
+            Ok(vec![0.0; n * 2 * 19])
+        }
+    }
+
+    /// One face per image, a box of the image's width at the top left; an image 13 px wide is
+    /// refused.
+    struct WidthBox;
+    impl FaceDetector for WidthBox {
+        fn name(&self) -> &str {
+            "width-box"
+        }
+        fn detect(
+            &mut self,
+            img: &image::RgbImage,
+        ) -> facealign_detect::Result<Vec<facealign_detect::Detection>> {
+            if img.width() == 13 {
+                return Err(facealign_core::Error::invalid("test detector", "13 px"));
+            }
+            let w = img.width() as f32;
+            Ok(vec![facealign_detect::Detection {
+                bbox: BoxXywh {
+                    x: 0.0,
+                    y: 0.0,
+                    w,
+                    h: w,
+                },
+                score: 0.5,
+                keypoints: None,
+            }])
+        }
+    }
+
+    fn stream_predictor() -> Predictor {
+        let mut p = Predictor::with_detector_dir(
+            model(),
+            Box::new(CentreNet),
+            "ultraface-rfb",
+            &Locations::discover().detector_dir("ultraface-rfb"),
+        )
+        .expect("predictor");
+        p.detector = Box::new(WidthBox);
+        p
+    }
+
+    /// Runs `predict_stream` on images of the given widths (`None`: a load error), each said to
+    /// take `width · unit` bytes, and returns, per image, (the highest index loaded when its
+    /// result arrived, its face box width or the load error).
+    fn stream(
+        p: &mut Predictor,
+        widths: &[Option<u32>],
+        unit: u64,
+        budget: u64,
+    ) -> Result<Vec<(usize, std::result::Result<f32, String>)>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let sizes: Vec<u64> = widths
+            .iter()
+            .map(|w| u64::from(w.unwrap_or(0)) * unit)
+            .collect();
+        let loaded = AtomicUsize::new(0);
+        let loads = AtomicUsize::new(0);
+        let mut out = Vec::new();
+        p.predict_stream(
+            &sizes,
+            budget,
+            |k| {
+                loaded.fetch_max(k, Ordering::SeqCst);
+                loads.fetch_add(1, Ordering::SeqCst);
+                widths[k]
+                    .map(|w| std::sync::Arc::new(image::RgbImage::new(w, 8)))
+                    .ok_or(format!("image {k} is unreadable"))
+            },
+            |k, r| {
+                assert_eq!(k, out.len(), "results arrive in order");
+                out.push((
+                    loaded.load(Ordering::SeqCst),
+                    r.map(|(_, faces)| faces[0].bbox.w),
+                ));
+                Ok(())
+            },
+        )?;
+        assert_eq!(
+            loads.into_inner(),
+            widths.len(),
+            "every image is loaded once"
+        );
+        Ok(out)
+    }
+
+    #[test]
+    fn predict_stream_loads_ahead_within_its_budget_and_keeps_order() {
+        let mut p = stream_predictor();
+        let widths = [Some(20), None, Some(30), Some(40), Some(50), Some(60)];
+        let got = stream(&mut p, &widths, 1, u64::MAX).expect("runs");
+        let expect = |k: usize| match widths[k] {
+            Some(w) => Ok(w as f32),
+            None => Err(format!("image {k} is unreadable")),
+        };
+        // Unlimited budget: images are loaded STREAM_AHEAD ahead of the one finished.
+        let ahead: Vec<(usize, _)> = (0..6)
+            .map(|k| ((k + STREAM_AHEAD).min(5), expect(k)))
+            .collect();
+        assert_eq!(got, ahead);
+        // A budget below every image: nothing is loaded ahead (one image is always allowed).
+        let got = stream(&mut p, &widths, 1, 1).expect("runs");
+        assert_eq!(got, (0..6).map(|k| (k, expect(k))).collect::<Vec<_>>());
+        // Budget 69 "bytes": images 0-2 fit together (20 + 0 + 30), image 3 waits until 2 is
+        // done (30 + 40 > 69), and from there on one image at a time (40 + 50 > 69).
+        let got = stream(&mut p, &widths, 1, 69).expect("runs");
+        let loaded: Vec<usize> = got.iter().map(|g| g.0).collect();
+        assert_eq!(loaded, [2, 2, 2, 3, 4, 5]);
+        // Large images are loaded at least two at a time: 0-3 at once, then 4 waits for 5.
+        assert_eq!(STREAM_AHEAD, 3, "the expectations below assume it");
+        let large = [Some(20), Some(30), Some(40), Some(50), Some(60), Some(70)];
+        let got = stream(&mut p, &large, PARALLEL_LOAD_BYTES, u64::MAX).expect("runs");
+        let loaded: Vec<usize> = got.iter().map(|g| g.0).collect();
+        assert_eq!(loaded, [3, 3, 5, 5, 5, 5]);
+        assert!(got
+            .iter()
+            .zip(large)
+            .all(|(g, w)| g.1 == Ok(w.unwrap() as f32)));
+        // predict_many is the same pipeline, all images in memory.
+        let imgs: Vec<image::RgbImage> = [20, 30].map(|w| image::RgbImage::new(w, 8)).to_vec();
+        let refs: Vec<&image::RgbImage> = imgs.iter().collect();
+        let faces = p.predict_many(&refs).expect("runs");
+        assert_eq!(
+            faces.iter().map(|f| f[0].bbox.w).collect::<Vec<_>>(),
+            [20.0, 30.0]
+        );
+    }
+
+    #[test]
+    fn predict_stream_stops_at_the_first_detector_or_callback_error() {
+        let mut p = stream_predictor();
+        let err = stream(&mut p, &[Some(20), Some(13), Some(30)], 1, u64::MAX)
+            .expect_err("the detector refuses 13 px");
+        assert!(err.to_string().contains("13 px"), "{err}");
+        let mut calls = 0;
+        let err = p
+            .predict_stream(
+                &[0; 4],
+                u64::MAX,
+                |_| Ok::<_, String>(std::sync::Arc::new(image::RgbImage::new(20, 8))),
+                |k, _| {
+                    calls += 1;
+                    if k == 1 {
+                        return Err(Error::invalid("callback", "stop at 1"));
+                    }
+                    Ok(())
+                },
+            )
+            .expect_err("the callback stops the run");
+        assert!(err.to_string().contains("stop at 1"), "{err}");
+        assert_eq!(calls, 2);
     }
 
     #[test]

@@ -38,11 +38,13 @@ pub struct PredictArgs {
     /// Frames per second for --smooth.
     #[arg(long, default_value_t = 30.0)]
     fps: f64,
-    /// Images decoded in parallel per batch.
+    /// With --box: images decoded in parallel per batch. (With the detector, photos are decoded
+    /// one by one just ahead of the detector, which runs on its own thread.)
     #[arg(long, default_value_t = 16, value_parser = super::at_least_one)]
     batch: usize,
-    /// At most this many MB of decoded pixels in memory at once (a batch is cut short to stay
-    /// under it; an image larger than this alone is reported and skipped).
+    /// At most this many MB of decoded pixels in memory at once (a batch is cut short, or
+    /// decoding ahead waits, to stay under it; an image larger than this alone is reported and
+    /// skipped).
     #[arg(long, value_name = "MB", default_value_t = 1024)]
     max_decoded_mb: u64,
     #[command(flatten)]
