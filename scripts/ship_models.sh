@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Ship trained runs as compact model files under models/ (f16 weights + the training config in the
-# file's metadata), calibrate the default detector on each model's training faces, and point
+# file's metadata), calibrate the default detector (and, for the defaults, ultraface-slim, the faster
+# one) on each model's training faces, and point
 # models/defaults.toml at the better 68-point and 5-point model (lower validation NME).
 # Usage (repository root, after scripts/run_experiments.sh main and scripts/run_adult.sh):
 #   scripts/ship_models.sh [all|adult|aflw|adult68|adult5]
@@ -74,6 +75,7 @@ fi
 if [ -f runs/adult68/mnv2_l2-s0/adult.json ] && { [ "$what" = all ] || [ "$what" = adult68 ]; }; then
   $B model export runs/adult68/mnv2_l2-s0 models/adult68.safetensors
   $B model calibrate models/adult68.safetensors --data 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
+  $B model calibrate --detector ultraface-slim models/adult68.safetensors --data 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
   sed -i 's/^ibug68 = .*/ibug68 = "adult68"/' models/defaults.toml
   cat models/defaults.toml
 fi
@@ -83,6 +85,7 @@ fi
 if [ -f runs/infant/adult68_ft-s0/best.safetensors ] && { [ "$what" = all ] || [ "$what" = infant68 ]; }; then
   $B model export runs/infant/adult68_ft-s0 models/infant68.safetensors
   $B model calibrate models/infant68.safetensors --data pts:../shared/data/infanface/train
+  $B model calibrate --detector ultraface-slim models/infant68.safetensors --data pts:../shared/data/infanface/train
 fi
 
 # Issue 13: adult5 = scripts/run_adult5.sh's seed-0 run (MTFL's 5 true points + AFLW's through the map),
@@ -93,6 +96,7 @@ fi
 if [ -f runs/adult5/mnv2_l2-s0/aflw_test.json ] && { [ "$what" = all ] || [ "$what" = adult5 ]; }; then
   $B model export runs/adult5/mnv2_l2-s0 models/adult5.safetensors
   $B model calibrate models/adult5.safetensors --data 'mtfl:../shared/data/mtfl/train.txt'
+  $B model calibrate --detector ultraface-slim models/adult5.safetensors --data 'mtfl:../shared/data/mtfl/train.txt'
   cur=$(sed -n 's/^five = "\(.*\)"/\1/p' models/defaults.toml)
   tmp=$(mktemp -d)
   $B eval --model "$cur" --data 'mtfl:../shared/data/mtfl/train.txt#@configs/mtfl/val_ids.txt' --json "$tmp/mtfl.json" >/dev/null
