@@ -147,3 +147,7 @@ rotation = { p = 0.8, max = 45.0 }
 '''
 ADULT5_HEAD = ('epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 1\ninit = "imagenet"\nhead_init = "mean-shape"\n')
 write('configs/adult5/mnv2_l2.toml', 'adult5-mnv2-l2', ADULT5_HEAD, ADULT5_DATA, 'mnv2', 'l2', CPU_OPTIM)
+# Session 8: a warm restart of the finished run, as for adult68 (6 more epochs at a lower peak rate).
+ADULT5_CONT_HEAD = 'epochs = 6\nbatch_size = 32\nseed = 0\nthreads = 1\ninit_from = "runs/adult5/mnv2_l2-s0"\n'
+write('configs/adult5/mnv2_l2_cont.toml', 'adult5-mnv2-l2-cont', ADULT5_CONT_HEAD, ADULT5_DATA, 'mnv2', 'l2',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))

@@ -350,7 +350,13 @@ pub fn rotated_view(sample: &Sample, degrees: f64, size: Option<u32>) -> Result<
     let mut s = sample.clone();
     s.id = format!("{}@rot{degrees}", sample.id);
     s.image = ImageSource::InMemory {
-        name: format!("{} (turned {degrees}°)", sample.image.display_name()),
+        // One view per face: the name says which (images are grouped by name, e.g. to run a
+        // detector once per photo).
+        name: format!(
+            "{} (face {} turned {degrees}°)",
+            sample.image.display_name(),
+            sample.id
+        ),
         image: std::sync::Arc::new(out),
     };
     s.landmarks = view_from_image.apply_all(&sample.landmarks);
@@ -767,5 +773,13 @@ mod tests {
             let px = v.get_pixel(p[0].round() as u32, p[1].round() as u32);
             assert!(px.0[0] > 100, "dot lost at {p:?}");
         }
+        // Two faces of one photo get views of their own, with names of their own (a detector
+        // runs once per image name: one shared name once scored every face in the first view).
+        let mut other = sample.clone();
+        other.id = "g".into();
+        other.landmarks = pts.iter().map(|p| [p[0] - 20.0, p[1] - 20.0]).collect();
+        let second = rotated_view(&other, 30.0, None).unwrap();
+        assert_ne!(view.image.display_name(), second.image.display_name());
+        assert_eq!(view.image.display_name(), "f (face f turned 30°)");
     }
 }

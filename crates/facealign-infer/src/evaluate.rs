@@ -271,6 +271,23 @@ pub fn score(
     })
 }
 
+/// `ds` seen in photos turned by `rotate` degrees (`EvalOptions::rotate`): every face in its own
+/// turned view ([`rotated_view`]); `None` when there is no rotation.
+pub(crate) fn turned(ds: &Dataset, rotate: Option<f64>) -> Result<Option<Dataset>> {
+    let Some(deg) = rotate else {
+        return Ok(None);
+    };
+    Ok(Some(Dataset {
+        samples: ds
+            .samples
+            .iter()
+            .map(|s| rotated_view(s, deg, None))
+            .collect::<facealign_core::Result<_>>()?,
+        source: format!("{} turned {deg}°", ds.source),
+        ..ds.clone()
+    }))
+}
+
 /// Evaluate a loaded model on a dataset (crops from ground-truth landmarks, the training protocol).
 pub fn evaluate(
     model: &ModelFile,
@@ -311,22 +328,8 @@ pub fn evaluate(
     } else {
         None
     };
-    let turned;
-    let ds = match opts.rotate {
-        None => ds,
-        Some(deg) => {
-            turned = Dataset {
-                samples: ds
-                    .samples
-                    .iter()
-                    .map(|s| rotated_view(s, deg, None))
-                    .collect::<facealign_core::Result<_>>()?,
-                source: format!("{} turned {deg}°", ds.source),
-                ..ds.clone()
-            };
-            &turned
-        }
-    };
+    let turned = turned(ds, opts.rotate)?;
+    let ds = turned.as_ref().unwrap_or(ds);
     let spec = model.crop;
     let mut lc = LoaderConfig::eval(spec, opts.batch.max(1));
     if let Some(c) = opts.crop_calibration {

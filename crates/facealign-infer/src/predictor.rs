@@ -409,8 +409,12 @@ pub fn calibrate(detector: &mut dyn FaceDetector, ds: &Dataset) -> Result<(BoxCa
 
 /// Run detector + landmarks over a dataset and score the faces the detector found (matched to
 /// an annotated face at IoU ≥ 0.3) with the protocol of [`evaluate`]: one report schema for both
-/// kinds of `eval`, with [`Detection`] saying how many faces were found.
+/// kinds of `eval`, with [`Detection`] saying how many faces were found. With `opts.rotate`, the
+/// detector searches each face's turned view (as `evaluate` crops it): what a tilted face costs
+/// the detector as well as the landmarks.
 pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result<EvalReport> {
+    let turned = crate::evaluate::turned(ds, opts.rotate)?;
+    let ds = turned.as_ref().unwrap_or(ds);
     let matches = match_detections(p.detector.as_mut(), ds, 0.3)?;
     let mut kept = Vec::new();
     let mut preds = Vec::new();
@@ -455,7 +459,10 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
         ..ds.clone()
     };
     let protocol = format!(
-        "detector {} boxes{} → crop × {} at {} px{}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}",
+        "{}detector {} boxes{} → crop × {} at {} px{}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}",
+        opts.rotate.map_or(String::new(), |d| format!(
+            "each face in a view of 3× its box turned {d}°; "
+        )),
         detection.detector,
         if p.calibrated {
             " (calibrated)"

@@ -60,7 +60,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DX,DY,SCALE")]
     crop_calibration: Option<String>,
     /// Evaluate every face as seen in a photo turned by DEG degrees (clockwise), to measure
-    /// what a tilted face costs; the first crop is the upright box of the turned face.
+    /// what a tilted face costs; the first crop is the upright box of the turned face (with
+    /// --detector, the detector's box in the turned view of 3× the face box).
     #[arg(long, value_name = "DEG", allow_negative_numbers = true)]
     rotate: Option<f64>,
     /// Landmark runtime: tract (pure Rust) or torch (libtorch; builds with `--features train`).

@@ -119,6 +119,28 @@ fn end_to_end_with_a_detector_reports_recall() {
         "{text}"
     );
     assert!(text.contains("| all | 25 |"), "{text}");
+    // --rotate: the detector searches each face's turned view (its own view: the dlib photos
+    // hold several faces each); it still finds all 25 at 30° (measured).
+    let text = ok(&with_model(
+        "eval",
+        &model,
+        &[
+            "--data",
+            "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
+            "--detector",
+            "ultraface-rfb",
+            "--rotate",
+            "30",
+        ],
+    ));
+    assert!(
+        text.contains("each face in a view of 3× its box turned 30°; detector ultraface-rfb"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| ultraface-rfb | 25 | 25 | 100.0 |"),
+        "{text}"
+    );
 }
 
 #[test]
