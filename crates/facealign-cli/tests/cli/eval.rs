@@ -102,45 +102,30 @@ fn acr_code_auc_is_labelled_and_bad_flags_are_errors() {
 #[test]
 fn end_to_end_with_a_detector_reports_recall() {
     let model = tiny_model();
-    let text = ok(&with_model(
-        "eval",
-        &model,
-        &[
+    let dlib_test = |extra: &[&str]| {
+        let mut args = vec![
             "--data",
             "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
             "--detector",
             "ultraface-rfb",
-        ],
-    ));
+        ];
+        args.extend_from_slice(extra);
+        ok(&with_model("eval", &model, &args))
+    };
+    let text = dlib_test(&[]);
     // 25 annotated faces; the default detector finds all of them (measured: 25/25), and the
     // scores come in the table of the ground-truth-box protocol, over the found faces.
-    assert!(
-        text.contains("| ultraface-rfb | 25 | 25 | 100.0 |"),
-        "{text}"
-    );
+    let all_found = "| ultraface-rfb | 25 | 25 | 100.0 |";
+    assert!(text.contains(all_found), "{text}");
     assert!(text.contains("| all | 25 |"), "{text}");
     // --rotate: the detector searches each face's turned view (its own view: the dlib photos
     // hold several faces each); it still finds all 25 at 30° (measured).
-    let text = ok(&with_model(
-        "eval",
-        &model,
-        &[
-            "--data",
-            "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
-            "--detector",
-            "ultraface-rfb",
-            "--rotate",
-            "30",
-        ],
-    ));
+    let text = dlib_test(&["--rotate", "30"]);
     assert!(
         text.contains("each face in a view of 3× its box turned 30°; detector ultraface-rfb"),
         "{text}"
     );
-    assert!(
-        text.contains("| ultraface-rfb | 25 | 25 | 100.0 |"),
-        "{text}"
-    );
+    assert!(text.contains(all_found), "{text}");
 }
 
 #[test]
