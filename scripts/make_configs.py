@@ -127,6 +127,12 @@ for loss in ['l2', 'wing']:
 ADULT68_CONT_HEAD = 'epochs = 6\nbatch_size = 32\nseed = 0\nthreads = 1\ninit_from = "runs/adult68/mnv2_l2-s0"\nval_norm = "box"\n'
 write('configs/adult68/mnv2_l2_cont.toml', 'adult68-mnv2-l2-cont', ADULT68_CONT_HEAD, ADULT68_DATA, 'mnv2', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+# Session 8, an experiment on the frontal-accuracy gap: the restarted model fine-tuned at 96 px (AFLW's
+# landmark boxes are ~70 px, the fixture photos' faces larger), two libtorch threads.
+write('configs/adult68/mnv2_l2_96.toml', 'adult68-mnv2-l2-96',
+      ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/mnv2_l2_cont-s0').replace('threads = 1', 'threads = 2'),
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2', 'l2',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 
 # Issue 13: adult5, a 5-point model for every pose: MTFL's 5 true points (first source: its validation
 # split picks the epoch, ocular NME) + AFLW's true points through the AFLW-19 -> 5-point map (eye centres,
