@@ -70,14 +70,16 @@ PY
   echo "aflw19 <- $best"
 fi
 
-# Issue 13: adult68 = of scripts/run_adult68.sh's finished seed-0 runs (adult.json present: the 8-epoch
-# run and, since session 8, its warm restart), the one with the lowest AFLW validation NME (the epoch its
-# best.safetensors holds; never the test split), calibrated on the dlib training photos; the 68-point
-# default.
-adult68=$(python3 - <<'PY'
-import csv, glob, os
+# Issue 13: adult68 = of scripts/run_adult68.sh's finished seed-0 runs of the 80-px configs in
+# $ADULT68_SHIP (adult.json present: the 8-epoch run and, since session 8, its warm restart; a run at
+# another input size changes the latency too and is a decision of its own), the one with the lowest AFLW
+# validation NME (the epoch its best.safetensors holds; never the test split), calibrated on the dlib
+# training photos; the 68-point default.
+adult68=$(ADULT68_SHIP="${ADULT68_SHIP:-mnv2_l2 mnv2_l2_cont}" python3 - <<'PY'
+import csv, os
 runs = [(min(float(r['val_nme_pct']) for r in csv.DictReader(open(f'{d}/metrics.csv'))), d)
-        for d in sorted(glob.glob('runs/adult68/*-s0')) if os.path.exists(f'{d}/adult.json')]
+        for d in (f'runs/adult68/{c}-s0' for c in os.environ['ADULT68_SHIP'].split())
+        if os.path.exists(f'{d}/adult.json')]
 print(min(runs)[1] if runs else '')
 PY
 )
