@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
 what=${1:-all}
+calibrate_defaults() {  # model-file calibration-data: both detectors a default model is calibrated for
+  $B model calibrate "$1" --data "$2"
+  $B model calibrate --detector ultraface-slim "$1" --data "$2"
+}
 ship() {  # run-dir name calibration-data
   $B model export "runs/exp/$1" "models/$2.safetensors"
   $B model calibrate "models/$2.safetensors" --data "$3"
@@ -86,8 +90,7 @@ PY
 if [ -n "$adult68" ] && { [ "$what" = all ] || [ "$what" = adult68 ]; }; then
   echo "adult68 <- $adult68"
   $B model export "$adult68" models/adult68.safetensors
-  $B model calibrate models/adult68.safetensors --data 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
-  $B model calibrate --detector ultraface-slim models/adult68.safetensors --data 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
+  calibrate_defaults models/adult68.safetensors 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
   sed -i 's/^ibug68 = .*/ibug68 = "adult68"/' models/defaults.toml
   cat models/defaults.toml
 fi
@@ -96,8 +99,7 @@ fi
 # (facealign train configs/infanface/adult68_ft_l2.toml --out runs/infant/adult68_ft-s0), calibrated on them.
 if [ -f runs/infant/adult68_ft-s0/best.safetensors ] && { [ "$what" = all ] || [ "$what" = infant68 ]; }; then
   $B model export runs/infant/adult68_ft-s0 models/infant68.safetensors
-  $B model calibrate models/infant68.safetensors --data pts:../shared/data/infanface/train
-  $B model calibrate --detector ultraface-slim models/infant68.safetensors --data pts:../shared/data/infanface/train
+  calibrate_defaults models/infant68.safetensors pts:../shared/data/infanface/train
 fi
 
 # Issue 13: adult5 = of scripts/run_adult5.sh's finished seed-0 runs (aflw_test.json present: the 8-epoch
@@ -119,8 +121,7 @@ PY
 if [ -n "$adult5" ] && { [ "$what" = all ] || [ "$what" = adult5 ]; }; then
   echo "adult5 <- $adult5"
   $B model export "$adult5" models/adult5.safetensors
-  $B model calibrate models/adult5.safetensors --data 'mtfl:../shared/data/mtfl/train.txt'
-  $B model calibrate --detector ultraface-slim models/adult5.safetensors --data 'mtfl:../shared/data/mtfl/train.txt'
+  calibrate_defaults models/adult5.safetensors 'mtfl:../shared/data/mtfl/train.txt'
   tmp=$(mktemp -d)
   $B eval --model mtfl-mnv2-l2 --data 'mtfl:../shared/data/mtfl/train.txt#@configs/mtfl/val_ids.txt' --json "$tmp/mtfl.json" >/dev/null
   $B eval --model mtfl-mnv2-l2 --data 'coco:../shared/data/aflw/train.json#@configs/aflw/val_ids.txt' --crop-calibration 0.01,-0.07,0.56 \

@@ -143,7 +143,7 @@ pub fn predict_photos(
                     continue;
                 }
             };
-            let b = given;
+            let b = &given;
             if b.x + b.w < 0.0
                 || b.y + b.h < 0.0
                 || b.x > img.width() as f32
@@ -162,9 +162,9 @@ pub fn predict_photos(
                 finish.failed(&path, Some(&img), e, &mut each)?;
                 continue;
             }
-            let l = pred.landmarks_for_boxes(&img, std::slice::from_ref(&b))?;
+            let l = pred.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
             let faces = vec![Face {
-                bbox: b,
+                bbox: given,
                 score: 1.0,
                 landmarks: l.into_iter().next().unwrap_or_default(),
             }];

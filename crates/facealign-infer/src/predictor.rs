@@ -230,12 +230,13 @@ impl Predictor {
                     }
                 }
             });
+            // Loaded images not yet done, with the bytes each holds (0 for a failed load).
             let mut loaded = std::collections::VecDeque::new();
-            let (mut next, mut held) = (0, 0u64);
+            let mut next = 0;
             for k in 0..n {
                 // The images to load now: up to STREAM_AHEAD ahead, within the budget.
                 let mut want = next..next;
-                let mut room = held;
+                let mut room: u64 = loaded.iter().map(|(_, bytes)| bytes).sum();
                 while want.end < n && want.end <= k + STREAM_AHEAD {
                     let need = sizes[want.end];
                     if !(loaded.is_empty() && want.is_empty()) && room.saturating_add(need) > budget
@@ -258,6 +259,7 @@ impl Predictor {
                     } else {
                         want.clone().map(&load).collect()
                     };
+                next = want.end;
                 for (j, r) in want.zip(results) {
                     let bytes = if r.is_ok() { sizes[j] } else { 0 };
                     if let Ok(img) = &r {
@@ -265,11 +267,9 @@ impl Predictor {
                         // sender dropped first: a send cannot fail while we run.
                         let _ = to_detector.send(img.clone());
                     }
-                    held += bytes;
                     loaded.push_back((r, bytes));
-                    next = j + 1;
                 }
-                let (r, bytes) = loaded
+                let (r, _) = loaded
                     .pop_front()
                     .expect("image k is loaded before its turn");
                 let result = match r {
@@ -282,7 +282,6 @@ impl Predictor {
                         Ok((img, faces))
                     }
                 };
-                held -= bytes;
                 done(k, result)?;
             }
             Ok(())

@@ -8,8 +8,9 @@
 //! Deviation (units): the paper's `w` and `ε` are in pixels, while facealign predicts crop_u
 //! coordinates (SPEC Decision 1). Errors are therefore multiplied by `unit_scale` (default 224,
 //! the crop side in pixels; training replaces the default with `data.input_size`,
-//! `objective::with_input_size`) before the wing, so `w = 10` means 10 px as in the paper. The loss value is in those pixel units. The paper sums over
-//! coordinates; `Reduction::Mean` (default) divides by N·2M, `Reduction::Sum` is the paper's.
+//! `objective::with_input_size`) before the wing, so `w = 10` means 10 px as in the paper. The
+//! loss value is in those pixel units. The paper sums over coordinates; `Reduction::Mean`
+//! (default) divides by N·2M, `Reduction::Sum` is the paper's.
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
