@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model_file::ModelFile;
 use crate::net::CropNet;
-use crate::predict::{predict_crops, refine_predictions, Refine};
+use crate::predict::{predict_crops_with_transforms, refine_predictions, Refine};
 use facealign_core::geometry::rotated_view;
 use facealign_core::loader::{CropLoader, LoaderConfig};
 use facealign_core::metrics::{self, FaceScore, Normalizer, Summary};
@@ -295,39 +295,7 @@ pub fn evaluate(
     ds: &Dataset,
     opts: &EvalOptions,
 ) -> Result<EvalReport> {
-    // A model of another scheme is scored in the data's own scheme through the scheme map
-    // (e.g. a 68-point model on AFLW-19 or 5-point faces); the data's points must all map.
-    let map = SchemeMap::get(ds.scheme.id, model.scheme.id).ok_or_else(|| {
-        Error::Mismatch(format!(
-            "model {} predicts {} landmarks but {} is {}, and no map leads from {} to {}",
-            model.name,
-            model.scheme.name(),
-            ds.source,
-            ds.scheme.name(),
-            model.scheme.name(),
-            ds.scheme.name()
-        ))
-    })?;
-    // A model of a smaller scheme whose every point is one data point (a 5-point model on
-    // AFLW-19 faces: eye centres, nose tip, mouth corners) is scored in its own scheme on those
-    // points; the crops still come from the data's own points (calibrate with `crop_calibration`).
-    let reduced = if map.n_mapped() < ds.scheme.n_points() {
-        let Some(points) = map.one_to_one_sources() else {
-            return Err(Error::Mismatch(format!(
-                "model {} ({}) cannot be scored on {} ({}): only {} of its {} points map, and \
-                 not one-to-one onto the model's points",
-                model.name,
-                model.scheme.name(),
-                ds.source,
-                ds.scheme.name(),
-                map.n_mapped(),
-                ds.scheme.n_points()
-            )));
-        };
-        Some(points)
-    } else {
-        None
-    };
+    let scoring = SchemeScoring::new(model, ds)?;
     let turned = turned(ds, opts.rotate)?;
     let ds = turned.as_ref().unwrap_or(ds);
     let spec = model.crop;
@@ -336,20 +304,28 @@ pub fn evaluate(
         lc.crop_source = facealign_core::CropSource::LandmarksCalibrated(c);
     }
     let loader = CropLoader::new(ds.clone(), lc)?;
-    let mut preds = predict_crops(net, &loader)?;
+    let (mut preds, first_crops) = predict_crops_with_transforms(net, &loader)?;
     let mut passes_note = String::new();
     if opts.refine.passes > 0 {
         let mut ran = 0;
         let mut refined = Vec::with_capacity(preds.len());
         let mut rest = preds.into_iter();
-        for chunk in ds.samples.chunks(32) {
+        for (chunk, crops) in ds.samples.chunks(32).zip(first_crops.chunks(32)) {
             let imgs = chunk
                 .iter()
                 .map(|s| s.image.load_rgb())
                 .collect::<facealign_core::Result<Vec<_>>>()?;
             let refs: Vec<&RgbImage> = imgs.iter().map(|i| i.as_ref()).collect();
             let first: Vec<Vec<Point>> = rest.by_ref().take(chunk.len()).collect();
-            let (r, n) = refine_predictions(net, &model.scheme, &spec, &refs, first, opts.refine)?;
+            let (r, n) = refine_predictions(
+                net,
+                &model.scheme,
+                &spec,
+                &refs,
+                first,
+                Some(crops),
+                opts.refine,
+            )?;
             refined.extend(r);
             ran += n;
         }
@@ -361,27 +337,8 @@ pub fn evaluate(
         }
         preds = refined;
     }
-    let scored_ds;
-    let (ds, mapped) = if let Some(points) = &reduced {
-        scored_ds = ds.select_points(model.scheme.clone(), points)?;
-        let text = format!(
-            "; scored in {} on {}'s points {:?} (facealign_core::scheme_map)",
-            model.scheme.name(),
-            ds.scheme.name(),
-            points
-        );
-        (&scored_ds, text)
-    } else if map.from == map.to {
-        (ds, String::new())
-    } else {
-        preds = preds.iter().map(|p| map.apply(p)).collect();
-        let text = format!(
-            "; {} predictions mapped to {} (facealign_core::scheme_map)",
-            model.scheme.name(),
-            ds.scheme.name()
-        );
-        (ds, text)
-    };
+    let (scored_ds, preds, mapped) = scoring.apply(ds, preds)?;
+    let ds = scored_ds.as_ref().unwrap_or(ds);
     score(
         &model.name,
         ds,
@@ -397,6 +354,91 @@ pub fn evaluate(
         ),
         opts,
     )
+}
+
+/// How a model's predictions are scored on data of another scheme: through the scheme map in the
+/// data's own scheme (a 68-point model on AFLW-19 or 5-point faces; the data's points must all
+/// map), or, for a model of a smaller scheme whose every point is one data point (a 5-point
+/// model on AFLW-19 faces: eye centres, nose tip, mouth corners), in the model's own scheme on
+/// those points (the crops still come from the data's own points; calibrate with
+/// `crop_calibration`).
+pub(crate) struct SchemeScoring {
+    map: SchemeMap,
+    reduced: Option<Vec<usize>>,
+    model_scheme: Scheme,
+}
+
+impl SchemeScoring {
+    pub(crate) fn new(model: &ModelFile, ds: &Dataset) -> Result<Self> {
+        let map = SchemeMap::get(ds.scheme.id, model.scheme.id).ok_or_else(|| {
+            Error::Mismatch(format!(
+                "model {} predicts {} landmarks but {} is {}, and no map leads from {} to {}",
+                model.name,
+                model.scheme.name(),
+                ds.source,
+                ds.scheme.name(),
+                model.scheme.name(),
+                ds.scheme.name()
+            ))
+        })?;
+        let reduced = if map.n_mapped() < ds.scheme.n_points() {
+            let Some(points) = map.one_to_one_sources() else {
+                return Err(Error::Mismatch(format!(
+                    "model {} ({}) cannot be scored on {} ({}): only {} of its {} points map, and \
+                     not one-to-one onto the model's points",
+                    model.name,
+                    model.scheme.name(),
+                    ds.source,
+                    ds.scheme.name(),
+                    map.n_mapped(),
+                    ds.scheme.n_points()
+                )));
+            };
+            Some(points)
+        } else {
+            None
+        };
+        Ok(SchemeScoring {
+            map,
+            reduced,
+            model_scheme: model.scheme.clone(),
+        })
+    }
+
+    /// The data to score `preds` (the model's, one per face of `ds`) against (`None`: `ds`
+    /// itself), the predictions in that data's scheme, and the protocol's words for it.
+    pub(crate) fn apply(
+        &self,
+        ds: &Dataset,
+        preds: Vec<Vec<Point>>,
+    ) -> Result<(Option<Dataset>, Vec<Vec<Point>>, String)> {
+        if let Some(points) = &self.reduced {
+            let text = format!(
+                "; scored in {} on {}'s points {:?} (facealign_core::scheme_map)",
+                self.model_scheme.name(),
+                ds.scheme.name(),
+                points
+            );
+            Ok((
+                Some(ds.select_points(self.model_scheme.clone(), points)?),
+                preds,
+                text,
+            ))
+        } else if self.map.from == self.map.to {
+            Ok((None, preds, String::new()))
+        } else {
+            let text = format!(
+                "; {} predictions mapped to {} (facealign_core::scheme_map)",
+                self.model_scheme.name(),
+                ds.scheme.name()
+            );
+            Ok((
+                None,
+                preds.iter().map(|p| self.map.apply(p)).collect(),
+                text,
+            ))
+        }
+    }
 }
 
 /// The markdown table of several reports in the papers' layout: one row per model, per subset

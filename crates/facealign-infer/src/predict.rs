@@ -54,7 +54,8 @@ pub struct Refine {
     pub flip: bool,
     /// Stop refining a face once its next re-crop would move no corner of the crop by
     /// `still_px` crop pixels or more against the crop of its last pass (the network would see
-    /// nearly the same pixels again); 0 = always run every pass. Applies from the second pass on.
+    /// nearly the same pixels again); 0 = always run every pass. The first refinement pass is
+    /// compared with the first crop when the caller passes it (`refine_predictions`).
     #[serde(default)]
     pub still_px: f32,
 }
@@ -112,20 +113,32 @@ pub fn crop_motion(prev: &Affine2, next: &Affine2, size: u32) -> f32 {
 /// Refine first predictions (image_px) of faces in `images` (one image per face): `refine.passes`
 /// times, re-crop each face aligned with its predicted eye line ([`crop_aligned_to_shape`]) and
 /// predict again, optionally averaging with the mirrored crop; with `refine.still_px`, a face
-/// whose re-crop has stopped moving is left as it is. Faces are run in batches of 32. Returns the
-/// refined shapes and how many face passes ran (at most `faces × refine.passes`).
+/// whose re-crop has stopped moving is left as it is: against `first_crops` (the crops of the
+/// first predictions, when given) from the first refinement pass on, else from the second.
+/// Faces are run in batches of 32. Returns the refined shapes and how many face passes ran (at
+/// most `faces × refine.passes`).
 pub fn refine_predictions(
     net: &dyn CropNet,
     scheme: &Scheme,
     spec: &CropSpec,
     images: &[&RgbImage],
     first: Vec<Vec<Point>>,
+    first_crops: Option<&[Affine2]>,
     refine: Refine,
 ) -> Result<(Vec<Vec<Point>>, usize)> {
     let mut ran = 0;
     let mut current = first;
     let s = spec.size as usize;
-    let mut last_crop: Vec<Option<Affine2>> = vec![None; current.len()];
+    let mut last_crop: Vec<Option<Affine2>> = match first_crops {
+        Some(c) if c.len() == current.len() => c.iter().copied().map(Some).collect(),
+        Some(c) => {
+            return Err(Error::invalid(
+                "refine_predictions first_crops",
+                format!("{} crops for {} faces", c.len(), current.len()),
+            ))
+        }
+        None => vec![None; current.len()],
+    };
     let mut still = vec![false; current.len()];
     for _ in 0..refine.passes {
         // The faces to run this pass, with their new crops.
@@ -181,13 +194,23 @@ pub fn refine_predictions(
 /// Predict every sample of a loader's dataset (in dataset order, no augmentation) and map the
 /// predictions back to image_px through each crop's inverse transform.
 pub fn predict_crops(net: &dyn CropNet, loader: &CropLoader) -> Result<Vec<Vec<Point>>> {
+    Ok(predict_crops_with_transforms(net, loader)?.0)
+}
+
+/// [`predict_crops`], with each sample's crop (image_px → crop_px) beside its prediction.
+pub fn predict_crops_with_transforms(
+    net: &dyn CropNet,
+    loader: &CropLoader,
+) -> Result<(Vec<Vec<Point>>, Vec<Affine2>)> {
     let size = loader.config().crop.size;
-    let mut out = Vec::with_capacity(loader.dataset().samples.len());
+    let n = loader.dataset().samples.len();
+    let (mut out, mut crops) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for b in loader.iter_epoch(0) {
         let b = b?;
         out.extend(predict_image_px(net, &b.images, &b.crop_from_image, size)?);
+        crops.extend_from_slice(&b.crop_from_image);
     }
-    Ok(out)
+    Ok((out, crops))
 }
 
 #[cfg(test)]
@@ -267,13 +290,14 @@ mod tests {
             still_px: 0.0,
         };
         let (a, ran_all) =
-            refine_predictions(&net, &scheme, &spec, &imgs, first.clone(), every).unwrap();
+            refine_predictions(&net, &scheme, &spec, &imgs, first.clone(), None, every).unwrap();
         assert_eq!(ran_all, 6);
         let still = Refine {
             still_px: 0.5,
             ..every
         };
-        let (b, ran) = refine_predictions(&net, &scheme, &spec, &imgs, first, still).unwrap();
+        let (b, ran) =
+            refine_predictions(&net, &scheme, &spec, &imgs, first.clone(), None, still).unwrap();
         assert_eq!(ran, 2, "one pass per face");
         for (p, q) in a.iter().flatten().zip(b.iter().flatten()) {
             assert!(
@@ -281,6 +305,28 @@ mod tests {
                 "{p:?} {q:?}"
             );
         }
+        // Given the first crops, the first refinement pass is compared with them: a face whose
+        // first crop is already where its re-crop would go is not refined at all (its first
+        // prediction stands); a face first cropped elsewhere (the identity) runs one pass.
+        let aligned = crop_aligned_to_shape(&first[0], scheme.roll(&first[0]), &spec).unwrap();
+        let crops = [aligned, Affine2::IDENTITY];
+        let (c, ran) = refine_predictions(
+            &net,
+            &scheme,
+            &spec,
+            &imgs,
+            first.clone(),
+            Some(&crops),
+            still,
+        )
+        .unwrap();
+        assert_eq!(ran, 1, "only the face first cropped elsewhere");
+        assert_eq!(c[0], first[0]);
+        assert_eq!(c[1], b[1]);
+        // A crop count that does not match the faces is an error.
+        let e = refine_predictions(&net, &scheme, &spec, &imgs, first, Some(&crops[..1]), still)
+            .unwrap_err();
+        assert!(e.to_string().contains("1 crops for 2 faces"), "{e}");
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl Predictor {
         img: &image::RgbImage,
         boxes: &[BoxXywh],
     ) -> Result<Vec<Vec<Point>>> {
-        self.stage().landmarks(img, boxes)
+        Ok(self.stage().landmarks(img, boxes)?.0)
     }
 
     /// Detect faces and predict their landmarks.
@@ -308,9 +308,14 @@ struct LandmarkStage<'a> {
 }
 
 impl LandmarkStage<'_> {
-    fn landmarks(&self, img: &image::RgbImage, boxes: &[BoxXywh]) -> Result<Vec<Vec<Point>>> {
+    /// The landmarks in `boxes`, and how many refinement passes ran (over all faces).
+    fn landmarks(
+        &self,
+        img: &image::RgbImage,
+        boxes: &[BoxXywh],
+    ) -> Result<(Vec<Vec<Point>>, usize)> {
         if boxes.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let spec = self.model.crop;
         let s = spec.size as usize;
@@ -323,18 +328,18 @@ impl LandmarkStage<'_> {
         }
         let first = predict_image_px(self.net, &chw, &crops, spec.size)?;
         if self.refine.passes == 0 {
-            return Ok(first);
+            return Ok((first, 0));
         }
         let imgs = vec![img; first.len()];
-        let (refined, _) = refine_predictions(
+        refine_predictions(
             self.net,
             &self.model.scheme,
             &spec,
             &imgs,
             first,
+            Some(&crops),
             self.refine,
-        )?;
-        Ok(refined)
+        )
     }
 
     fn faces(
@@ -343,7 +348,7 @@ impl LandmarkStage<'_> {
         dets: &[facealign_detect::Detection],
     ) -> Result<Vec<Face>> {
         let boxes: Vec<BoxXywh> = dets.iter().map(|d| d.bbox).collect();
-        let lms = self.landmarks(img, &boxes)?;
+        let (lms, _) = self.landmarks(img, &boxes)?;
         Ok(dets
             .iter()
             .zip(lms)
@@ -412,16 +417,19 @@ pub fn calibrate(detector: &mut dyn FaceDetector, ds: &Dataset) -> Result<(BoxCa
 /// detector searches each face's turned view (as `evaluate` crops it): what a tilted face costs
 /// the detector as well as the landmarks.
 pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result<EvalReport> {
+    let scoring = crate::evaluate::SchemeScoring::new(&p.model, ds)?;
     let turned = crate::evaluate::turned(ds, opts.rotate)?;
     let ds = turned.as_ref().unwrap_or(ds);
     let matches = match_detections(p.detector.as_mut(), ds, 0.3)?;
     let mut kept = Vec::new();
     let mut preds = Vec::new();
+    let mut ran = 0;
     for (i, (s, m)) in ds.samples.iter().zip(&matches).enumerate() {
         let Some((b, _)) = m else { continue };
         let img = s.image.load_rgb()?;
-        let l = p.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
+        let (l, n) = p.stage().landmarks(&img, std::slice::from_ref(b))?;
         preds.extend(l);
+        ran += n;
         kept.push(i);
     }
     let detection = Detection {
@@ -457,8 +465,18 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
             .collect(),
         ..ds.clone()
     };
+    let (scored, preds, mapped) = scoring.apply(&found, preds)?;
+    let found = scored.unwrap_or(found);
+    let passes_note = if p.refine.still_px > 0.0 {
+        format!(
+            " ({:.2} refinement passes per face on average)",
+            ran as f64 / kept.len() as f64
+        )
+    } else {
+        String::new()
+    };
     let protocol = format!(
-        "{}detector {} boxes{} → crop × {} at {} px{}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}",
+        "{}detector {} boxes{} → crop × {} at {} px{}{passes_note}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}{mapped}",
         opts.rotate.map_or(String::new(), |d| format!(
             "each face in a view of 3× its box turned {d}°; "
         )),

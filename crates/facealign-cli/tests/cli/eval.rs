@@ -126,6 +126,25 @@ fn end_to_end_with_a_detector_reports_recall() {
         "{text}"
     );
     assert!(text.contains(all_found), "{text}");
+    // A 68-point model on AFLW-19 faces end to end: scored through the scheme map, as with the
+    // ground-truth box (this used to fail: "68 points, scheme aflw19 has 19"); both faces found.
+    let text = ok(&with_model(
+        "eval",
+        &model,
+        &[
+            "--data",
+            "coco:../shared/data/fixtures/mmpose/aflw/test_aflw.json",
+            "--norm",
+            "box",
+            "--detector",
+            "ultraface-rfb",
+        ],
+    ));
+    assert!(
+        text.contains("ibug68 predictions mapped to aflw19"),
+        "{text}"
+    );
+    assert!(text.contains("| ultraface-rfb | 2 | 2 | 100.0 |"), "{text}");
 }
 
 #[test]
