@@ -12,11 +12,17 @@
 //!   (JPEG, PNG); a JPEG whose entropy-coded data is complete but corrupt is only caught by
 //!   [`decode_rgb`].
 //!
+//! - Photos for prediction are decoded upright ([`decode_rgb_upright`]): a camera's EXIF
+//!   orientation (a phone photo stored sideways with a tag saying so) is applied, as image viewers
+//!   and OpenCV's `imread` do. Datasets are read as stored ([`decode_rgb`]): their annotations
+//!   are on the stored pixels.
+//!
 //! Errors are [`Error::Image`] naming the file.
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{ImageFormat, RgbImage};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
 
 use crate::error::{Error, Result};
 
@@ -47,6 +53,28 @@ pub fn decode_rgb_bytes(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     let img = image::load_from_memory_with_format(bytes, format)
         .map_err(|e| image_error(path, format!("{} decoding failed: {e}", name(format))))?;
     Ok(img.to_rgb8())
+}
+
+/// Decode the image at `path` as RGB8 the way it is meant to be seen: its EXIF orientation (if any)
+/// applied. Returns the image and the EXIF orientation value applied (1 = none; 2-8 the EXIF
+/// transforms). An unreadable or missing orientation counts as 1.
+pub fn decode_rgb_upright(path: &Path) -> Result<(RgbImage, u8)> {
+    let bytes = std::fs::read(path).map_err(|e| image_error(path, e.to_string()))?;
+    decode_rgb_upright_bytes(&bytes, path)
+}
+
+/// [`decode_rgb_upright`] on bytes already in memory; `path` names them in errors.
+pub fn decode_rgb_upright_bytes(bytes: &[u8], path: &Path) -> Result<(RgbImage, u8)> {
+    let format = checked_format(bytes, path)?;
+    let failed =
+        |e: image::ImageError| image_error(path, format!("{} decoding failed: {e}", name(format)));
+    let mut decoder = image::ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .map_err(failed)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    img.apply_orientation(orientation);
+    Ok((img.to_rgb8(), orientation.to_exif()))
 }
 
 /// Width and height of the image at `path` without decoding the pixels (format sniffed from the
@@ -241,6 +269,77 @@ mod tests {
         jpeg.extend_from_slice(b"trailer \xFF\xD8 data");
         assert!(jpeg_truncation(&jpeg).is_none());
         decode_rgb_bytes(&jpeg, Path::new("t.jpg")).expect("trailer is fine");
+    }
+
+    /// A little-endian TIFF (EXIF) block holding one tag: Orientation = `o`.
+    fn exif_orientation(o: u16) -> Vec<u8> {
+        let mut b = b"II*\0".to_vec();
+        b.extend_from_slice(&8u32.to_le_bytes()); // first IFD at offset 8
+        b.extend_from_slice(&1u16.to_le_bytes()); // one entry
+        b.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+        b.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+        b.extend_from_slice(&1u32.to_le_bytes()); // count
+        b.extend_from_slice(&o.to_le_bytes());
+        b.extend_from_slice(&[0, 0]); // value padding
+        b.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+        b
+    }
+
+    fn encode_with_exif(img: &RgbImage, format: ImageFormat, exif: Vec<u8>) -> Vec<u8> {
+        use image::ImageEncoder;
+        let mut out = Vec::new();
+        let (w, h) = img.dimensions();
+        match format {
+            ImageFormat::Png => {
+                let mut e = image::codecs::png::PngEncoder::new(&mut out);
+                e.set_exif_metadata(exif).expect("PNG takes EXIF");
+                e.write_image(img, w, h, image::ExtendedColorType::Rgb8)
+            }
+            _ => {
+                let mut e = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+                e.set_exif_metadata(exif).expect("JPEG takes EXIF");
+                e.write_image(img, w, h, image::ExtendedColorType::Rgb8)
+            }
+        }
+        .expect("encoding should work");
+        out
+    }
+
+    #[test]
+    fn photos_decode_upright_with_their_exif_orientation_and_datasets_as_stored() {
+        let img = picture();
+        let p = Path::new("phone.png");
+        // Orientation 6: the camera stored the photo turned; shown turned 90° clockwise. Stored
+        // pixel (x, y) of the W×H image is shown at (H − 1 − y, x) of the H×W one.
+        let bytes = encode_with_exif(&img, ImageFormat::Png, exif_orientation(6));
+        let (up, o) = decode_rgb_upright_bytes(&bytes, p).expect("decode");
+        assert_eq!(o, 6);
+        assert_eq!(up.dimensions(), (40, 48));
+        for (x, y) in [(0, 0), (47, 0), (5, 39), (20, 13)] {
+            assert_eq!(up.get_pixel(39 - y, x), img.get_pixel(x, y), "({x}, {y})");
+        }
+        // The dataset reader keeps the stored pixels (annotations are on them).
+        assert_eq!(decode_rgb_bytes(&bytes, p).expect("decode"), img);
+        // Orientation 3 (upside down) and 1 (as stored); no EXIF at all is 1.
+        let (down, o) = decode_rgb_upright_bytes(
+            &encode_with_exif(&img, ImageFormat::Png, exif_orientation(3)),
+            p,
+        )
+        .expect("decode");
+        assert_eq!((o, down.get_pixel(47, 39)), (3, img.get_pixel(0, 0)));
+        let (same, o) = decode_rgb_upright_bytes(
+            &encode_with_exif(&img, ImageFormat::Png, exif_orientation(1)),
+            p,
+        )
+        .expect("decode");
+        assert_eq!((o, &same), (1, &img));
+        let (plain, o) =
+            decode_rgb_upright_bytes(&encode(&img, ImageFormat::Png), p).expect("decode");
+        assert_eq!((o, &plain), (1, &img));
+        // A JPEG's APP1 EXIF segment is read too (and its marker walk still reaches EOI).
+        let jpeg = encode_with_exif(&img, ImageFormat::Jpeg, exif_orientation(8));
+        let (left, o) = decode_rgb_upright_bytes(&jpeg, Path::new("phone.jpg")).expect("decode");
+        assert_eq!((o, left.dimensions()), (8, (40, 48)));
     }
 
     #[test]

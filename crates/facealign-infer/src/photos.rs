@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use facealign_core::smooth::{LandmarkSmoother, OneEuroConfig};
-use facealign_core::{BoxXywh, ImageSource};
+use facealign_core::BoxXywh;
 use image::RgbImage;
 use rayon::prelude::*;
 
@@ -264,10 +264,11 @@ fn checked_decode(p: &Path, need: u64, budget: u64) -> std::result::Result<RgbIm
     decode(p)
 }
 
+/// A photo as it is meant to be seen: its EXIF orientation applied (a phone photo stored
+/// sideways is predicted upright, and its points are in the upright image).
 fn decode(p: &Path) -> std::result::Result<RgbImage, String> {
-    ImageSource::Path(p.to_path_buf())
-        .load_rgb()
-        .map(std::sync::Arc::unwrap_or_clone)
+    facealign_core::imageio::decode_rgb_upright(p)
+        .map(|(img, _)| img)
         .map_err(|e| e.to_string())
 }
 

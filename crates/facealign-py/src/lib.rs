@@ -212,7 +212,8 @@ impl ImageArg {
             ImageArg::Pixels(img) => Ok(img),
             ImageArg::File(path) => {
                 let bytes = std::fs::read(&path).map_err(|e| Failure::Io(path.clone(), e))?;
-                Ok(facealign_core::imageio::decode_rgb_bytes(&bytes, &path)?)
+                // Upright, as `facealign predict` decodes photos (EXIF orientation applied).
+                Ok(facealign_core::imageio::decode_rgb_upright_bytes(&bytes, &path)?.0)
             }
         }
     }
@@ -634,7 +635,7 @@ impl Predictor {
 }
 
 /// Decode an image file to an H×W×3 uint8 RGB array, as ``Predictor.predict`` reads a path
-/// (JPEG, PNG, BMP, PNM; format from the bytes).
+/// (JPEG, PNG, BMP, PNM; format from the bytes), upright: an EXIF orientation is applied.
 ///
 /// Raises:
 ///     FileNotFoundError, OSError: a path that cannot be read or decoded.

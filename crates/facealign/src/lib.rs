@@ -21,7 +21,7 @@
 //! let model = ModelFile::load("adult68", &loc)?; // a shipped name, a .safetensors or a run folder
 //! let net = TractNet::from_model_file(&model.path, TractOptions::default())?;
 //! let mut p = Predictor::new(model, Box::new(net), "ultraface-rfb", &loc)?;
-//! let img = facealign::imageio::decode_rgb("photo.jpg".as_ref())?;
+//! let (img, _exif_orientation) = facealign::imageio::decode_rgb_upright("photo.jpg".as_ref())?;
 //! for face in p.predict(&img)? {
 //!     // face.bbox: the detector box; face.landmarks: 68 points in image pixels
 //!     println!("{:?} {:?}", face.bbox, face.landmarks[30]);

@@ -9,7 +9,6 @@ mod data;
 mod eval;
 #[cfg(feature = "train")]
 mod model;
-#[cfg(feature = "train")]
 mod predict;
 mod runtime;
 #[cfg(feature = "train")]

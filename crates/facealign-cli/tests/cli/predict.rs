@@ -1,6 +1,11 @@
-//! `facealign predict`: faces on real photos, JSON, overlays, a broken image in a folder.
-use super::{fails, ok, tempdir, tiny_model, with_model, PHOTO, PHOTO_FACE_BOX};
+//! `facealign predict`: faces on real photos, JSON, overlays, a broken image in a folder, a phone
+//! photo stored sideways. Tests with the tiny trained model need the `train` feature; the others
+//! run the shipped default model.
+#[cfg(feature = "train")]
+use super::{fails, tiny_model, with_model, PHOTO, PHOTO_FACE_BOX};
+use super::{ok, tempdir};
 
+#[cfg(feature = "train")]
 #[test]
 fn a_broken_image_is_reported_and_skipped() {
     let model = tiny_model();
@@ -45,6 +50,7 @@ fn a_broken_image_is_reported_and_skipped() {
     );
 }
 
+#[cfg(feature = "train")]
 #[test]
 fn a_given_box_skips_detection_and_bad_boxes_are_errors() {
     let model = tiny_model();
@@ -58,4 +64,57 @@ fn a_given_box_skips_detection_and_bad_boxes_are_errors() {
     assert!(e.contains("--box"), "{e}");
     let e = fails(&with_model("predict", &model, &["/no/such/photo.jpg"]));
     assert!(e.contains("/no/such/photo.jpg"), "{e}");
+}
+
+#[test]
+fn a_phone_photo_stored_sideways_is_predicted_upright() {
+    use image::ImageEncoder;
+    // The photo as a phone stores it: pixels turned 90° anticlockwise, with EXIF orientation 6
+    // ("turn 90° clockwise to show"). predict shows it upright first, so it finds the same faces
+    // at the same points as in the upright photo (the same pixels: PNG is lossless).
+    let src = super::repo_root().join("../shared/data/fixtures/dlib/2009_004587.jpg");
+    let upright = image::open(&src).unwrap().to_rgb8();
+    let stored = image::imageops::rotate270(&upright);
+    let dir = tempdir();
+    let (a, b) = (
+        dir.path().join("upright.png"),
+        dir.path().join("turned.png"),
+    );
+    upright.save(&a).unwrap();
+    // A little-endian TIFF block with one tag: Orientation (0x0112, SHORT) = 6.
+    let mut exif = b"II*\0".to_vec();
+    for (v, n) in [
+        (8u32, 4),
+        (1, 2),
+        (0x0112, 2),
+        (3, 2),
+        (1, 4),
+        (6, 2),
+        (0, 2),
+        (0, 4),
+    ] {
+        exif.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    let mut png = Vec::new();
+    let mut enc = image::codecs::png::PngEncoder::new(&mut png);
+    enc.set_exif_metadata(exif).unwrap();
+    let (w, h) = stored.dimensions();
+    enc.write_image(&stored, w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    std::fs::write(&b, png).unwrap();
+    let json = dir.path().join("out.json");
+    ok(&[
+        "predict",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (first, second) = (&v["images"][0], &v["images"][1]);
+    assert_eq!(first["width"], upright.width());
+    assert_eq!(second["width"], upright.width(), "reported upright");
+    assert_eq!(first["faces"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(first["faces"], second["faces"]);
 }

@@ -53,8 +53,8 @@ class Predictor:
         models_dir: Union[None, str, "os.PathLike[str]"] = None,
     ) -> None: ...
     def predict(self, image: ImageInput) -> list[Face]:
-        """Detect the faces in ``image`` (H x W x 3 uint8 RGB array or a path) and predict their
-        landmarks; most confident first. Raises ValueError for a wrong array shape or dtype,
+        """Detect the faces in ``image`` (H x W x 3 uint8 RGB array or a path, read upright with
+        its EXIF orientation applied) and predict their landmarks; most confident first. Raises ValueError for a wrong array shape or dtype,
         FileNotFoundError / OSError for a path that cannot be read or decoded."""
     def predict_boxes(
         self,
@@ -93,6 +93,7 @@ class Predictor:
 
 def load_image(path: Union[str, "os.PathLike[str]"]) -> npt.NDArray[np.uint8]:
     """Decode an image file (JPEG, PNG, BMP, PNM) to an H x W x 3 uint8 RGB array, as
-    ``Predictor.predict`` reads a path. Raises FileNotFoundError / OSError."""
+    ``Predictor.predict`` reads a path: upright, with its EXIF orientation applied (a phone
+    photo stored sideways). Raises FileNotFoundError / OSError."""
 
 __all__ = ["Face", "Predictor", "load_image", "__version__"]
