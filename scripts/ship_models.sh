@@ -108,7 +108,7 @@ if [ -n "$infant68" ] && { [ "$what" = all ] || [ "$what" = infant68 ]; }; then
 fi
 
 # Issue 13: adult5 = of scripts/run_adult5.sh's finished seed-0 runs (aflw_test.json present: the 8-epoch
-# run and, since session 8, its warm restart), the one with the lowest AFLW validation NME among those at
+# run, since session 8 its warm restart, since session 9 the restart fine-tuned at 80 px), the one with the lowest AFLW validation NME among those at
 # most 0.5 points worse than the best on the MTFL validation split; calibrated on MTFL's training photos
 # like mtfl-mnv2-l2. It is the 5-point default when it is better than mtfl-mnv2-l2 on the AFLW validation
 # split (every pose; the five mapped points, box NME) and at most 0.5 points worse on the MTFL validation
