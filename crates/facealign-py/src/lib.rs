@@ -165,6 +165,10 @@ fn build(s: &Setup) -> Result<RustPredictor, Failure> {
     let mut p =
         RustPredictor::with_detector_dir(model, Box::new(net), &s.detector, &s.detector_dir)?;
     p.refine = s.refine;
+    if p.refine.passes > 0 {
+        // As `facealign predict`: a face whose re-crop barely moves skips its refinement pass.
+        p.refine.still_px = Refine::photo_still_px(p.model.crop.size);
+    }
     Ok(p)
 }
 
@@ -425,7 +429,8 @@ impl Face {
 ///         folder).
 ///     detector: the face detector: ``"ultraface-rfb"`` (default) or ``"yunet"`` are shipped.
 ///     refine: refinement passes after the first prediction (re-crop along the predicted eye
-///         line, predict again); 1 as in ``facealign predict``, 0 = off.
+///         line, predict again); 1 as in ``facealign predict``, 0 = off. As there, a face whose
+///         re-crop would move no crop corner by an eighth of the crop skips its pass.
 ///     flip_average: average each refinement pass with the prediction on the mirrored crop
 ///         (implies at least one pass).
 ///     threads: threads per network run (1 or 2).

@@ -166,7 +166,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         threshold: a.threshold,
         auc,
         batch: a.batch,
-        refine: a.refine.refine(DEFAULT_REFINE),
+        refine: a.refine.refine(facealign::infer::Refine {
+            passes: DEFAULT_REFINE,
+            ..facealign::infer::Refine::OFF
+        }),
         rotate: match a.rotate {
             Some(d) if !(d.is_finite() && d.abs() <= 360.0) => {
                 bail!("--rotate {d}: expected degrees in [-360, 360]")

@@ -56,11 +56,6 @@ pub struct PredictArgs {
     runtime: Runtime,
 }
 
-/// `predict` refines once by default: a tilted face in a photo is the common case (issue 13), and
-/// for the default model (adult68) one pass beats two on upright and 45°-turned faces alike
-/// (docs/RESULTS.md, "Refinement at inference").
-const DEFAULT_REFINE: u32 = 1;
-
 fn parse_box(s: &str) -> Result<BoxXywh> {
     let v: Vec<f32> = s
         .split(',')
@@ -121,7 +116,12 @@ pub fn run(a: PredictArgs) -> Result<()> {
     };
     let (model, net) = runtime::load(&model_path, a.runtime)?;
     let mut pred = Predictor::new(model, net, &a.detector, super::locations())?;
-    pred.refine = a.refine.refine(DEFAULT_REFINE);
+    // One refinement pass by default: a tilted face in a photo is the common case (issue 13), and
+    // for the default model one pass beats two on upright and 45°-turned faces alike; since
+    // session 9 skipped for faces whose re-crop barely moves (docs/RESULTS.md).
+    pred.refine = a.refine.refine(facealign::infer::Refine::photo_default(
+        pred.model.crop.size,
+    ));
     if !pred.calibrated && given_box.is_none() {
         eprintln!(
             "note: model {} has no calibration for detector {}; using its boxes as they are (see `facealign model calibrate`)",

@@ -31,7 +31,8 @@ class Predictor:
         model: ``None`` for the shipped 68-point default, a shipped model name (e.g.
             ``"aflw19"``), or a path to a ``.safetensors`` model file (or a training run folder).
         detector: ``"ultraface-rfb"`` (default) or ``"yunet"``.
-        refine: refinement passes after the first prediction (1 as in ``facealign predict``).
+        refine: refinement passes after the first prediction (1 as in ``facealign predict``;
+            as there, a face whose re-crop would barely move skips its pass).
         flip_average: average each refinement pass with the mirrored crop's prediction.
         threads: threads per network run.
         models_dir: a folder laid out like the package's ``models`` (default: the bundled one).
