@@ -352,7 +352,11 @@ mod tests {
         let r = Refine::photo_default(96);
         assert_eq!((r.passes, r.flip, r.still_px), (1, false, 12.0));
         assert_eq!(Refine::photo_default(80).still_px, 10.0);
-        assert!(r.describe().contains("moves < 12 crop px"), "{}", r.describe());
+        assert!(
+            r.describe().contains("moves < 12 crop px"),
+            "{}",
+            r.describe()
+        );
     }
 
     #[test]
