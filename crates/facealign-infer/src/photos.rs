@@ -122,27 +122,28 @@ pub fn predict_photos(
         // Detection: streamed, the detector on its own thread a few photos ahead of the
         // decoding and the landmarks (Predictor::predict_stream).
         let sizes: Vec<u64> = files.iter().map(|f| decoded_bytes(f)).collect();
-        let load = |k: usize| checked_decode(&files[k], sizes[k], budget).map(std::sync::Arc::new);
+        let load = |k: usize| checked_decode(&files[k], sizes[k], budget).map(Shared::new);
         pred.predict_stream(&sizes, budget, load, |k, r| match r {
-            Ok((img, faces)) => finish.photo(&files[k], &img, faces, &mut each),
+            Ok((img, faces)) => finish.photo(&files[k], &img.0, faces, &mut each),
             Err(e) => finish.failed(&files[k], None, e, &mut each),
         })?;
         return Ok(finish.results);
     };
     // A given box: no detector; photos decoded in parallel in batches, landmarks one by one.
     for chunk in batches(files, opts.batch, budget) {
-        let decoded: Vec<(PathBuf, std::result::Result<RgbImage, String>)> = chunk
+        let decoded: Vec<(PathBuf, std::result::Result<Photo, String>)> = chunk
             .par_iter()
             .map(|(p, need)| (p.clone(), checked_decode(p, *need, budget)))
             .collect();
         for (path, img) in decoded {
-            let img = match img {
-                Ok(i) => i,
+            let photo = match img {
+                Ok(p) => p,
                 Err(e) => {
                     finish.failed(&path, None, e, &mut each)?;
                     continue;
                 }
             };
+            let img = &photo.img;
             let b = &given;
             if b.x + b.w < 0.0
                 || b.y + b.h < 0.0
@@ -159,16 +160,16 @@ pub fn predict_photos(
                     img.width(),
                     img.height()
                 );
-                finish.failed(&path, Some(&img), e, &mut each)?;
+                finish.failed(&path, Some(img), e, &mut each)?;
                 continue;
             }
-            let l = pred.landmarks_for_boxes(&img, std::slice::from_ref(b))?;
+            let l = pred.landmarks_for_boxes(img, std::slice::from_ref(b))?;
             let faces = vec![Face {
                 bbox: given,
                 score: 1.0,
                 landmarks: l.into_iter().next().unwrap_or_default(),
             }];
-            finish.photo(&path, &img, faces, &mut each)?;
+            finish.photo(&path, &photo, faces, &mut each)?;
         }
     }
     Ok(finish.results)
@@ -187,7 +188,7 @@ impl Finish {
     fn photo(
         &mut self,
         path: &Path,
-        img: &RgbImage,
+        photo: &Photo,
         mut faces: Vec<Face>,
         each: &mut impl FnMut(&Path, Option<&RgbImage>, &PhotoFaces) -> Result<()>,
     ) -> Result<()> {
@@ -211,10 +212,12 @@ impl Finish {
                 ),
             });
         }
+        let img = &photo.img;
         let r = PhotoFaces {
             image: path.display().to_string(),
             width: Some(img.width()),
             height: Some(img.height()),
+            exif_orientation: (photo.exif_orientation != 1).then_some(photo.exif_orientation),
             faces,
             error: None,
         };
@@ -235,6 +238,7 @@ impl Finish {
             image: path.display().to_string(),
             width: img.map(RgbImage::width),
             height: img.map(RgbImage::height),
+            exif_orientation: None,
             faces: vec![],
             error: Some(error),
         };
@@ -251,8 +255,31 @@ fn decoded_bytes(f: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// A decoded photo, upright, and the EXIF orientation that made it so (1 = none).
+struct Photo {
+    img: RgbImage,
+    exif_orientation: u8,
+}
+
+/// A decoded photo shared between the detector thread and the landmark stage.
+#[derive(Clone)]
+struct Shared(std::sync::Arc<Photo>);
+
+impl Shared {
+    fn new(p: Photo) -> Self {
+        Shared(std::sync::Arc::new(p))
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = RgbImage;
+    fn deref(&self) -> &RgbImage {
+        &self.0.img
+    }
+}
+
 /// Decode `p` unless its `need` bytes of pixels exceed `budget` (an error saying so).
-fn checked_decode(p: &Path, need: u64, budget: u64) -> std::result::Result<RgbImage, String> {
+fn checked_decode(p: &Path, need: u64, budget: u64) -> std::result::Result<Photo, String> {
     if need > budget {
         return Err(format!(
             "{}: {:.0} MB of decoded pixels, above the limit of {:.0} MB (predict --max-decoded-mb)",
@@ -266,9 +293,12 @@ fn checked_decode(p: &Path, need: u64, budget: u64) -> std::result::Result<RgbIm
 
 /// A photo as it is meant to be seen: its EXIF orientation applied (a phone photo stored
 /// sideways is predicted upright, and its points are in the upright image).
-fn decode(p: &Path) -> std::result::Result<RgbImage, String> {
+fn decode(p: &Path) -> std::result::Result<Photo, String> {
     facealign_core::imageio::decode_rgb_upright(p)
-        .map(|(img, _)| img)
+        .map(|(img, exif_orientation)| Photo {
+            img,
+            exif_orientation,
+        })
         .map_err(|e| e.to_string())
 }
 

@@ -49,6 +49,10 @@ pub struct PhotoFaces {
     pub width: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
+    /// The EXIF orientation (2-8) applied to the stored pixels before prediction, when the photo
+    /// had one: `width`, `height` and every point are then in the upright image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exif_orientation: Option<u8>,
     pub faces: Vec<Face>,
     /// Why the image has no result (unreadable, too large, a bad box), if so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -558,6 +562,7 @@ mod tests {
                 image: format!("photo{k}.jpg"),
                 width: Some(imgs[k].width()),
                 height: Some(imgs[k].height()),
+                exif_orientation: (k == 1).then_some(6),
                 faces,
                 error: None,
             });

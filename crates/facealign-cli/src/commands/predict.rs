@@ -14,7 +14,8 @@ use super::runtime::{self, Runtime};
 #[derive(Args)]
 pub struct PredictArgs {
     /// Images, or folders of images (processed in name order). Photos are read upright: an EXIF
-    /// orientation (a phone photo stored sideways) is applied first, and the points, boxes and
+    /// orientation (a phone photo stored sideways) is applied first (the JSON gives it as
+    /// `exif_orientation`), and the points, boxes and
     /// --box are in the upright image, as viewers show it.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,

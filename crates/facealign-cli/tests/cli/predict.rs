@@ -115,6 +115,8 @@ fn a_phone_photo_stored_sideways_is_predicted_upright() {
     let (first, second) = (&v["images"][0], &v["images"][1]);
     assert_eq!(first["width"], upright.width());
     assert_eq!(second["width"], upright.width(), "reported upright");
+    assert_eq!(second["exif_orientation"], 6);
+    assert!(first.get("exif_orientation").is_none(), "{first}");
     assert_eq!(first["faces"].as_array().unwrap().len(), 2, "{first}");
     assert_eq!(first["faces"], second["faces"]);
 }
