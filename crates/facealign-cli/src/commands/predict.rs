@@ -15,8 +15,8 @@ use super::runtime::{self, Runtime};
 pub struct PredictArgs {
     /// Images, or folders of images (processed in name order). Photos are read upright: an EXIF
     /// orientation (a phone photo stored sideways) is applied first (the JSON gives it as
-    /// `exif_orientation`), and the points, boxes and
-    /// --box are in the upright image, as viewers show it.
+    /// `exif_orientation`), and the points, boxes and --box are in the upright image, as viewers
+    /// show it.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Model: a run directory, a .safetensors file or a shipped model name (default: the shipped
