@@ -273,7 +273,7 @@ pub fn score(
 
 /// `ds` seen in photos turned by `rotate` degrees (`EvalOptions::rotate`): every face in its own
 /// turned view ([`rotated_view`]); `None` when there is no rotation.
-pub(crate) fn turned(ds: &Dataset, rotate: Option<f64>) -> Result<Option<Dataset>> {
+pub fn turned(ds: &Dataset, rotate: Option<f64>) -> Result<Option<Dataset>> {
     let Some(deg) = rotate else {
         return Ok(None);
     };

@@ -154,6 +154,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
             );
         }
     }
+    if a.predictions.is_some() && a.rotate.is_some() {
+        // The points would be in each face's turned view, not in the data's images.
+        bail!("--predictions cannot be written with --rotate: the predictions are in the faces' turned views, not in the data's images");
+    }
     // Output paths are checked before any work, and errors name the path given.
     for p in [&a.json, &a.plot, &a.predictions].into_iter().flatten() {
         super::prepare_output(p)?;
@@ -238,8 +242,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let r = &reports[0];
         let worst = eval::worst_faces(&r.nmes, &r.scored, n);
+        // With --rotate the predictions are in each face's turned view: draw on that view.
+        let turned = eval::turned(&ds, opts.rotate)?;
+        let shown = turned.as_ref().unwrap_or(&ds);
         for (rank, &(i, nme)) in worst.iter().enumerate() {
-            let s = &ds.samples[i];
+            let s = &shown.samples[i];
             let img = s.image.load_rgb()?;
             let name = format!(
                 "{:02}_{:.1}pct_{}.png",

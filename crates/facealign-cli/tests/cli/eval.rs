@@ -56,6 +56,36 @@ fn eval_writes_every_output_and_predictions_round_trip() {
         (nme_all - nme2).abs() < 1e-6,
         "{nme_all} vs {nme2}\n{again}"
     );
+    // With --rotate the worst faces are drawn in the turned views the model saw (they used to be
+    // the turned views' points drawn on the unturned photos), and predictions, which would be in
+    // those views too, are refused before any work.
+    let turned = p("worst_turned");
+    ok(&with_model(
+        "eval",
+        &model,
+        &["--data", &data, "--rotate", "30", "--worst", "1", &turned],
+    ));
+    let drawn: Vec<String> = std::fs::read_dir(&turned)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(drawn.len() == 1 && drawn[0].contains("@rot30"), "{drawn:?}");
+    let e = fails(&with_model(
+        "eval",
+        &model,
+        &[
+            "--data",
+            &data,
+            "--rotate",
+            "30",
+            "--predictions",
+            &p("p2.json"),
+        ],
+    ));
+    assert!(
+        e.contains("--predictions cannot be written with --rotate"),
+        "{e}"
+    );
 }
 
 #[test]
