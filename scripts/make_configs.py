@@ -172,3 +172,9 @@ write('configs/adult5/mnv2_l2_80.toml', 'adult5-mnv2-l2-80',
       ADULT5_CONT_HEAD.replace('runs/adult5/mnv2_l2-s0', 'runs/adult5/mnv2_l2_cont-s0').replace('threads = 1', 'threads = 2'),
       ADULT5_DATA.replace('input_size = 64', 'input_size = 80'), 'mnv2', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+# Session 9: a second warm restart of the 96-px adult68, same recipe (started at the end of session 9;
+# `ADULT68_CONFIGS=mnv2_l2_96b scripts/run_adult68.sh 0` resumes it).
+write('configs/adult68/mnv2_l2_96b.toml', 'adult68-mnv2-l2-96b',
+      ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/mnv2_l2_96-s0').replace('threads = 1', 'threads = 2'),
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2', 'l2',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
