@@ -329,12 +329,7 @@ pub fn evaluate(
             refined.extend(r);
             ran += n;
         }
-        if opts.refine.still_px > 0.0 && !refined.is_empty() {
-            passes_note = format!(
-                " ({:.2} refinement passes per face on average)",
-                ran as f64 / refined.len() as f64
-            );
-        }
+        passes_note = opts.refine.passes_note(ran, refined.len());
         preds = refined;
     }
     let (scored_ds, preds, mapped) = scoring.apply(ds, preds)?;

@@ -86,6 +86,19 @@ impl Refine {
         size as f32 / 8.0
     }
 
+    /// With `still_px`, the protocol's note of how many refinement passes `ran` over `faces`
+    /// faces on average (passes are then skipped, so the count says what ran); empty otherwise.
+    pub fn passes_note(&self, ran: usize, faces: usize) -> String {
+        if self.still_px > 0.0 && faces > 0 {
+            format!(
+                " ({:.2} refinement passes per face on average)",
+                ran as f64 / faces as f64
+            )
+        } else {
+            String::new()
+        }
+    }
+
     /// The protocol in words (empty when off).
     pub fn describe(&self) -> String {
         if self.passes == 0 {

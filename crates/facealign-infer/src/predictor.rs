@@ -471,14 +471,7 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     };
     let (scored, preds, mapped) = scoring.apply(&found, preds)?;
     let found = scored.unwrap_or(found);
-    let passes_note = if p.refine.still_px > 0.0 {
-        format!(
-            " ({:.2} refinement passes per face on average)",
-            ran as f64 / kept.len() as f64
-        )
-    } else {
-        String::new()
-    };
+    let passes_note = p.refine.passes_note(ran, kept.len());
     let protocol = format!(
         "{}detector {} boxes{} → crop × {} at {} px{}{passes_note}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}{mapped}",
         opts.rotate.map_or(String::new(), |d| format!(
