@@ -178,3 +178,10 @@ write('configs/adult68/mnv2_l2_96b.toml', 'adult68-mnv2-l2-96b',
       ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/mnv2_l2_96-s0').replace('threads = 1', 'threads = 2'),
       ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+# Session 10: the same second restart, from the shipped session-9 file (the checkout of session 10 no longer
+# had session 9's runs/): scripts/run_adult68.sh extracts it from git as runs/adult68/adult68_s9.safetensors
+# (f16 weights of runs/adult68/mnv2_l2_96-s0's best epoch).
+write('configs/adult68/mnv2_l2_96r.toml', 'adult68-mnv2-l2-96r',
+      ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/adult68_s9.safetensors').replace('threads = 1', 'threads = 2'),
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2', 'l2',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
