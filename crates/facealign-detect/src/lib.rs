@@ -65,6 +65,66 @@ pub trait FaceDetector: Send {
     /// Faces in `img`, highest score first. An empty or tiny image gives `Ok(vec![])` or a
     /// few boxes, never a panic.
     fn detect(&mut self, img: &image::RgbImage) -> Result<Vec<Detection>>;
+    /// The part of `detect` that needs only the image (resize, normalisation), as a small value
+    /// another thread can apply while this detector runs on the previous image; `None` (the
+    /// default) where the detector does not split its work.
+    fn preprocess(&self) -> Option<Preprocess> {
+        None
+    }
+    /// `detect` on an input made by [`Preprocess::prepare`] from `img`: the same faces, without
+    /// the pre-processing. An input of another size or kind is redone from `img`; a detector
+    /// without [`FaceDetector::preprocess`] ignores it.
+    fn detect_prepared(
+        &mut self,
+        img: &image::RgbImage,
+        prepared: Prepared,
+    ) -> Result<Vec<Detection>> {
+        let _ = prepared;
+        self.detect(img)
+    }
+}
+
+/// The image-only pre-processing of a detector ([`FaceDetector::preprocess`]): `Copy` and
+/// `Send`, so a pipeline can prepare the next image on its loading thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preprocess {
+    kind: PreprocessKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PreprocessKind {
+    /// UltraFace (both variants): resized to 320×240, RGB (x − 127)/128, NCHW.
+    UltraFace,
+}
+
+/// A detector's network input for one image ([`Preprocess::prepare`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    kind: PreprocessKind,
+    /// The image's width and height.
+    size: (u32, u32),
+    input: Vec<f32>,
+}
+
+impl Preprocess {
+    /// The network input of `img`.
+    pub fn prepare(&self, img: &image::RgbImage) -> Prepared {
+        let input = match self.kind {
+            PreprocessKind::UltraFace => ultraface::input(img),
+        };
+        Prepared {
+            kind: self.kind,
+            size: img.dimensions(),
+            input,
+        }
+    }
+}
+
+impl Prepared {
+    /// The input, if it was made by `kind` from an image of `img`'s size.
+    fn take_for(self, kind: PreprocessKind, img: &image::RgbImage) -> Option<Vec<f32>> {
+        (self.kind == kind && self.size == img.dimensions()).then_some(self.input)
+    }
 }
 
 /// The detector names `open` accepts, best first: by faces found on the dlib example photos

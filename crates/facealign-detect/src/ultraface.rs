@@ -11,7 +11,10 @@ use std::path::Path;
 
 use crate::geometry::InputMap;
 use crate::onnx::{expect_len, to_tensor, OnnxModel};
-use crate::{nms_detections, Detection, FaceDetector, Result, Thresholds};
+use crate::{
+    nms_detections, Detection, FaceDetector, Prepared, Preprocess, PreprocessKind, Result,
+    Thresholds,
+};
 
 /// File name of the RFB variant.
 pub const RFB_FILE: &str = "version-RFB-320.onnx";
@@ -68,6 +71,21 @@ pub(crate) fn decode(scores: &[f32], boxes: &[f32], threshold: f32) -> Vec<([f32
         .collect()
 }
 
+/// UltraFace's network input for `img`: resized to 320×240, RGB (x − 127)/128, NCHW.
+/// An empty image gives no values (`detect` finds no face in it without running the network).
+pub(crate) fn input(img: &image::RgbImage) -> Vec<f32> {
+    if img.width() == 0 || img.height() == 0 {
+        return Vec::new();
+    }
+    to_tensor(img, IN_W, IN_H, IN_W, IN_H, true, [0.0; 3], |p| {
+        [
+            (p[0] as f32 - 127.0) / 128.0,
+            (p[1] as f32 - 127.0) / 128.0,
+            (p[2] as f32 - 127.0) / 128.0,
+        ]
+    })
+}
+
 impl FaceDetector for UltraFace {
     fn name(&self) -> &str {
         &self.name
@@ -77,14 +95,34 @@ impl FaceDetector for UltraFace {
         if img.width() == 0 || img.height() == 0 {
             return Ok(Vec::new());
         }
+        self.run(img, input(img))
+    }
+
+    fn preprocess(&self) -> Option<Preprocess> {
+        Some(Preprocess {
+            kind: PreprocessKind::UltraFace,
+        })
+    }
+
+    fn detect_prepared(
+        &mut self,
+        img: &image::RgbImage,
+        prepared: Prepared,
+    ) -> Result<Vec<Detection>> {
+        if img.width() == 0 || img.height() == 0 {
+            return Ok(Vec::new());
+        }
+        match prepared.take_for(PreprocessKind::UltraFace, img) {
+            Some(input) => self.run(img, input),
+            None => self.run(img, input(img)),
+        }
+    }
+}
+
+impl UltraFace {
+    /// The faces of `img` from its network input.
+    fn run(&mut self, img: &image::RgbImage, input: Vec<f32>) -> Result<Vec<Detection>> {
         let map = InputMap::resize(img.width(), img.height(), IN_W, IN_H);
-        let input = to_tensor(img, IN_W, IN_H, IN_W, IN_H, true, [0.0; 3], |p| {
-            [
-                (p[0] as f32 - 127.0) / 128.0,
-                (p[1] as f32 - 127.0) / 128.0,
-                (p[2] as f32 - 127.0) / 128.0,
-            ]
-        });
         let outs = self.model.run(input)?;
         let (sc, bx) = (&outs[self.scores], &outs[self.boxes]);
         let n = sc.data.len() / 2;

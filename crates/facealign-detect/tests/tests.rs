@@ -158,3 +158,32 @@ fn blank_and_tiny_images_give_no_faces_and_no_panic() {
         }
     }
 }
+
+#[test]
+fn prepared_inputs_give_the_same_faces_as_detect() {
+    // The pipeline of `predict` prepares a detector's input on its loading thread: the faces
+    // must be exactly those of `detect`, and an input prepared from another image is redone.
+    let photos = dlib_photos("testing_with_face_landmarks.xml");
+    let img = common::load(&photos[0].path);
+    let other = common::load(&photos[1].path);
+    assert_ne!(img.dimensions(), other.dimensions());
+    for name in DETECTORS {
+        let mut det = open(name, Path::new(MODELS)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let split = name.starts_with("ultraface");
+        assert_eq!(det.preprocess().is_some(), split, "{name}");
+        let Some(pre) = det.preprocess() else {
+            continue;
+        };
+        let want = det.detect(&img).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!want.is_empty(), "{name}");
+        let got = det.detect_prepared(&img, pre.prepare(&img)).unwrap();
+        assert_eq!(got, want, "{name}");
+        let redone = det.detect_prepared(&img, pre.prepare(&other)).unwrap();
+        assert_eq!(redone, want, "{name}: an input of another image is redone");
+        let empty = image::RgbImage::new(0, 0);
+        assert!(det
+            .detect_prepared(&empty, pre.prepare(&empty))
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -16,7 +16,7 @@ use facealign_core::geometry::{crop_from_box, warp_rgb, BoxCalibration};
 use facealign_core::loader::to_chw;
 use facealign_core::{BoxXywh, Dataset, Point};
 use facealign_detect::geometry::iou_xywh;
-use facealign_detect::FaceDetector;
+use facealign_detect::{FaceDetector, Prepared};
 
 /// How many images [`Predictor::predict_stream`] loads (and detects) ahead of the one whose
 /// landmarks are being placed: one in the detector and up to two waiting for it (large images
@@ -184,10 +184,12 @@ impl Predictor {
 
     /// Detect faces and place landmarks on a stream of images, as a two-stage pipeline on two
     /// threads: the detector runs on its own thread up to [`STREAM_AHEAD`] images ahead, while
-    /// the calling thread loads the images (`load(k)`, e.g. decodes a file) and places the
-    /// landmarks of the faces found. On a folder of one-face photos the detector is the slower
-    /// stage, so it never waits for decoding or landmarks: the time per photo is about the
-    /// detector's alone (docs/PERFORMANCE.md).
+    /// the calling thread loads the images (`load(k)`, e.g. decodes a file), applies the
+    /// detector's pre-processing where it has one ([`FaceDetector::preprocess`]: the UltraFace
+    /// resize and normalisation) and places the landmarks of the faces found. On a folder of
+    /// one-face photos the detector is the slower stage, so it never waits for decoding,
+    /// pre-processing or landmarks: the time per photo is about the detector network's alone
+    /// (docs/PERFORMANCE.md).
     ///
     /// `sizes[k]` is image k's size in bytes as far as known before loading (0 if not): images
     /// are loaded ahead only while the loaded, unfinished ones stay within `budget` bytes (one
@@ -222,12 +224,18 @@ impl Predictor {
             refine: *refine,
         };
         let detector: &mut dyn FaceDetector = detector.as_mut();
+        // The detector's resize and normalisation run here, on the loading thread, so that the
+        // detector thread (the slower stage) only runs its network.
+        let preprocess = detector.preprocess();
         std::thread::scope(|scope| {
-            let (to_detector, images) = std::sync::mpsc::channel::<T>();
+            let (to_detector, images) = std::sync::mpsc::channel::<(T, Option<Prepared>)>();
             let (found, from_detector) = std::sync::mpsc::channel();
             scope.spawn(move || {
-                for img in images {
-                    let dets = detector.detect(&img);
+                for (img, prepared) in images {
+                    let dets = match prepared {
+                        Some(input) => detector.detect_prepared(&img, input),
+                        None => detector.detect(&img),
+                    };
                     drop(img);
                     if found.send(dets).is_err() {
                         break;
@@ -269,7 +277,8 @@ impl Predictor {
                     if let Ok(img) = &r {
                         // The receiver lives until the detector thread ends, which needs this
                         // sender dropped first: a send cannot fail while we run.
-                        let _ = to_detector.send(img.clone());
+                        let prepared = preprocess.map(|p| p.prepare(img));
+                        let _ = to_detector.send((img.clone(), prepared));
                     }
                     loaded.push_back((r, bytes));
                 }
