@@ -78,15 +78,31 @@ fi
 # (adult.json present: the 8-epoch run, since session 8 its warm restart, since session 9 the restart
 # fine-tuned at 96 px, which session 9 chose to ship for its accuracy at 41 % more time per landmark
 # pass, docs/RESULTS.md), the one with the lowest AFLW validation NME (the epoch its best.safetensors
-# holds; never the test split), calibrated on the dlib training photos; the 68-point default.
-adult68=$(ADULT68_SHIP="${ADULT68_SHIP:-mnv2_l2 mnv2_l2_cont mnv2_l2_96}" python3 - <<'PY'
+# holds; never the test split), calibrated on the dlib training photos; the 68-point default. Since
+# session 11 (mnv2_l2_96r: the shipped file restarted once more) only when that NME is lower than the
+# shipped models/adult68.safetensors' own on the same split (the runs it came from may be gone).
+adult68=$(ADULT68_SHIP="${ADULT68_SHIP:-mnv2_l2 mnv2_l2_cont mnv2_l2_96 mnv2_l2_96r}" python3 - <<'PY'
 import csv, os
 runs = [(min(float(r['val_nme_pct']) for r in csv.DictReader(open(f'{d}/metrics.csv'))), d)
         for d in (f'runs/adult68/{c}-s0' for c in os.environ['ADULT68_SHIP'].split())
         if os.path.exists(f'{d}/adult.json')]
-print(min(runs)[1] if runs else '')
+print(f'{min(runs)[0]} {min(runs)[1]}' if runs else '')
 PY
 )
+if [ -n "$adult68" ] && [ -f models/adult68.safetensors ] && { [ "$what" = all ] || [ "$what" = adult68 ]; }; then
+  shipped_json=$(mktemp --suffix .json)
+  $B eval --model models/adult68.safetensors --data 'coco:../shared/data/aflw/train.json#@configs/aflw/val_ids.txt' \
+    --norm box --json "$shipped_json" > /dev/null
+  shipped=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[0]["rows"][0]["nme"])' "$shipped_json")
+  rm -f "$shipped_json"
+  if python3 -c "import sys; sys.exit(0 if float('${adult68%% *}') < float('$shipped') else 1)"; then
+    echo "adult68: ${adult68#* } validation NME ${adult68%% *} % < shipped $shipped %"
+  else
+    echo "adult68: ${adult68#* } validation NME ${adult68%% *} % is not below the shipped file's $shipped %: kept"
+    adult68=''
+  fi
+fi
+adult68=${adult68#* }
 if [ -n "$adult68" ] && { [ "$what" = all ] || [ "$what" = adult68 ]; }; then
   echo "adult68 <- $adult68"
   $B model export "$adult68" models/adult68.safetensors
