@@ -16,6 +16,7 @@ use facealign_core::geometry::{crop_from_box, warp_rgb, BoxCalibration};
 use facealign_core::loader::to_chw;
 use facealign_core::{BoxXywh, Dataset, Point};
 use facealign_detect::geometry::iou_xywh;
+use facealign_detect::turned::{box_to_view, detect_turned, from_view, turn, TurnedDetection};
 use facealign_detect::{FaceDetector, Prepared};
 
 /// How many images [`Predictor::predict_stream`] loads (and detects) ahead of the one whose
@@ -111,6 +112,10 @@ pub struct Predictor {
     pub calibrated: bool,
     /// Refinement after the first prediction (roll-aligned re-crop, mirrored average).
     pub refine: Refine,
+    /// Search every photo also turned by 90°, 180° and 270° and place each face's landmarks
+    /// in the view where it was found (faces lying on their side; four times the detector's
+    /// work; [`facealign_detect::turned`]).
+    pub search_turned: bool,
 }
 
 impl Predictor {
@@ -146,6 +151,7 @@ impl Predictor {
             calibration,
             calibrated,
             refine: Refine::OFF,
+            search_turned: false,
         })
     }
 
@@ -160,7 +166,7 @@ impl Predictor {
 
     /// Detect faces and predict their landmarks.
     pub fn predict(&mut self, img: &image::RgbImage) -> Result<Vec<Face>> {
-        let dets = self.detector.detect(img)?;
+        let dets = detect(self.detector.as_mut(), img, self.search_turned, None)?;
         self.stage().faces(img, &dets)
     }
 
@@ -215,8 +221,10 @@ impl Predictor {
             detector,
             calibration,
             refine,
+            search_turned,
             ..
         } = self;
+        let search_turned = *search_turned;
         let stage = LandmarkStage {
             model,
             net: net.as_ref(),
@@ -226,16 +234,13 @@ impl Predictor {
         let detector: &mut dyn FaceDetector = detector.as_mut();
         // The detector's resize and normalisation run here, on the loading thread, so that the
         // detector thread (the slower stage) only runs its network.
-        let preprocess = detector.preprocess();
+        let preprocess = detector.preprocess().filter(|_| !search_turned);
         std::thread::scope(|scope| {
             let (to_detector, images) = std::sync::mpsc::channel::<(T, Option<Prepared>)>();
             let (found, from_detector) = std::sync::mpsc::channel();
             scope.spawn(move || {
                 for (img, prepared) in images {
-                    let dets = match prepared {
-                        Some(input) => detector.detect_prepared(&img, input),
-                        None => detector.detect(&img),
-                    };
+                    let dets = detect(detector, &img, search_turned, prepared);
                     drop(img);
                     if found.send(dets).is_err() {
                         break;
@@ -311,6 +316,12 @@ impl Predictor {
     }
 }
 
+/// With [`Predictor::search_turned`], a face is placed in another view than the one the
+/// detector scored highest only when the mirror gap there is below this share of the gap in
+/// the detector's view (chosen on the AFLW and InfAnFace validation splits among 1.0, 0.7 and
+/// 0.5: docs/RESULTS.md).
+pub const TURN_GAP_RATIO: f32 = 0.7;
+
 /// What placing landmarks in given boxes needs (the predictor without its detector), so that it
 /// can run on another thread than the detector.
 struct LandmarkStage<'a> {
@@ -355,23 +366,130 @@ impl LandmarkStage<'_> {
         )
     }
 
-    fn faces(
+    /// The landmarks of faces found by [`detect`] (in `img`'s image_px), each placed in the view
+    /// it was found in, and how many refinement passes ran.
+    fn landmarks_turned(
         &self,
         img: &image::RgbImage,
-        dets: &[facealign_detect::Detection],
-    ) -> Result<Vec<Face>> {
-        let boxes: Vec<BoxXywh> = dets.iter().map(|d| d.bbox).collect();
-        let (lms, _) = self.landmarks(img, &boxes)?;
+        dets: &[TurnedDetection],
+    ) -> Result<(Vec<Vec<Point>>, usize)> {
+        let mut out = vec![Vec::new(); dets.len()];
+        let mut ran = 0;
+        let (w, h) = img.dimensions();
+        let searched = dets.iter().any(|d| d.searched);
+        let views: Vec<image::RgbImage> = (0..4u8)
+            .map(|q| {
+                if q == 0 || !searched {
+                    image::RgbImage::new(0, 0)
+                } else {
+                    turn(img, q)
+                }
+            })
+            .collect();
+        let view = |q: u8| if q == 0 { img } else { &views[q as usize] };
+        // A face of a turned search is placed in the view (of four) where the model's
+        // prediction and its prediction on the mirrored crop agree best: a face on its side or
+        // upside down, outside what the model learned, gives two inconsistent shapes. The view
+        // the detector scored highest wins unless another agrees clearly better
+        // (TURN_GAP_RATIO); in a view where the detector did not find the face, its box is
+        // the found box turned.
+        let mut chosen = Vec::with_capacity(dets.len());
+        for d in dets {
+            let mut best = (d.quarter, d.view_box);
+            if d.searched {
+                let mut best_gap = self.mirror_gap(view(d.quarter), &d.view_box)?;
+                let mut bar = best_gap * TURN_GAP_RATIO;
+                for q in (0..4u8).filter(|&q| q != d.quarter) {
+                    let b = d
+                        .alternatives
+                        .iter()
+                        .find(|a| a.0 == q)
+                        .map(|a| a.1)
+                        .unwrap_or_else(|| box_to_view(&d.detection.bbox, q, w, h));
+                    let gap = self.mirror_gap(view(q), &b)?;
+                    if gap < bar {
+                        (best, best_gap) = ((q, b), gap);
+                        bar = best_gap;
+                    }
+                }
+            }
+            chosen.push(best);
+        }
+        for quarter in 0..4u8 {
+            let idx: Vec<usize> = (0..dets.len())
+                .filter(|&i| chosen[i].0 == quarter)
+                .collect();
+            if idx.is_empty() {
+                continue;
+            }
+            let boxes: Vec<BoxXywh> = idx.iter().map(|&i| chosen[i].1).collect();
+            let (lms, n) = self.landmarks(view(quarter), &boxes)?;
+            ran += n;
+            for (&i, l) in idx.iter().zip(lms) {
+                out[i] = l.into_iter().map(|p| from_view(p, quarter, w, h)).collect();
+            }
+        }
+        Ok((out, ran))
+    }
+
+    /// How far the first prediction in `b` and the prediction on the mirrored crop (mapped back)
+    /// lie apart: the mean point distance, in crop pixels.
+    fn mirror_gap(&self, img: &image::RgbImage, b: &BoxXywh) -> Result<f32> {
+        let spec = self.model.crop;
+        let s = spec.size as usize;
+        let t = crop_from_box(b, &spec, &self.calibration)?;
+        let chw = to_chw(&warp_rgb(img, &t, spec.size)?);
+        let p = predict_image_px(self.net, &chw, &[t], spec.size)?;
+        let m = t.then(&facealign_core::geometry::Affine2::mirror_x(spec.size));
+        let pm = predict_image_px(self.net, &crate::net::mirror_chw(&chw, s), &[m], spec.size)?;
+        let flip = &self.model.scheme.flip;
+        let mut sum = 0.0;
+        for (i, &j) in flip.iter().enumerate() {
+            let (a, c) = (t.apply(p[0][j]), t.apply(pm[0][i]));
+            sum += ((a[0] - c[0]).powi(2) + (a[1] - c[1]).powi(2)).sqrt();
+        }
+        Ok(sum / flip.len().max(1) as f32)
+    }
+
+    fn faces(&self, img: &image::RgbImage, dets: &[TurnedDetection]) -> Result<Vec<Face>> {
+        let (lms, _) = self.landmarks_turned(img, dets)?;
         Ok(dets
             .iter()
             .zip(lms)
             .map(|(d, l)| Face {
-                bbox: d.bbox,
-                score: d.score,
+                bbox: d.detection.bbox,
+                score: d.detection.score,
                 landmarks: l,
             })
             .collect())
     }
+}
+
+/// The faces of `img`: upright only (`prepared`, if given, the detector's input made on another
+/// thread), or in every quarter turn ([`detect_turned`]).
+fn detect(
+    detector: &mut dyn FaceDetector,
+    img: &image::RgbImage,
+    search_turned: bool,
+    prepared: Option<Prepared>,
+) -> Result<Vec<TurnedDetection>> {
+    if search_turned {
+        return Ok(detect_turned(detector, img)?);
+    }
+    let dets = match prepared {
+        Some(input) => detector.detect_prepared(img, input)?,
+        None => detector.detect(img)?,
+    };
+    Ok(dets
+        .into_iter()
+        .map(|d| TurnedDetection {
+            view_box: d.bbox,
+            detection: d,
+            quarter: 0,
+            alternatives: Vec::new(),
+            searched: false,
+        })
+        .collect())
 }
 
 /// Detect faces in every image of `ds` and pair each annotated face with the best-overlapping
@@ -382,6 +500,19 @@ pub fn match_detections(
     ds: &Dataset,
     min_iou: f32,
 ) -> Result<Vec<Option<(BoxXywh, f32)>>> {
+    Ok(match_turned(detector, ds, min_iou, false)?
+        .into_iter()
+        .map(|m| m.map(|t| (t.detection.bbox, t.detection.score)))
+        .collect())
+}
+
+/// [`match_detections`], searching every quarter turn of each image when `search_turned`.
+fn match_turned(
+    detector: &mut dyn FaceDetector,
+    ds: &Dataset,
+    min_iou: f32,
+    search_turned: bool,
+) -> Result<Vec<Option<TurnedDetection>>> {
     let mut out = vec![None; ds.samples.len()];
     let mut by_image: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
     for (i, s) in ds.samples.iter().enumerate() {
@@ -389,7 +520,7 @@ pub fn match_detections(
     }
     for idx in by_image.values() {
         let img = ds.samples[idx[0]].image.load_rgb()?;
-        let dets = detector.detect(&img)?;
+        let dets = detect(detector, &img, search_turned, None)?;
         let mut used = vec![false; dets.len()];
         for &i in idx {
             let Some(gt) = BoxXywh::around(&ds.samples[i].landmarks) else {
@@ -399,12 +530,12 @@ pub fn match_detections(
                 .iter()
                 .enumerate()
                 .filter(|(k, _)| !used[*k])
-                .map(|(k, d)| (k, iou_xywh(&d.bbox, &gt), d))
+                .map(|(k, d)| (k, iou_xywh(&d.detection.bbox, &gt), d))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             if let Some((k, v, d)) = best {
                 if v >= min_iou {
                     used[k] = true;
-                    out[i] = Some((d.bbox, d.score));
+                    out[i] = Some(d.clone());
                 }
             }
         }
@@ -433,14 +564,14 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     let scoring = crate::evaluate::SchemeScoring::new(&p.model, ds)?;
     let turned = crate::evaluate::turned(ds, opts.rotate)?;
     let ds = turned.as_ref().unwrap_or(ds);
-    let matches = match_detections(p.detector.as_mut(), ds, 0.3)?;
+    let matches = match_turned(p.detector.as_mut(), ds, 0.3, p.search_turned)?;
     let mut kept = Vec::new();
     let mut preds = Vec::new();
     let mut ran = 0;
     for (i, (s, m)) in ds.samples.iter().zip(&matches).enumerate() {
-        let Some((b, _)) = m else { continue };
+        let Some(t) = m else { continue };
         let img = s.image.load_rgb()?;
-        let (l, n) = p.stage().landmarks(&img, std::slice::from_ref(b))?;
+        let (l, n) = p.stage().landmarks_turned(&img, std::slice::from_ref(t))?;
         preds.extend(l);
         ran += n;
         kept.push(i);
@@ -482,11 +613,16 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     let found = scored.unwrap_or(found);
     let passes_note = p.refine.passes_note(ran, kept.len());
     let protocol = format!(
-        "{}detector {} boxes{} → crop × {} at {} px{}{passes_note}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}{mapped}",
+        "{}detector {} boxes{}{} → crop × {} at {} px{}{passes_note}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}{mapped}",
         opts.rotate.map_or(String::new(), |d| format!(
             "each face in a view of 3× its box turned {d}°; "
         )),
         detection.detector,
+        if p.search_turned {
+            " searched in the photo and its three quarter turns (each face placed in the view it was found in)"
+        } else {
+            ""
+        },
         if p.calibrated {
             " (calibrated)"
         } else {

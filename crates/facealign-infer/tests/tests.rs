@@ -222,3 +222,64 @@ fn checkpoint_with_extra_tensors_is_rejected() {
         "{err}"
     );
 }
+
+#[test]
+fn search_turned_finds_a_face_on_its_side_where_it_finds_it_upright() {
+    // The dlib photos and the same photos turned 90° clockwise (exact pixel permutations): the
+    // turned search looks at the same four views of both, so it must find the same faces and
+    // place the same landmarks, turned. Without the search, the upright detector finds fewer
+    // faces on the turned photos.
+    use facealign_infer::detect::turned::{to_view, turn};
+    use facealign_infer::model_file::{Locations, ModelFile};
+    use facealign_infer::Predictor;
+    let loc = Locations::at(&repo());
+    let path = shipped("adult68");
+    let predictor = |search_turned: bool| {
+        let net = TractNet::from_model_file(&path, TractOptions::with_threads(1)).unwrap();
+        let mut p = Predictor::new(
+            ModelFile::open(&path).unwrap(),
+            Box::new(net),
+            "ultraface-rfb",
+            &loc,
+        )
+        .unwrap();
+        p.refine = facealign_infer::Refine::photo_default(p.model.crop.size);
+        p.search_turned = search_turned;
+        p
+    };
+    let dir = repo().join("../shared/data/fixtures/dlib");
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+        .collect();
+    photos.sort();
+    assert!(photos.len() >= 5, "{}", dir.display());
+    let (mut plain, mut search) = (predictor(false), predictor(true));
+    let (mut upright_n, mut on_side_n, mut searched_n) = (0, 0, 0);
+    for photo in &photos {
+        let img = image::open(photo).unwrap().to_rgb8();
+        let (w, h) = img.dimensions();
+        let sideways = turn(&img, 1);
+        upright_n += plain.predict(&img).unwrap().len();
+        on_side_n += plain.predict(&sideways).unwrap().len();
+        let a = search.predict(&img).unwrap();
+        let b = search.predict(&sideways).unwrap();
+        assert_eq!(a.len(), b.len(), "{}", photo.display());
+        searched_n += b.len();
+        for (fa, fb) in a.iter().zip(&b) {
+            for (p, q) in fa.landmarks.iter().zip(&fb.landmarks) {
+                let t = to_view(*p, 1, w, h);
+                assert!(
+                    (t[0] - q[0]).abs() < 1e-3 && (t[1] - q[1]).abs() < 1e-3,
+                    "{}: {t:?} {q:?}",
+                    photo.display()
+                );
+            }
+        }
+    }
+    assert!(
+        on_side_n < upright_n && searched_n >= upright_n,
+        "faces: upright {upright_n}, on their side {on_side_n}, searched {searched_n}"
+    );
+}

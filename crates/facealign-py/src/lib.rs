@@ -97,6 +97,7 @@ struct Setup {
     detector: String,
     detector_dir: PathBuf,
     refine: Refine,
+    search_turned: bool,
     threads: usize,
 }
 
@@ -165,6 +166,7 @@ fn build(s: &Setup) -> Result<RustPredictor, Failure> {
     let mut p =
         RustPredictor::with_detector_dir(model, Box::new(net), &s.detector, &s.detector_dir)?;
     p.refine = s.refine;
+    p.search_turned = s.search_turned;
     if p.refine.passes > 0 {
         // As `facealign predict`: a face whose re-crop barely moves skips its refinement pass.
         p.refine.still_px = Refine::photo_still_px(p.model.crop.size);
@@ -433,6 +435,9 @@ impl Face {
 ///         re-crop would move no crop corner by an eighth of the crop skips its pass.
 ///     flip_average: average each refinement pass with the prediction on the mirrored crop
 ///         (implies at least one pass).
+///     search_turned: also search the image turned by 90°, 180° and 270° and place each face's
+///         landmarks in the view it was found in (faces lying on their side; four times the
+///         detector's work), as ``facealign predict --search-turned``.
 ///     threads: threads per network run (1 or 2).
 ///     models_dir: a folder of models laid out like the package's (``defaults.toml``,
 ///         ``*.safetensors``, ``detectors/``); default: the models shipped in the package.
@@ -448,13 +453,15 @@ struct Predictor {
     model_path: PathBuf,
     detector: String,
     refine: Refine,
+    search_turned: bool,
     threads: usize,
 }
 
 #[pymethods]
 impl Predictor {
     #[new]
-    #[pyo3(signature = (model=None, detector="ultraface-rfb", refine=1, flip_average=false, threads=1, *, models_dir=None))]
+    #[pyo3(signature = (model=None, detector="ultraface-rfb", refine=1, flip_average=false, threads=1, *, models_dir=None, search_turned=false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         model: Option<&Bound<'_, PyAny>>,
@@ -463,6 +470,7 @@ impl Predictor {
         flip_average: bool,
         threads: i64,
         models_dir: Option<PathBuf>,
+        search_turned: bool,
     ) -> PyResult<Predictor> {
         let passes = u32::try_from(refine)
             .ok()
@@ -490,6 +498,7 @@ impl Predictor {
             detector: detector.to_string(),
             detector_dir: models_dir.join(DETECTORS_SUBDIR),
             refine,
+            search_turned,
             threads,
         };
         let (requests, info) = py.detach(move || spawn_predictor(setup))?;
@@ -499,6 +508,7 @@ impl Predictor {
             model_path,
             detector: detector.to_string(),
             refine,
+            search_turned,
             threads,
         })
     }
@@ -592,6 +602,12 @@ impl Predictor {
     #[getter]
     fn flip_average(&self) -> bool {
         self.refine.flip
+    }
+
+    /// Whether faces are also searched in the image turned by 90°, 180° and 270°.
+    #[getter]
+    fn search_turned(&self) -> bool {
+        self.search_turned
     }
 
     /// Threads per network run.

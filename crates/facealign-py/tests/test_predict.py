@@ -69,6 +69,7 @@ def test_defaults_are_the_cli_defaults(predictor, cli_output):
     assert predictor.detector == doc["detector"] == "ultraface-rfb"
     assert predictor.n_points == 68
     assert predictor.refine == 1 and not predictor.flip_average and predictor.threads == 1
+    assert not predictor.search_turned
     assert Path(predictor.model_path).parent.name == "models"
     assert "adult68" in repr(predictor)
 
@@ -198,3 +199,30 @@ def test_predictions_from_several_python_threads(predictor, cli_output):
         t.join()
     for r in results:
         assert_faces_match(r, cli_output[photo.name]["faces"])
+
+
+def test_search_turned_equals_cli(tmp_path):
+    # A fixture photo turned 90° clockwise: the Python predictor with search_turned gives the
+    # CLI's `predict --search-turned` faces, and the faces of the upright photo, turned.
+    rgb = facealign.load_image(PHOTOS[1])
+    turned = np.ascontiguousarray(np.rot90(rgb, k=-1))
+    p = facealign.Predictor(search_turned=True)
+    assert p.search_turned
+    faces = p.predict(turned)
+    upright = p.predict(rgb)
+    assert len(faces) == len(upright) >= 1
+    h = rgb.shape[0]
+    for f, u in zip(faces, upright):
+        # Photo pixel (x, y) is at (h - 1 - y, x) in the clockwise turn.
+        want = np.stack([h - 1 - u.landmarks[:, 1], u.landmarks[:, 0]], axis=1)
+        np.testing.assert_allclose(f.landmarks, want, atol=TOL, rtol=0)
+    if CLI.is_file():
+        ppm = tmp_path / "turned.ppm"
+        write_ppm(ppm, turned)
+        out = tmp_path / "turned.json"
+        subprocess.run(
+            [str(CLI), "predict", str(ppm), "--search-turned", "--json", str(out)],
+            check=True,
+            capture_output=True,
+        )
+        assert_faces_match(faces, json.loads(out.read_text())["images"][0]["faces"])

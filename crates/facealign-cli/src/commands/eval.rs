@@ -52,6 +52,10 @@ pub struct EvalArgs {
     /// IoU ≥ 0.3) instead of the ground-truth landmark box; reports recall too.
     #[arg(long)]
     detector: Option<String>,
+    /// With --detector: search each photo also turned by 90°, 180° and 270° and place each
+    /// face's landmarks in the view it was found in (faces lying on their side).
+    #[arg(long, requires = "detector")]
+    search_turned: bool,
     #[command(flatten)]
     refine: super::RefineArgs,
     /// Crop from the ground-truth landmark box moved by (DX·w, DY·h) and scaled by SCALE, as a
@@ -194,7 +198,15 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .to_string(),
     };
     if let Some(det) = &a.detector {
-        return end_to_end(&first, det, &ds, &opts, a.json.as_deref(), a.runtime);
+        return end_to_end(
+            &first,
+            det,
+            a.search_turned,
+            &ds,
+            &opts,
+            a.json.as_deref(),
+            a.runtime,
+        );
     }
     let mut reports = vec![evaluate_one(&first, &ds, &opts, a.runtime)?];
     for m in &a.compare {
@@ -275,6 +287,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
 fn end_to_end(
     model: &str,
     detector: &str,
+    search_turned: bool,
     ds: &facealign::Dataset,
     opts: &EvalOptions,
     json: Option<&Path>,
@@ -283,6 +296,7 @@ fn end_to_end(
     let (m, net) = runtime::load(model, rt)?;
     let mut p = facealign::infer::Predictor::new(m, net, detector, super::locations())?;
     p.refine = opts.refine;
+    p.search_turned = search_turned;
     let r = facealign::infer::predictor::end_to_end(&mut p, ds, opts)?;
     let d = r
         .detection

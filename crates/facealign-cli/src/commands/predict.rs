@@ -35,6 +35,11 @@ pub struct PredictArgs {
     /// Skip detection: use this face box (x,y,w,h in pixels) for every image.
     #[arg(long, value_name = "X,Y,W,H")]
     r#box: Option<String>,
+    /// Search each photo also turned by 90°, 180° and 270° and place each face's landmarks in
+    /// the view it was found in: faces lying on their side (an infant on a mat, a photo stored
+    /// sideways without EXIF) are found and placed upright. Four times the detector's work.
+    #[arg(long, conflicts_with = "box")]
+    search_turned: bool,
     /// Treat the inputs as frames of one sequence and smooth landmarks over time (one-euro filter).
     #[arg(long)]
     smooth: bool,
@@ -123,6 +128,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     pred.refine = a.refine.refine(facealign::infer::Refine::photo_default(
         pred.model.crop.size,
     ));
+    pred.search_turned = a.search_turned;
     if !pred.calibrated && given_box.is_none() {
         eprintln!(
             "note: model {} has no calibration for detector {}; using its boxes as they are (see `facealign model calibrate`)",
