@@ -185,3 +185,17 @@ write('configs/adult68/mnv2_l2_96r.toml', 'adult68-mnv2-l2-96r',
       ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/adult68_s9.safetensors').replace('threads = 1', 'threads = 2'),
       ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+
+# Session 12 (issue 17, the 1 ms goal): a quarter-width MobileNetV2 at 96 px (1.0 ms per face in tract, one
+# thread; adult68's full width: 4.1 ms). No ImageNet weights exist at that width, so it starts from random
+# weights: mnv2w025_l2_96 learns from the labels alone, mnv2w025_kd_96 also from the shipped adult68's
+# predictions on the same augmented crops (knowledge distillation, `[distill]`). Same data, epochs, seed.
+W025_HEAD = ('epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 2\ninit = "random"\nhead_init = "mean-shape"\n'
+             'val_norm = "box"\n')
+W025_MODEL = '[model]\narch = "mobilenet_v2"\nwidth = 0.25\n'
+MODELS['mnv2w025'] = W025_MODEL
+write('configs/adult68/mnv2w025_l2_96.toml', 'adult68-mnv2w025-l2-96', W025_HEAD,
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2', CPU_OPTIM)
+write('configs/adult68/mnv2w025_kd_96.toml', 'adult68-mnv2w025-kd-96', W025_HEAD,
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2',
+      CPU_OPTIM + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')

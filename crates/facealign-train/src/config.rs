@@ -57,6 +57,30 @@ pub struct TrainConfig {
     /// The PCA shape model of the ACR and ASM-assisted losses.
     #[serde(default, skip_serializing_if = "ShapeConfig::is_default")]
     pub shape: ShapeConfig,
+    /// Knowledge distillation: also match a trained teacher's predictions on the same
+    /// (augmented) crops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillConfig>,
+}
+
+/// `[distill]`: learn from a trained model's predictions as well as from the labels. Each step
+/// runs the teacher (inference mode, no gradient) on the batch the student sees and adds
+/// `weight` × the mean squared difference between the student's and the teacher's outputs over
+/// every coordinate of every face, labelled or not, to the loss over the labelled ones. The
+/// teacher must predict the same landmark scheme from the same crop (input size and enlargement);
+/// its architecture and width may differ (a small student from a large teacher).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DistillConfig {
+    /// The teacher: a run directory, a `.safetensors` model file or a shipped model name.
+    pub teacher: String,
+    /// Weight of the distillation term (crop units squared, like the L2 loss).
+    #[serde(default = "default_distill_weight")]
+    pub weight: f64,
+}
+
+fn default_distill_weight() -> f64 {
+    1.0
 }
 
 /// `[shape]`: how the PCA shape model is built.
@@ -412,6 +436,17 @@ impl TrainConfig {
                     "init_from",
                     format!("`{from}` gives the head its trained weights; remove `head_init = \"mean-shape\"`"),
                 );
+            }
+        }
+        if let Some(d) = &self.distill {
+            if !(d.weight.is_finite() && d.weight >= 0.0) {
+                return bad(
+                    "distill.weight",
+                    format!("{} must be finite and >= 0", d.weight),
+                );
+            }
+            if d.teacher.trim().is_empty() {
+                return bad("distill.teacher", "names no model".into());
             }
         }
         if !(16..=1024).contains(&self.data.input_size) {

@@ -590,8 +590,44 @@ fn build_step(
             );
         }
     }
-    let step = TrainStep::new(vs, net, objective, opt, cfg.seed, cfg.data.input_size);
+    let mut step = TrainStep::new(vs, net, objective, opt, cfg.seed, cfg.data.input_size);
+    if let Some(d) = &cfg.distill {
+        step = step.with_teacher(load_teacher(d, scheme, spec, opts)?);
+    }
     Ok((step, state))
+}
+
+/// `[distill]`'s teacher, checked to predict the run's scheme from the run's crop.
+fn load_teacher(
+    d: &crate::config::DistillConfig,
+    scheme: &Scheme,
+    spec: &CropSpec,
+    opts: &TrainOptions,
+) -> Result<step::Teacher> {
+    let path = locations(opts).resolve(&d.teacher)?;
+    let t = crate::bundle::LoadedModel::load_path(&path)?;
+    if t.file.scheme.id != scheme.id {
+        return Err(Error::Config(format!(
+            "`distill.teacher`: {} predicts {} landmarks, this run trains {}",
+            path.display(),
+            t.file.scheme.name(),
+            scheme.name()
+        )));
+    }
+    if t.crop_spec() != *spec {
+        return Err(Error::Config(format!(
+            "`distill.teacher`: {} was trained on {}-px crops enlarged {}, this run uses {}-px crops enlarged {}",
+            path.display(),
+            t.crop_spec().size,
+            t.crop_spec().enlarge,
+            spec.size,
+            spec.enlarge
+        )));
+    }
+    if !opts.quiet {
+        eprintln!("distilling from {} (weight {})", path.display(), d.weight);
+    }
+    Ok(step::Teacher::new(t.vs, t.net, d.weight))
 }
 
 /// Shuffled, augmented batches over every training source, mapped to the model's scheme.

@@ -21,6 +21,32 @@ pub struct StepOutcome {
     pub schedule_value: Option<f64>,
 }
 
+/// Knowledge distillation's teacher: a trained network run in inference mode on each batch, and
+/// the weight of the student's mean squared difference to its outputs (`[distill]`).
+pub(crate) struct Teacher {
+    /// Holds the teacher's weights (the network reads them).
+    _vs: VarStore,
+    net: LandmarkModel,
+    weight: f64,
+}
+
+impl Teacher {
+    pub(crate) fn new(vs: VarStore, net: LandmarkModel, weight: f64) -> Teacher {
+        Teacher {
+            _vs: vs,
+            net,
+            weight,
+        }
+    }
+
+    /// `weight` × the mean over every coordinate of (student − teacher)², the teacher's outputs
+    /// on the same images `xs` taken as constants.
+    fn term(&self, xs: &Tensor, student: &Tensor) -> Tensor {
+        let target = tch::no_grad(|| self.net.forward_t(xs, false).landmarks);
+        (student - target).square().mean(student.kind()) * self.weight
+    }
+}
+
 /// The model, its objective and its optimiser: everything one step changes or reads.
 pub struct TrainStep {
     /// The model's variables (checkpoints read and write them).
@@ -30,6 +56,7 @@ pub struct TrainStep {
     pub(crate) opt: Adam,
     seed: u64,
     input_size: i64,
+    teacher: Option<Teacher>,
 }
 
 /// SplitMix64 over three words: a well-spread, reproducible seed per (seed, epoch, step).
@@ -64,7 +91,14 @@ impl TrainStep {
             opt,
             seed,
             input_size: i64::from(input_size),
+            teacher: None,
         }
+    }
+
+    /// Distil from `teacher` as well (`[distill]`).
+    pub(crate) fn with_teacher(mut self, teacher: Teacher) -> TrainStep {
+        self.teacher = Some(teacher);
+        self
     }
 
     /// Train on one batch at learning rate `lr` (step `step` of epoch `epoch`, 0-based). A loss
@@ -89,7 +123,10 @@ impl TrainStep {
             indices: &batch.indices,
             flipped: &batch.flipped,
         };
-        let lv = self.objective.compute(&out, &targets, epoch)?;
+        let mut lv = self.objective.compute(&out, &targets, epoch)?;
+        if let Some(teacher) = &self.teacher {
+            lv.loss = lv.loss + teacher.term(&xs, &out.landmarks);
+        }
         let loss = scalar(&lv.loss);
         if !loss.is_finite() {
             return Err(Error::Diverged {
@@ -220,6 +257,75 @@ mod tests {
             }
             other => panic!("expected Diverged, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn distillation_adds_the_weighted_mean_squared_difference_to_the_teacher() {
+        // Two identical steps (same seed, same weights), one with a narrower random teacher at
+        // weight 0.7: the losses differ by exactly 0.7 · mean((student − teacher)²) over all 2·5·2
+        // coordinates, computed here by hand from the two networks' outputs on the batch.
+        let w = 0.7;
+        tch::manual_seed(11);
+        let (mut plain, batch, _) =
+            TrainStep::synthetic(&ModelConfig::default(), 5, 2, 32).expect("builds");
+        tch::manual_seed(11);
+        let (with, _, _) = TrainStep::synthetic(&ModelConfig::default(), 5, 2, 32).expect("builds");
+        let tvs = VarStore::new(Device::Cpu);
+        let narrow: ModelConfig =
+            serde_json::from_str(r#"{"arch":"mobilenet_v2","width":0.5}"#).expect("config");
+        let tnet = model::build(&narrow, tvs.root(), 5).expect("teacher");
+        let teacher_before: Vec<f32> = {
+            let v: Vec<Tensor> = tvs
+                .trainable_variables()
+                .iter()
+                .map(|t| t.flatten(0, -1))
+                .collect();
+            Vec::try_from(tch::no_grad(|| Tensor::cat(&v, 0))).expect("floats")
+        };
+        let mut with = with.with_teacher(Teacher::new(tvs, tnet, w));
+
+        let xs = Tensor::from_slice(&batch.images).view([2, 3, 32, 32]);
+        tch::manual_seed(mix_seed(0, 0, 0));
+        let student: Vec<f32> = Vec::try_from(tch::no_grad(|| {
+            with.net.forward_t(&xs, true).landmarks.flatten(0, -1)
+        }))
+        .expect("floats");
+        let teacher = with.teacher.as_ref().expect("teacher");
+        let target: Vec<f32> = Vec::try_from(tch::no_grad(|| {
+            teacher.net.forward_t(&xs, false).landmarks.flatten(0, -1)
+        }))
+        .expect("floats");
+        assert_eq!(student.len(), 20);
+        let by_hand = w * student
+            .iter()
+            .zip(&target)
+            .map(|(s, t)| (f64::from(*s) - f64::from(*t)).powi(2))
+            .sum::<f64>()
+            / 20.0;
+        assert!(
+            by_hand > 1e-6,
+            "a random teacher disagrees with the student"
+        );
+
+        let l_plain = plain.run(&batch, 0, 0, 1e-3).expect("finite").loss;
+        let l_with = with.run(&batch, 0, 0, 1e-3).expect("finite").loss;
+        assert!(
+            ((l_with - l_plain) - by_hand).abs() <= 1e-5 * by_hand.max(1.0),
+            "difference {} vs {by_hand}",
+            l_with - l_plain
+        );
+        // The teacher only teaches: its weights are untouched by the step.
+        let teacher = with.teacher.as_ref().expect("teacher");
+        let after: Vec<f32> = {
+            let v: Vec<Tensor> = teacher
+                ._vs
+                .trainable_variables()
+                .iter()
+                .map(|t| t.flatten(0, -1))
+                .collect();
+            Vec::try_from(tch::no_grad(|| Tensor::cat(&v, 0))).expect("floats")
+        };
+        assert_eq!(after, teacher_before);
     }
 
     #[test]

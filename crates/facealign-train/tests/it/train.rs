@@ -330,3 +330,88 @@ fn heatmap_losses_train_a_heatmap_model_and_refuse_a_regressor() {
     // need not improve in 12 epochs on 9 faces (docs/RESULTS.md), but they stay finite.
     assert!(r.best_val_nme.is_finite());
 }
+
+/// Mean distance (crop-free: image pixels) between two models' predictions on the fixture faces.
+fn mean_gap(a: &std::path::Path, b: &std::path::Path) -> f64 {
+    use facealign_infer::evaluate::{evaluate, EvalOptions};
+    let ds = DataSpec::parse(&fixture_300w()).unwrap().load().unwrap();
+    let preds = |p: &std::path::Path| {
+        let m = facealign_train::bundle::LoadedModel::load_path(&p.join("best.safetensors"))
+            .expect("model");
+        evaluate(&m.file, &m, &ds, &EvalOptions::default())
+            .expect("evaluates")
+            .predictions
+    };
+    let (pa, pb) = (preds(a), preds(b));
+    let (mut sum, mut n) = (0.0, 0usize);
+    for (x, y) in pa.iter().zip(&pb) {
+        for (p, q) in x.landmarks.iter().zip(&y.landmarks) {
+            sum += f64::from((p[0] - q[0]).hypot(p[1] - q[1]));
+            n += 1;
+        }
+    }
+    assert_eq!(n, 9 * 68);
+    sum / n as f64
+}
+
+#[test]
+fn a_distilled_student_follows_its_teacher_and_a_mismatched_teacher_is_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // A teacher that predicts about the mean shape whatever the face: the mean-shape head and
+    // one step at a vanishing learning rate.
+    let mut cfg = tiny("l2", 1, 2);
+    cfg.head_init = facealign_train::config::HeadInit::MeanShape;
+    cfg.optim.lr = 1e-9;
+    let teacher = dir.path().join("teacher");
+    train(cfg, None, &quiet_into(Some(teacher.clone()))).unwrap();
+    // Two students from the same seed and the same start (the mean-shape head), 40 steps each:
+    // one learns the faces from their labels and moves away from the teacher; the other also
+    // learns from the teacher's predictions at weight 100 and must stay much nearer it (without
+    // the term both runs would be identical).
+    let student = |distill: &str, size: u32| {
+        let text = tiny_text("l2", "arch = \"mobilenet_v2\"\ndropout = 0.0", 40, 2)
+            .replace("input_size = 64", &format!("input_size = {size}"));
+        let mut cfg = TrainConfig::from_toml(&format!("{text}{distill}"), "student").unwrap();
+        cfg.head_init = facealign_train::config::HeadInit::MeanShape;
+        cfg
+    };
+    let distill = format!(
+        "[distill]\nteacher = \"{}\"\nweight = 100.0\n",
+        teacher.display()
+    );
+    let plain = dir.path().join("plain");
+    train(student("", 64), None, &quiet_into(Some(plain.clone()))).unwrap();
+    let kd = dir.path().join("kd");
+    train(student(&distill, 64), None, &quiet_into(Some(kd.clone()))).unwrap();
+    let (g_plain, g_kd) = (mean_gap(&plain, &teacher), mean_gap(&kd, &teacher));
+    eprintln!("gap to the teacher: labels only {g_plain:.3} px, distilled {g_kd:.3} px");
+    assert!(
+        g_kd < 0.5 * g_plain,
+        "distilled {g_kd} px vs labels only {g_plain} px from the teacher"
+    );
+    // The distilled config travels with the run (resume rebuilds the teacher from it).
+    let saved = std::fs::read_to_string(kd.join("config.toml")).unwrap();
+    assert!(
+        saved.contains("[distill]") && saved.contains("weight = 100.0"),
+        "{saved}"
+    );
+
+    // A teacher trained on another crop is refused, naming the key and both crops.
+    let err = train(
+        student(&distill, 48),
+        None,
+        &quiet_into(Some(dir.path().join("bad"))),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("distill.teacher") && err.contains("64-px") && err.contains("48-px"),
+        "{err}"
+    );
+    // A bad weight is a config error before any work.
+    let mut bad = student(&distill, 64);
+    bad.distill.as_mut().unwrap().weight = -1.0;
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(err.contains("distill.weight"), "{err}");
+}
