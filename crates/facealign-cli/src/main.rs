@@ -127,6 +127,9 @@ enum ModelCmd {
         size: u32,
         #[arg(long, default_value_t = 68)]
         points: usize,
+        /// MobileNetV2's width multiplier (`model.width`; default 1.0)
+        #[arg(long)]
+        width: Option<f64>,
     },
     /// Fit the detector-box → crop calibration on annotated faces and store it in the model file.
     Calibrate {
@@ -184,9 +187,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
         #[cfg(feature = "train")]
-        Command::Model(ModelCmd::Summary { name, size, points }) => {
-            commands::model::summary(&name, size, points)
-        }
+        Command::Model(ModelCmd::Summary {
+            name,
+            size,
+            points,
+            width,
+        }) => commands::model::summary(&name, size, points, width),
         #[cfg(not(feature = "train"))]
         Command::Model(ModelCmd::Summary { .. }) => {
             bail!("{}", commands::needs_train("`facealign model summary`"))

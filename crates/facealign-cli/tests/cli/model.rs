@@ -21,6 +21,30 @@ fn summary_counts_match_the_published_numbers() {
             "{alias}"
         );
     }
+    // Session 12: `--width` (MobileNetV2's multiplier). At 0.25 every block's channels round up
+    // to multiples of 8 and the last 1×1 convolution keeps 1,280 channels (Keras' rule for widths
+    // below 1): 412,328 parameters, 6.8 M multiply-adds at 96 px, an eighth of width 1's 55.2 M.
+    let quarter = ok(&[
+        "model",
+        "summary",
+        "mobilenetv2",
+        "--size",
+        "96",
+        "--width",
+        "0.25",
+    ]);
+    assert!(
+        quarter.contains("total params 412328, mult-adds 6.8 M at 96×96"),
+        "{quarter}"
+    );
+    assert!(
+        canonical.contains("mult-adds 55.2 M at 96×96"),
+        "{canonical}"
+    );
+    let e = fails(&["model", "summary", "asmnet", "--width", "0.5"]);
+    assert!(e.contains("--width") && e.contains("mobilenet_v2"), "{e}");
+    let e = fails(&["model", "summary", "mobilenet_v2", "--width=-1"]);
+    assert!(e.contains("width"), "{e}");
 }
 
 #[test]
