@@ -4,7 +4,7 @@
 # one) on each model's training faces, and point
 # models/defaults.toml at the better 68-point and 5-point model (lower validation NME).
 # Usage (repository root, after scripts/run_experiments.sh main and scripts/run_adult.sh):
-#   scripts/ship_models.sh [all|adult|aflw|adult68|adult5]
+#   scripts/ship_models.sh [all|adult|aflw|adult68|adult5|adult68-fast]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
@@ -163,4 +163,23 @@ PY
   fi
   rm -r "$tmp"
   cat models/defaults.toml
+fi
+
+# Issue 17 (session 12): adult68-fast = the quarter-width MobileNetV2 at 96 px (about 1 ms per landmark
+# pass in tract, a quarter of adult68's time): of scripts/run_adult68.sh's finished seed-0 runs of
+# configs/adult68/mnv2w025_kd_96.toml (distilled from the shipped adult68) and mnv2w025_l2_96.toml (labels
+# only), the one with the lower AFLW validation NME (never the test split); calibrated like adult68 on
+# the dlib training photos for both default detectors. Not a default: `--model adult68-fast`.
+fast=$(python3 - <<'PY'
+import csv, os
+runs = [(min(float(r['val_nme_pct']) for r in csv.DictReader(open(f'{d}/metrics.csv'))), d)
+        for d in (f'runs/adult68/{c}-s0' for c in ('mnv2w025_kd_96', 'mnv2w025_l2_96'))
+        if os.path.exists(f'{d}/adult.json')]
+print(min(runs)[1] if runs else '')
+PY
+)
+if [ -n "$fast" ] && { [ "$what" = all ] || [ "$what" = adult68-fast ]; }; then
+  echo "adult68-fast <- $fast"
+  $B model export "$fast" models/adult68-fast.safetensors
+  calibrate_defaults models/adult68-fast.safetensors 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
 fi
