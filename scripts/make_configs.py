@@ -199,3 +199,10 @@ write('configs/adult68/mnv2w025_l2_96.toml', 'adult68-mnv2w025-l2-96', W025_HEAD
 write('configs/adult68/mnv2w025_kd_96.toml', 'adult68-mnv2w025-kd-96', W025_HEAD,
       ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2',
       CPU_OPTIM + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
+# Session 12: a warm restart of the distilled run (its validation error fell until the learning rate ran
+# out), as adult68 had: every weight from runs/adult68/mnv2w025_kd_96-s0, 5 more epochs at a lower peak rate.
+write('configs/adult68/mnv2w025_kd_96r.toml', 'adult68-mnv2w025-kd-96r',
+      'epochs = 5\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_from = "runs/adult68/mnv2w025_kd_96-s0"\nval_norm = "box"\n',
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
+      + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
