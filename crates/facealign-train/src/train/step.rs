@@ -125,7 +125,7 @@ impl TrainStep {
         };
         let mut lv = self.objective.compute(&out, &targets, epoch)?;
         if let Some(teacher) = &self.teacher {
-            lv.loss = lv.loss + teacher.term(&xs, &out.landmarks);
+            lv.loss = &lv.loss + teacher.term(&xs, &out.landmarks);
         }
         let loss = scalar(&lv.loss);
         if !loss.is_finite() {
