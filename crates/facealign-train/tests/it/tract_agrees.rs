@@ -92,6 +92,11 @@ fn tract_agrees_with_torch_adult68() {
 }
 
 #[test]
+fn tract_agrees_with_torch_adult68_fast() {
+    shipped_model("adult68-fast");
+}
+
+#[test]
 fn tract_agrees_with_torch_adult5() {
     shipped_model("adult5");
 }
@@ -132,6 +137,7 @@ fn every_shipped_model_is_covered() {
         [
             "adult5",
             "adult68",
+            "adult68-fast",
             "aflw19",
             "infanface-mnv2-acr",
             "infanface-mnv2-l2",
