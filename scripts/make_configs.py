@@ -74,6 +74,11 @@ write('configs/infanface/adult68_96_ft_rot90_l2.toml', 'infanface-adult68-96-ft-
       INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/mnv2_l2_96-s0'),
       INFANT_FT_DATA.replace('input_size = 80', 'input_size = 96').replace('max = 45.0', 'max = 90.0'),
       'mnv2', 'l2', FT_OPTIM)
+# Session 13: the heatmap model (STAR) with adult68's encoder (`init_backbone_from`), decoder from scratch,
+# on the infants at 128 px with the fine-tune's rotations.
+write('configs/infanface/heatmap_star_adult68.toml', 'infanface-heatmap-star-adult68',
+      'epochs = 60\nbatch_size = 16\nseed = 0\nthreads = 1\ninit_backbone_from = "adult68"\nhead_init = "mean-shape"\n',
+      INFANT_FT_DATA.replace('input_size = 80', 'input_size = 128'), 'heatmap', 'star', CPU_OPTIM)
 
 MTFL_DATA = ('[data]\ntrain = "mtfl:../shared/data/mtfl/train.txt"\nval_ids = "configs/mtfl/val_ids.txt"\n'
              'input_size = 64\n')

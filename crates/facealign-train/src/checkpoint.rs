@@ -143,6 +143,50 @@ pub fn copy_into(vs: &VarStore, tensors: &BTreeMap<String, Tensor>, path: &Path)
     Ok(())
 }
 
+/// Copies the variables of `vs` whose names start with `prefix` (e.g. `features.`, the
+/// MobileNetV2 encoder) from `tensors`; the other variables keep their values and the other
+/// tensors are ignored. Every selected variable must exist with the same shape. Returns how many
+/// were copied (an error if none).
+pub fn copy_prefixed_into(
+    vs: &VarStore,
+    tensors: &BTreeMap<String, Tensor>,
+    path: &Path,
+    prefix: &str,
+) -> Result<usize> {
+    let mut copied = 0;
+    for (name, var) in vs.variables() {
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let src = tensors.get(&name).ok_or_else(|| {
+            Error::ckpt(
+                path,
+                format!("encoder variable `{name}` is missing (not a MobileNetV2-based model of the same width?)"),
+            )
+        })?;
+        if src.size() != var.size() {
+            return Err(Error::ckpt(
+                path,
+                format!(
+                    "encoder variable `{name}` has shape {:?}, the model wants {:?} (another width?)",
+                    src.size(),
+                    var.size()
+                ),
+            ));
+        }
+        let mut var = var.shallow_clone();
+        tch::no_grad(|| var.copy_(src));
+        copied += 1;
+    }
+    if copied == 0 {
+        return Err(Error::ckpt(
+            path,
+            format!("this run's model has no variable under `{prefix}` to start from it"),
+        ));
+    }
+    Ok(copied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +243,52 @@ mod tests {
         let err = load(&bad).err().unwrap().to_string();
         assert!(err.contains("bad.safetensors"), "{err}");
         let _ = nn::VarStore::new(Device::Cpu);
+    }
+
+    #[test]
+    fn an_encoder_is_copied_alone_and_its_mismatches_are_named() {
+        let path = Path::new("src.safetensors");
+        let mut src = BTreeMap::new();
+        src.insert(
+            "features.0.w".to_string(),
+            Tensor::from_slice(&[1.0f32, 2.0]),
+        );
+        src.insert("features.18.w".to_string(), Tensor::from_slice(&[9.0f32]));
+        src.insert(
+            "head.w".to_string(),
+            Tensor::from_slice(&[5.0f32, 6.0, 7.0]),
+        );
+        let vs = VarStore::new(Device::Cpu);
+        let enc = vs.root().sub("features").sub("0").zeros("w", &[2]);
+        let head = vs.root().sub("head").zeros("w", &[4]);
+        assert_eq!(copy_prefixed_into(&vs, &src, path, "features.").unwrap(), 1);
+        assert_eq!(Vec::<f32>::try_from(&enc).unwrap(), vec![1.0, 2.0]);
+        // The head (another shape in the source) keeps its own values.
+        assert_eq!(Vec::<f32>::try_from(&head).unwrap(), vec![0.0; 4]);
+
+        let wider = VarStore::new(Device::Cpu);
+        let _w = wider.root().sub("features").sub("0").zeros("w", &[3]);
+        let err = copy_prefixed_into(&wider, &src, path, "features.")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("src.safetensors") && err.contains("features.0.w") && err.contains("[3]"),
+            "{err}"
+        );
+        let deeper = VarStore::new(Device::Cpu);
+        let _d = deeper.root().sub("features").sub("1").zeros("w", &[2]);
+        let err = copy_prefixed_into(&deeper, &src, path, "features.")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("features.1.w") && err.contains("missing"),
+            "{err}"
+        );
+        let no_encoder = VarStore::new(Device::Cpu);
+        let _h = no_encoder.root().sub("head").zeros("w", &[3]);
+        let err = copy_prefixed_into(&no_encoder, &src, path, "features.")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no variable under `features.`"), "{err}");
     }
 }

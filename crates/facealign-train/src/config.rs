@@ -35,6 +35,13 @@ pub struct TrainConfig {
     /// architecture and landmark scheme. Replaces `init`; the head keeps its trained weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<String>,
+    /// Transfer learning across heads: start the MobileNetV2 encoder (`features.*`) from this
+    /// trained model (a run directory, a `.safetensors` file or a shipped model name) and the
+    /// rest from `init`/`head_init`. The source may have another architecture built on the same
+    /// MobileNetV2 (e.g. a regression model for a heatmap model) and another landmark scheme;
+    /// every encoder weight of this run must exist in it with the same shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_backbone_from: Option<String>,
     pub loss: LossConfig,
     #[serde(default)]
     pub optim: OptimConfig,
@@ -435,6 +442,20 @@ impl TrainConfig {
                 return bad(
                     "init_from",
                     format!("`{from}` gives the head its trained weights; remove `head_init = \"mean-shape\"`"),
+                );
+            }
+        }
+        if let Some(from) = &self.init_backbone_from {
+            if self.init_from.is_some() {
+                return bad(
+                    "init_backbone_from",
+                    format!("`init_from` already gives every weight; remove `init_backbone_from = \"{from}\"`"),
+                );
+            }
+            if self.init != Init::Random {
+                return bad(
+                    "init_backbone_from",
+                    format!("`{from}` gives the encoder's initial weights; remove `init`"),
                 );
             }
         }

@@ -574,6 +574,14 @@ fn build_step(
             eprintln!("fine-tuning from {}", path.display());
         }
     }
+    if let Some(from) = &cfg.init_backbone_from {
+        let path = locations(opts).resolve(from)?;
+        let loaded = checkpoint::load(&path)?;
+        let n = checkpoint::copy_prefixed_into(&vs, &loaded.tensors, &path, "features.")?;
+        if !opts.quiet {
+            eprintln!("encoder ({n} tensors) from {}", path.display());
+        }
+    }
     if cfg.head_init == HeadInit::MeanShape {
         init_head_to_mean_shape(&vs, data, spec)?;
     }

@@ -415,3 +415,55 @@ fn a_distilled_student_follows_its_teacher_and_a_mismatched_teacher_is_refused()
     let err = bad.validate().unwrap_err().to_string();
     assert!(err.contains("distill.weight"), "{err}");
 }
+
+#[test]
+fn a_heatmap_model_starts_from_a_regressors_encoder() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // The source: a 68-point regressor (its encoder has moved away from ImageNet's).
+    let source = dir.path().join("regressor");
+    train(tiny("l2", 2, 2), None, &quiet_into(Some(source.clone()))).unwrap();
+    let text = tiny_text("star", "arch = \"heatmap\"\nheatmap_size = 16", 1, 2)
+        .replace("init = \"imagenet\"\n", "");
+    // `init_backbone_from` is a top-level key: it precedes the first table.
+    let from = text.replacen(
+        "[data]",
+        &format!("init_backbone_from = \"{}\"\n[data]", source.display()),
+        1,
+    );
+    let mut cfg = TrainConfig::from_toml(&from, "hm").unwrap();
+    cfg.optim.lr = 1e-12;
+    let out = dir.path().join("heatmap");
+    train(cfg.clone(), None, &quiet_into(Some(out.clone()))).unwrap();
+    let src = facealign_train::checkpoint::load(&source.join("best.safetensors")).unwrap();
+    let hm = facealign_train::checkpoint::load(&out.join("best.safetensors")).unwrap();
+    // Every encoder convolution of the heatmap model is the regressor's (one step at lr 1e-12
+    // moves none measurably; BatchNorm's running statistics do move, so only weights compare).
+    let mut compared = 0;
+    for (name, t) in &hm.tensors {
+        if name.starts_with("features.") && name.ends_with(".weight") && t.dim() == 4 {
+            let diff = (t - &src.tensors[name]).abs().max().double_value(&[]);
+            assert!(diff < 1e-6, "{name} differs by {diff}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 50, "{compared} encoder convolutions compared");
+    // The regressor's last layer (features.18) and head are not part of the heatmap model.
+    assert!(!hm.tensors.keys().any(|k| k.starts_with("features.18.")));
+
+    // With `init` or `init_from` as well, the config is refused naming the key.
+    let mut both = cfg.clone();
+    both.init = facealign_train::config::Init::Imagenet;
+    let err = both.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("init_backbone_from") && err.contains("`init`"),
+        "{err}"
+    );
+    let mut both = cfg;
+    both.init_from = Some("adult68".into());
+    let err = both.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("init_backbone_from") && err.contains("init_from"),
+        "{err}"
+    );
+}
