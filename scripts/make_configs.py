@@ -211,3 +211,10 @@ write('configs/adult68/mnv2w025_kd_96r.toml', 'adult68-mnv2w025-kd-96r',
       ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
       + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
+# Session 13: a second, longer warm restart (8 epochs from the shipped kd_96r) to see how far the quarter-width
+# network goes with more distillation.
+write('configs/adult68/mnv2w025_kd_96r2.toml', 'adult68-mnv2w025-kd-96r2',
+      'epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 1\ninit_from = "runs/adult68/mnv2w025_kd_96r-s0"\nval_norm = "box"\n',
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
+      + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
