@@ -162,6 +162,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         // The points would be in each face's turned view, not in the data's images.
         bail!("--predictions cannot be written with --rotate: the predictions are in the faces' turned views, not in the data's images");
     }
+    if a.detector.is_some() && (a.predictions.is_some() || !a.worst.is_empty()) {
+        // The end-to-end report holds only the faces the detector found.
+        bail!("--predictions and --worst are not available with --detector: evaluate from the annotated boxes for them");
+    }
     // Output paths are checked before any work, and errors name the path given.
     for p in [&a.json, &a.plot, &a.predictions].into_iter().flatten() {
         super::prepare_output(p)?;
@@ -197,22 +201,31 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .display()
             .to_string(),
     };
-    if let Some(det) = &a.detector {
-        return end_to_end(
-            &first,
-            det,
-            a.search_turned,
-            &ds,
-            &opts,
-            a.json.as_deref(),
-            a.runtime,
-        );
-    }
-    let mut reports = vec![evaluate_one(&first, &ds, &opts, a.runtime)?];
-    for m in &a.compare {
-        reports.push(evaluate_one(m, &ds, &opts, a.runtime)?);
+    let mut reports = Vec::new();
+    for m in std::iter::once(&first).chain(&a.compare) {
+        reports.push(match &a.detector {
+            Some(det) => end_to_end(m, det, a.search_turned, &ds, &opts, a.runtime)?,
+            None => evaluate_one(m, &ds, &opts, a.runtime)?,
+        });
     }
     print!("{}", eval::markdown(&reports));
+    if a.detector.is_some() {
+        println!("\n| model | detector | faces | found | recall % |\n|---|---|---|---|---|");
+        for r in &reports {
+            let d = r
+                .detection
+                .as_ref()
+                .context("the end-to-end report has no detection block")?;
+            println!(
+                "| {} | {} | {} | {} | {:.1} |",
+                r.model,
+                d.detector,
+                d.faces,
+                d.found,
+                d.recall * 100.0
+            );
+        }
+    }
     for r in &reports {
         if !r.unscored.is_empty() {
             println!(
@@ -290,32 +303,11 @@ fn end_to_end(
     search_turned: bool,
     ds: &facealign::Dataset,
     opts: &EvalOptions,
-    json: Option<&Path>,
     rt: Runtime,
-) -> Result<()> {
+) -> Result<eval::EvalReport> {
     let (m, net) = runtime::load(model, rt)?;
     let mut p = facealign::infer::Predictor::new(m, net, detector, super::locations())?;
     p.refine = opts.refine;
     p.search_turned = search_turned;
-    let r = facealign::infer::predictor::end_to_end(&mut p, ds, opts)?;
-    let d = r
-        .detection
-        .as_ref()
-        .context("the end-to-end report has no detection block")?;
-    print!("{}", eval::markdown(std::slice::from_ref(&r)));
-    println!("\n| model | detector | faces | found | recall % |\n|---|---|---|---|---|");
-    println!(
-        "| {} | {} | {} | {} | {:.1} |",
-        r.model,
-        d.detector,
-        d.faces,
-        d.found,
-        d.recall * 100.0
-    );
-    if let Some(path) = json {
-        let text = serde_json::to_string_pretty(std::slice::from_ref(&r))?;
-        facealign::fsio::write_atomic(path, text.as_bytes())?;
-        println!("wrote {}", path.display());
-    }
-    Ok(())
+    Ok(facealign::infer::predictor::end_to_end(&mut p, ds, opts)?)
 }

@@ -175,6 +175,35 @@ fn end_to_end_with_a_detector_reports_recall() {
         "{text}"
     );
     assert!(text.contains("| ultraface-rfb | 2 | 2 | 100.0 |"), "{text}");
+    // --compare end to end: a row and a detection line for each model, both in the JSON (it
+    // used to be ignored silently with --detector).
+    let dir = tempdir();
+    let json = dir.path().join("e2e.json").display().to_string();
+    let text = dlib_test(&["--compare", "adult68", "--json", &json]);
+    assert_eq!(text.matches(all_found).count(), 2, "{text}");
+    assert!(text.contains("| adult68 | all | 25 |"), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r.as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r[1]["detection"]["found"], 25, "{r}");
+    // Outputs that need every annotated face are refused end to end, not ignored.
+    let err = fails(&with_model(
+        "eval",
+        &model,
+        &[
+            "--data",
+            "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
+            "--detector",
+            "ultraface-rfb",
+            "--worst",
+            "3",
+            &dir.path().display().to_string(),
+        ],
+    ));
+    assert!(
+        err.contains("--worst") && err.contains("--detector"),
+        "{err}"
+    );
 }
 
 #[test]
