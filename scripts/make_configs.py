@@ -218,3 +218,10 @@ write('configs/adult68/mnv2w025_kd_96r2.toml', 'adult68-mnv2w025-kd-96r2',
       ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
       + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
+# Session 13: adult68 as a heatmap model (STAR), the encoder from the shipped adult68 (`init_backbone_from`), the
+# decoder from scratch, adult68's mixed data (STAR supervises the points that map to one iBUG point each).
+write('configs/adult68/heatmap_star_96.toml', 'adult68-heatmap-star-96',
+      'epochs = 3\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_backbone_from = "models/adult68.safetensors"\n'
+      'head_init = "mean-shape"\nval_norm = "box"\n',
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap', 'star',
+      CPU_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))

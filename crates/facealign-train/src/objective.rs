@@ -243,8 +243,56 @@ impl Objective {
     }
 
     /// The loss for one batch: the mean over its labelled coordinates (points).
+    ///
+    /// Heatmap losses (STAR, AWing) with a mixed-scheme config supervise the model's own T
+    /// points only: a virtual point (the mean of several of them) has no heatmap of its own, so
+    /// its slot is left out (its weight does not count in the mean either).
     pub fn compute(&self, out: &ModelOutput, t: &BatchTargets, epoch: usize) -> Result<LossValue> {
-        let pred = &self.extended(&out.landmarks);
+        if self.cfg.needs_heatmaps() && !self.virtual_sets.is_empty() {
+            let own = out.landmarks.size()[1] / 2;
+            let slots = own as usize + self.virtual_sets.len();
+            if t.labelled.len() % slots != 0 || t.gt_host.len() != 2 * t.labelled.len() {
+                return Err(Error::invalid(
+                    "batch targets",
+                    format!(
+                        "{} labelled flags and {} values are not whole samples of {slots} points",
+                        t.labelled.len(),
+                        t.gt_host.len()
+                    ),
+                ));
+            }
+            let own_u = own as usize;
+            let gt_host: Vec<f32> = t
+                .gt_host
+                .chunks(2 * slots)
+                .flat_map(|r| r[..2 * own_u].iter().copied())
+                .collect();
+            let labelled: Vec<f32> = t
+                .labelled
+                .chunks(slots)
+                .flat_map(|r| r[..own_u].iter().copied())
+                .collect();
+            let gt = t.gt.narrow(1, 0, 2 * own);
+            let own_targets = BatchTargets {
+                gt: &gt,
+                gt_host: &gt_host,
+                labelled: &labelled,
+                indices: t.indices,
+                flipped: t.flipped,
+            };
+            return self.compute_extended(&out.landmarks, out, &own_targets, epoch);
+        }
+        self.compute_extended(&self.extended(&out.landmarks), out, t, epoch)
+    }
+
+    /// [`Objective::compute`] on predictions already in the batch's point space.
+    fn compute_extended(
+        &self,
+        pred: &Tensor,
+        out: &ModelOutput,
+        t: &BatchTargets,
+        epoch: usize,
+    ) -> Result<LossValue> {
         let n = pred.size()[0];
         let dim = pred.size()[1];
         if t.labelled.len() as i64 != n * dim / 2 || t.gt_host.len() as i64 != n * dim {
@@ -438,6 +486,49 @@ mod tests {
         for (b, p) in back.iter().zip(pts) {
             assert!((f64::from(*b) - p).abs() < 1e-5, "{back:?} vs {pts:?}");
         }
+    }
+
+    #[test]
+    fn a_heatmap_loss_with_mixed_schemes_supervises_the_models_own_points_only() {
+        // 2 samples, T = 2 model points, one virtual point (the mean of points 0 and 1): the
+        // STAR objective on the extended batch must equal STAR on the own points alone, whatever
+        // the virtual slot holds (NaN here) and whatever its weight.
+        let heat = super::super::loss::testutil::uniform(5, &[2, 2, 6, 6], 0.05, 1.0)
+            .set_requires_grad(true);
+        let out = ModelOutput {
+            landmarks: Tensor::zeros([2, 4], (Kind::Double, tch::Device::Cpu)),
+            heatmaps: Some(heat.shallow_clone()),
+            pose: None,
+        };
+        let own_host = [-0.1f32, 0.05, 0.2, -0.2, 0.15, 0.1, -0.25, 0.0];
+        let own_labelled = [1.0f32, 0.5, 0.0, 1.0];
+        let mut ext_host = Vec::new();
+        let mut ext_labelled = Vec::new();
+        for k in 0..2 {
+            ext_host.extend_from_slice(&own_host[4 * k..4 * k + 4]);
+            ext_host.extend_from_slice(&[f32::NAN, f32::NAN]);
+            ext_labelled.extend_from_slice(&own_labelled[2 * k..2 * k + 2]);
+            ext_labelled.push(1.0);
+        }
+        let loss = |host: &[f32], labelled: &[f32], virtual_points: &[Vec<usize>]| {
+            let obj = Objective::new(LossConfig::Star(StarLossConfig::default()), None, 24, 1)
+                .expect("star")
+                .with_virtual_points(virtual_points);
+            let cols = host.len() as i64 / 2;
+            let gt = Tensor::from_slice(host).view([2, cols]).to_kind(Kind::Double);
+            let t = BatchTargets {
+                gt: &gt,
+                gt_host: host,
+                labelled,
+                indices: &[0, 1],
+                flipped: &[false, false],
+            };
+            scalar(&obj.compute(&out, &t, 0).expect("loss").loss)
+        };
+        let own = loss(&own_host, &own_labelled, &[]);
+        let mixed = loss(&ext_host, &ext_labelled, &[vec![0, 1]]);
+        assert!(own.is_finite() && own > 0.0, "{own}");
+        assert_eq!(own, mixed);
     }
 
     #[test]

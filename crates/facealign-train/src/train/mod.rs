@@ -328,13 +328,21 @@ fn run(
 
     let data = prepare_data(&cfg)?;
     let scheme = data.target.clone();
-    if !data.single_scheme() && (cfg.loss.needs_shape_model() || cfg.loss.needs_heatmaps()) {
+    if !data.single_scheme() && cfg.loss.needs_shape_model() {
         return Err(Error::Config(format!(
             "loss `{}` needs every training source in the model's scheme {} (mapped points \
-             have no shape model or heatmap); use l2, l1, smooth_l1 or wing with mixed schemes",
+             have no shape model); use l2, l1, smooth_l1, wing, star or awing with mixed schemes",
             cfg.loss.name(),
             scheme.name()
         )));
+    }
+    if !data.single_scheme() && cfg.loss.needs_heatmaps() && !opts.quiet {
+        eprintln!(
+            "note: loss `{}` supervises the points that map to one {} point each; a point mapped \
+             to the mean of several (e.g. an eye centre) has no heatmap and is not used",
+            cfg.loss.name(),
+            scheme.name()
+        );
     }
     let spec = CropSpec {
         size: cfg.data.input_size,

@@ -107,6 +107,11 @@ fn tract_agrees_with_torch_infant68() {
 }
 
 #[test]
+fn tract_agrees_with_torch_infant68_heatmap() {
+    shipped_model("infant68-heatmap");
+}
+
+#[test]
 fn tract_agrees_with_torch_infanface_mnv2_l2() {
     shipped_model("infanface-mnv2-l2");
 }
@@ -142,6 +147,7 @@ fn every_shipped_model_is_covered() {
             "infanface-mnv2-acr",
             "infanface-mnv2-l2",
             "infant68",
+            "infant68-heatmap",
             "mtfl-mnv2-l2",
             "mtfl68-mnv2-l2"
         ],

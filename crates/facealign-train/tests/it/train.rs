@@ -281,11 +281,20 @@ fn mixed_schemes_train_and_validate_each_source_in_its_own_scheme() {
     let r = train(cfg.clone(), None, &opts).unwrap();
     assert!(r.best_val_nme.is_finite() && r.best_val_nme > 0.0);
     // ACR needs one scheme: refused with a message naming the loss.
-    let mut acr = cfg;
+    let mut acr = cfg.clone();
     acr.loss = toml::from_str("kind = \"acr\"").unwrap();
     let opts = quiet_into(Some(dir.path().join("acr")));
     let e = train(acr, None, &opts).unwrap_err().to_string();
     assert!(e.contains("acr") && e.contains("mixed schemes"), "{e}");
+    // STAR on a heatmap model trains from the same mixed sources (the AFLW points that map to
+    // one iBUG point each; the eye centres, means of six points, have no heatmap).
+    let mut star = cfg;
+    star.loss = toml::from_str("kind = \"star\"").unwrap();
+    star.model = toml::from_str("arch = \"heatmap\"\nheatmap_size = 16").unwrap();
+    star.head_init = facealign_train::config::HeadInit::Default;
+    let opts = quiet_into(Some(dir.path().join("star")));
+    let r = train(star, None, &opts).unwrap();
+    assert!(r.best_val_nme.is_finite() && r.best_val_nme > 0.0);
 }
 
 #[test]
