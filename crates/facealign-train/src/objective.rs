@@ -515,7 +515,9 @@ mod tests {
                 .expect("star")
                 .with_virtual_points(virtual_points);
             let cols = host.len() as i64 / 2;
-            let gt = Tensor::from_slice(host).view([2, cols]).to_kind(Kind::Double);
+            let gt = Tensor::from_slice(host)
+                .view([2, cols])
+                .to_kind(Kind::Double);
             let t = BatchTargets {
                 gt: &gt,
                 gt_host: host,
