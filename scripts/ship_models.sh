@@ -167,13 +167,13 @@ fi
 
 # Issue 17 (session 12): adult68-fast = the quarter-width MobileNetV2 at 96 px (about 1 ms per landmark
 # pass in tract, a quarter of adult68's time): of scripts/run_adult68.sh's finished seed-0 runs of
-# configs/adult68/mnv2w025_kd_96.toml (distilled from the shipped adult68), its warm restart mnv2w025_kd_96r.toml and mnv2w025_l2_96.toml (labels
+# configs/adult68/mnv2w025_kd_96.toml (distilled from the shipped adult68), its warm restarts mnv2w025_kd_96r.toml and (session 13) mnv2w025_kd_96r2.toml, and mnv2w025_l2_96.toml (labels
 # only), the one with the lower AFLW validation NME (never the test split); calibrated like adult68 on
 # the dlib training photos for both default detectors. Not a default: `--model adult68-fast`.
 fast=$(python3 - <<'PY'
 import csv, os
 runs = [(min(float(r['val_nme_pct']) for r in csv.DictReader(open(f'{d}/metrics.csv'))), d)
-        for d in (f'runs/adult68/{c}-s0' for c in ('mnv2w025_kd_96', 'mnv2w025_kd_96r', 'mnv2w025_l2_96'))
+        for d in (f'runs/adult68/{c}-s0' for c in ('mnv2w025_kd_96', 'mnv2w025_kd_96r', 'mnv2w025_kd_96r2', 'mnv2w025_l2_96'))
         if os.path.exists(f'{d}/adult.json')]
 print(min(runs)[1] if runs else '')
 PY
