@@ -251,7 +251,7 @@ impl Objective {
         if self.cfg.needs_heatmaps() && !self.virtual_sets.is_empty() {
             let own = out.landmarks.size()[1] / 2;
             let slots = own as usize + self.virtual_sets.len();
-            if t.labelled.len() % slots != 0 || t.gt_host.len() != 2 * t.labelled.len() {
+            if !t.labelled.len().is_multiple_of(slots) || t.gt_host.len() != 2 * t.labelled.len() {
                 return Err(Error::invalid(
                     "batch targets",
                     format!(
