@@ -107,29 +107,40 @@ pub fn model_tensors(vs: &VarStore) -> Vec<(String, Tensor)> {
     vars.into_iter().collect()
 }
 
+/// Copies `tensors[name]` into `var`; `what` names the variable's kind in errors and `hint` says
+/// what a missing or misshapen one suggests.
+fn copy_var(
+    var: &Tensor,
+    name: &str,
+    tensors: &BTreeMap<String, Tensor>,
+    path: &Path,
+    what: &str,
+    hint: &str,
+) -> Result<()> {
+    let src = tensors
+        .get(name)
+        .ok_or_else(|| Error::ckpt(path, format!("{what} `{name}` is missing ({hint})")))?;
+    if src.size() != var.size() {
+        return Err(Error::ckpt(
+            path,
+            format!(
+                "{what} `{name}` has shape {:?}, the model wants {:?} ({hint})",
+                src.size(),
+                var.size()
+            ),
+        ));
+    }
+    let mut var = var.shallow_clone();
+    tch::no_grad(|| var.copy_(src));
+    Ok(())
+}
+
 /// Copy every variable of `vs` from `tensors`. Every variable must be present with the same shape;
 /// extra `optim.*` entries are ignored, other extra entries are an error (a different model).
 pub fn copy_into(vs: &VarStore, tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
     let vars = vs.variables();
     for (name, var) in &vars {
-        let src = tensors.get(name).ok_or_else(|| {
-            Error::ckpt(
-                path,
-                format!("variable `{name}` is missing (a different model?)"),
-            )
-        })?;
-        if src.size() != var.size() {
-            return Err(Error::ckpt(
-                path,
-                format!(
-                    "variable `{name}` has shape {:?}, the model wants {:?}",
-                    src.size(),
-                    var.size()
-                ),
-            ));
-        }
-        let mut var = var.shallow_clone();
-        tch::no_grad(|| var.copy_(src));
+        copy_var(var, name, tensors, path, "variable", "a different model?")?;
     }
     if let Some(extra) = tensors
         .keys()
@@ -155,28 +166,11 @@ pub fn copy_prefixed_into(
 ) -> Result<usize> {
     let mut copied = 0;
     for (name, var) in vs.variables() {
-        if !name.starts_with(prefix) {
-            continue;
+        if name.starts_with(prefix) {
+            let hint = "not a MobileNetV2-based model of the same width?";
+            copy_var(&var, &name, tensors, path, "encoder variable", hint)?;
+            copied += 1;
         }
-        let src = tensors.get(&name).ok_or_else(|| {
-            Error::ckpt(
-                path,
-                format!("encoder variable `{name}` is missing (not a MobileNetV2-based model of the same width?)"),
-            )
-        })?;
-        if src.size() != var.size() {
-            return Err(Error::ckpt(
-                path,
-                format!(
-                    "encoder variable `{name}` has shape {:?}, the model wants {:?} (another width?)",
-                    src.size(),
-                    var.size()
-                ),
-            ));
-        }
-        let mut var = var.shallow_clone();
-        tch::no_grad(|| var.copy_(src));
-        copied += 1;
     }
     if copied == 0 {
         return Err(Error::ckpt(
