@@ -225,3 +225,7 @@ write('configs/adult68/heatmap_star_96.toml', 'adult68-heatmap-star-96',
       'head_init = "mean-shape"\nval_norm = "box"\n',
       ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap', 'star',
       CPU_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+# ... and the infant heatmap model fine-tuned from every weight of that adult heatmap model (encoder and decoder).
+write('configs/infanface/heatmap_star_ft_adult68hm.toml', 'infanface-heatmap-star-ft-adult68hm',
+      INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_star_96-s0'),
+      INFANT_FT_DATA.replace('input_size = 80', 'input_size = 128'), 'heatmap', 'star', FT_OPTIM)

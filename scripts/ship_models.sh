@@ -4,7 +4,7 @@
 # one) on each model's training faces, and point
 # models/defaults.toml at the better 68-point and 5-point model (lower validation NME).
 # Usage (repository root, after scripts/run_experiments.sh main and scripts/run_adult.sh):
-#   scripts/ship_models.sh [all|adult|aflw|adult68|adult5|adult68-fast|infant68-heatmap]
+#   scripts/ship_models.sh [all|adult|aflw|adult68|adult5|adult68-fast|infant68-heatmap|adult68-heatmap]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
@@ -201,4 +201,14 @@ if [ -n "$hm" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap ]; }; the
   echo "infant68-heatmap <- $hm"
   $B model export "$hm" models/infant68-heatmap.safetensors
   calibrate_defaults models/infant68-heatmap.safetensors pts:../shared/data/infanface/train
+fi
+
+# Issue 13 (session 13): adult68-heatmap = the heatmap model (STAR, 96 px) on adult68's encoder, trained on
+# adult68's data (ADULT68_CONFIGS=heatmap_star_96 scripts/run_adult68.sh 0: its evaluations written, so
+# finished); calibrated like adult68 on the dlib training photos for both default detectors. Not a default
+# (about twice adult68's time per face): `--model adult68-heatmap`.
+if [ -f runs/adult68/heatmap_star_96-s0/adult.json ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap ]; }; then
+  echo "adult68-heatmap <- runs/adult68/heatmap_star_96-s0"
+  $B model export runs/adult68/heatmap_star_96-s0 models/adult68-heatmap.safetensors
+  calibrate_defaults models/adult68-heatmap.safetensors 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
 fi

@@ -97,6 +97,11 @@ fn tract_agrees_with_torch_adult68_fast() {
 }
 
 #[test]
+fn tract_agrees_with_torch_adult68_heatmap() {
+    shipped_model("adult68-heatmap");
+}
+
+#[test]
 fn tract_agrees_with_torch_adult5() {
     shipped_model("adult5");
 }
@@ -143,6 +148,7 @@ fn every_shipped_model_is_covered() {
             "adult5",
             "adult68",
             "adult68-fast",
+            "adult68-heatmap",
             "aflw19",
             "infanface-mnv2-acr",
             "infanface-mnv2-l2",
