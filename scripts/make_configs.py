@@ -229,3 +229,8 @@ write('configs/adult68/heatmap_star_96.toml', 'adult68-heatmap-star-96',
 write('configs/infanface/heatmap_star_ft_adult68hm.toml', 'infanface-heatmap-star-ft-adult68hm',
       INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_star_96-s0'),
       INFANT_FT_DATA.replace('input_size = 80', 'input_size = 128'), 'heatmap', 'star', FT_OPTIM)
+# ... and its warm restart (it improved at every epoch): every weight from it, 3 more epochs at a lower peak rate.
+write('configs/adult68/heatmap_star_96r.toml', 'adult68-heatmap-star-96r',
+      'epochs = 3\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_from = "runs/adult68/heatmap_star_96-s0"\nval_norm = "box"\n',
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap', 'star',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))

@@ -207,8 +207,18 @@ fi
 # adult68's data (ADULT68_CONFIGS=heatmap_star_96 scripts/run_adult68.sh 0: its evaluations written, so
 # finished); calibrated like adult68 on the dlib training photos for both default detectors. Not a default
 # (about twice adult68's time per face): `--model adult68-heatmap`.
-if [ -f runs/adult68/heatmap_star_96-s0/adult.json ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap ]; }; then
-  echo "adult68-heatmap <- runs/adult68/heatmap_star_96-s0"
-  $B model export runs/adult68/heatmap_star_96-s0 models/adult68-heatmap.safetensors
+# Of it and its warm restart (configs/adult68/heatmap_star_96r.toml), the finished run with the lower AFLW
+# validation NME.
+hm68=$(python3 - <<'PY'
+import csv, os
+runs = [(min(float(r['val_nme_pct']) for r in csv.DictReader(open(f'{d}/metrics.csv'))), d)
+        for d in (f'runs/adult68/{c}-s0' for c in ('heatmap_star_96', 'heatmap_star_96r'))
+        if os.path.exists(f'{d}/adult.json')]
+print(min(runs)[1] if runs else '')
+PY
+)
+if [ -n "$hm68" ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap ]; }; then
+  echo "adult68-heatmap <- $hm68"
+  $B model export "$hm68" models/adult68-heatmap.safetensors
   calibrate_defaults models/adult68-heatmap.safetensors 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
 fi
