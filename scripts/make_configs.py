@@ -234,3 +234,12 @@ write('configs/adult68/heatmap_star_96r.toml', 'adult68-heatmap-star-96r',
       'epochs = 3\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_from = "runs/adult68/heatmap_star_96-s0"\nval_norm = "box"\n',
       ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap', 'star',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+# Session 14: the same heatmap model with the light decoder (depthwise + pointwise stages, 9.5 M instead of 77 M
+# multiply-adds at 96 px), so that a heatmap model fits the default's latency; its encoder from the restarted adult
+# heatmap model (already tuned for heatmaps), the decoder from scratch, 3 epochs of adult68's data.
+MODELS['heatmap_sep'] = '[model]\narch = "heatmap"\ndecoder = "separable"\n'
+write('configs/adult68/heatmap_sep_star_96.toml', 'adult68-heatmap-sep-star-96',
+      'epochs = 3\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_backbone_from = "runs/adult68/heatmap_star_96r-s0"\n'
+      'val_norm = "box"\n',
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap_sep', 'star',
+      CPU_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))

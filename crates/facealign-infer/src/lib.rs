@@ -40,5 +40,5 @@ pub use model_file::{Locations, ModelFile};
 pub use net::CropNet;
 pub use predict::Refine;
 pub use predictor::{Face, Predictor};
-pub use runtime::{BatchPlans, TractNet, TractOptions};
+pub use runtime::{BatchPlans, OpTime, TractNet, TractOptions};
 pub use weights::{WeightTensor, Weights};

@@ -311,6 +311,69 @@ impl TractNet {
     }
 }
 
+/// Time spent in one kind of operator of a [`TractNet`]'s batch-1 plan ([`TractNet::profile`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpTime {
+    /// tract's operator name after optimisation (e.g. `Conv`, `Resize`, `OptMatMul`).
+    pub op: String,
+    /// Plan nodes running this operator.
+    pub nodes: usize,
+    /// Median over the timed runs of the time spent in those nodes per run, ms.
+    pub ms: f64,
+}
+
+impl TractNet {
+    /// Where the time of one batch-1 run goes: every node of the optimised plan timed on its own
+    /// (`reps` timed runs after one warm-up, on a mid-grey crop), summed per operator kind,
+    /// slowest first. The sum is close to [`TractNet::run`]'s latency (the timer adds ~0.1 µs
+    /// per node).
+    pub fn profile(&self, reps: usize) -> Result<Vec<OpTime>> {
+        use std::time::Instant;
+        use tract_onnx::tract_core::plan::{eval, SimpleState};
+        let bad = |e: TractError| Error::tract(&self.origin, &e);
+        let plan = self.plan(1)?;
+        let s = self.input_size;
+        let input = Tensor::from_shape(&[1, 3, s, s], &vec![0.5f32; 3 * s * s]).map_err(bad)?;
+        let mut state = SimpleState::new(&plan).map_err(bad)?;
+        // Per op name: nodes, and the time of each timed run.
+        let mut per_op: HashMap<String, (usize, Vec<f64>)> = HashMap::new();
+        let reps = reps.max(1);
+        for r in 0..=reps {
+            let mut this_run: HashMap<String, (usize, f64)> = HashMap::new();
+            state
+                .run_plan_with_eval(tvec!(input.clone().into_tvalue()), |ctx, st, node, xs| {
+                    let t0 = Instant::now();
+                    let out = eval(ctx, st, node, xs);
+                    let e = this_run.entry(node.op().name().to_string()).or_default();
+                    e.0 += 1;
+                    e.1 += t0.elapsed().as_secs_f64() * 1e3;
+                    out
+                })
+                .map_err(bad)?;
+            if r > 0 {
+                for (op, (nodes, ms)) in this_run {
+                    let e = per_op.entry(op).or_default();
+                    e.0 = nodes;
+                    e.1.push(ms);
+                }
+            }
+        }
+        let mut rows: Vec<OpTime> = per_op
+            .into_iter()
+            .map(|(op, (nodes, mut t))| {
+                t.sort_by(f64::total_cmp);
+                OpTime {
+                    op,
+                    nodes,
+                    ms: t[t.len() / 2],
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| b.ms.total_cmp(&a.ms).then_with(|| a.op.cmp(&b.op)));
+        Ok(rows)
+    }
+}
+
 /// Runs the convolutions channel-last (tract's `conv_nhwc` transform, then a declutter pass that
 /// cancels the layout moves between consecutive convs): tract's depthwise kernel vectorises over
 /// channels in that layout, which halves the depthwise time of MobileNetV2 at batch 1. Depthwise

@@ -57,9 +57,16 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// tract: also time every operator of each model's batch-1 plan (1 thread) and print where
+    /// the time goes, summed per operator kind.
+    #[arg(long)]
+    profile: bool,
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.profile && a.runtime != Runtime::Tract {
+        anyhow::bail!("--profile times the operators of tract's plan: add --runtime tract");
+    }
     match a.runtime {
         Runtime::Tract => tract(&a),
         Runtime::Torch => torch(a),
@@ -77,6 +84,17 @@ struct LatencyRow {
     /// The same on torch with one libtorch thread (builds with `train` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     torch_1t_ms: Option<f64>,
+    /// Per operator kind, 1 thread, slowest first (`--profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<Vec<ProfileRow>>,
+}
+
+/// Where one model's batch-1 time goes (`bench --runtime tract --profile`).
+#[derive(Serialize)]
+struct ProfileRow {
+    op: String,
+    nodes: usize,
+    ms: f64,
 }
 
 /// Median of `steps` timed calls after `warmup` untimed ones, ms.
@@ -122,12 +140,25 @@ fn tract(a: &BenchArgs) -> Result<()> {
         // A mid-grey crop: the latency of these networks does not depend on the pixels.
         let crop = vec![0.5f32; 3 * s * s];
         let mut ms = [0.0; 2];
+        let mut profile = None;
         for (k, threads) in [1usize, 2].into_iter().enumerate() {
             let net = TractNet::from_weights(&w, TractOptions::with_threads(threads))?;
             ms[k] = median_ms(a.warmup, a.steps, || {
                 net.run(&crop, 1)?;
                 Ok(())
             })?;
+            if a.profile && threads == 1 {
+                let rows = net.profile(a.steps)?;
+                profile = Some(
+                    rows.into_iter()
+                        .map(|r| ProfileRow {
+                            op: r.op,
+                            nodes: r.nodes,
+                            ms: r.ms,
+                        })
+                        .collect(),
+                );
+            }
         }
         rows.push(LatencyRow {
             model: file.name.clone(),
@@ -135,6 +166,7 @@ fn tract(a: &BenchArgs) -> Result<()> {
             tract_1t_ms: ms[0],
             tract_2t_ms: ms[1],
             torch_1t_ms: torch_latency(&path, &crop, a.warmup, a.steps)?,
+            profile,
         });
     }
     if a.json {
@@ -158,6 +190,27 @@ fn tract(a: &BenchArgs) -> Result<()> {
                         "{t:.2}"
                     ))
             );
+        }
+        for r in &rows {
+            let Some(p) = &r.profile else { continue };
+            let total: f64 = p.iter().map(|o| o.ms).sum();
+            println!(
+                "\n{} ({} px), tract 1 thread, per operator (median of {} runs; sum {total:.2} ms)\n",
+                r.model,
+                r.input,
+                a.steps.max(1)
+            );
+            println!("| operator | nodes | ms | share |");
+            println!("|---|---|---|---|");
+            for o in p {
+                println!(
+                    "| {} | {} | {:.3} | {:.1} % |",
+                    o.op,
+                    o.nodes,
+                    o.ms,
+                    100.0 * o.ms / total.max(f64::MIN_POSITIVE)
+                );
+            }
         }
     }
     Ok(())

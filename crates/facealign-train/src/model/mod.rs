@@ -19,7 +19,8 @@ pub use asmnet::{AsmNet, AsmNetConfig, ASMNET_TAPS};
 pub use blocks::{imagenet_normalize, make_divisible, IMAGENET_MEAN, IMAGENET_STD};
 pub use efficientnet::{EfficientNet, EfficientNetConfig};
 pub use heatmap::{
-    heatmap_cell_from_crop_u, soft_argmax_crop_u, HeatmapActivation, HeatmapConfig, HeatmapModel,
+    heatmap_cell_from_crop_u, soft_argmax_crop_u, HeatmapActivation, HeatmapConfig, HeatmapDecoder,
+    HeatmapModel,
 };
 pub use mobilenet_v2::{
     load_imagenet, ImagenetLoad, MobileNetV2, MobileNetV2Config, MobileNetV2Features,
@@ -286,7 +287,21 @@ mod tests {
                 heatmap_size: Some(64),
                 activation: HeatmapActivation::Softplus,
                 decode_power: 1,
+                decoder: HeatmapDecoder::Dense,
             })
+        );
+        let c: ModelConfig =
+            toml::from_str("arch = \"heatmap\"\ndecoder = \"separable\"\n").unwrap();
+        assert_eq!(
+            c,
+            ModelConfig::Heatmap(HeatmapConfig {
+                decoder: HeatmapDecoder::Separable,
+                ..HeatmapConfig::default()
+            })
+        );
+        assert!(
+            toml::from_str::<ModelConfig>("arch = \"heatmap\"\ndecoder = \"sparse\"\n")
+                .is_err_and(|e| e.to_string().contains("separable"))
         );
         let c: ModelConfig =
             serde_json::from_str(r#"{"arch":"mobilenet_v2","width":0.75}"#).unwrap();

@@ -267,6 +267,16 @@ fn tract_agrees_on_random_heatmap() {
             10.0 * TOL
         ) <= TOL
     );
+    // The light decoder (depthwise + pointwise stages), stored in f16.
+    assert!(
+        random_model(
+            "arch = \"heatmap\"\ndecoder = \"separable\"",
+            64,
+            true,
+            8,
+            10.0 * TOL
+        ) <= TOL
+    );
 }
 
 #[test]
