@@ -98,6 +98,14 @@ impl LossConfig {
         matches!(self, LossConfig::Star(_) | LossConfig::AWing(_))
     }
 
+    /// The weight of virtual points under a heatmap loss (STAR's `virtual_weight`; 0 otherwise).
+    pub fn virtual_weight(&self) -> f64 {
+        match self {
+            LossConfig::Star(c) => c.virtual_weight,
+            _ => 0.0,
+        }
+    }
+
     /// Whether the loss needs the PCA shape model.
     pub fn needs_shape_model(&self) -> bool {
         matches!(self, LossConfig::Asm(_) | LossConfig::Acr(_))
@@ -245,8 +253,11 @@ impl Objective {
     /// The loss for one batch: the mean over its labelled coordinates (points).
     ///
     /// Heatmap losses (STAR, AWing) with a mixed-scheme config supervise the model's own T
-    /// points only: a virtual point (the mean of several of them) has no heatmap of its own, so
-    /// its slot is left out (its weight does not count in the mean either).
+    /// points by their heatmaps: a virtual point (the mean of several of them) has no heatmap of
+    /// its own. With STAR's `virtual_weight` w > 0 each labelled virtual point adds the value
+    /// `w·‖mean of its predicted points − target‖` (Euclidean, crop units) to the per-point
+    /// values that are averaged; with w = 0 its slot is left out (its weight does not count in
+    /// the mean either).
     pub fn compute(&self, out: &ModelOutput, t: &BatchTargets, epoch: usize) -> Result<LossValue> {
         if self.cfg.needs_heatmaps() && !self.virtual_sets.is_empty() {
             let own = out.landmarks.size()[1] / 2;
@@ -280,19 +291,43 @@ impl Objective {
                 indices: t.indices,
                 flipped: t.flipped,
             };
-            return self.compute_extended(&out.landmarks, out, &own_targets, epoch);
+            let w = self.cfg.virtual_weight();
+            if w == 0.0 {
+                return self.compute_extended(&out.landmarks, out, &own_targets, epoch);
+            }
+            let (own_values, schedule_value) =
+                self.unreduced(&out.landmarks, out, &own_targets, epoch)?;
+            let pred = &out.landmarks;
+            let n = pred.size()[0];
+            let v = self.virtual_sets.len() as i64;
+            let diff = self.extended(pred).narrow(1, 2 * own, 2 * v)
+                - t.gt.narrow(1, 2 * own, 2 * v).to_kind(pred.kind());
+            // ‖·‖ with a floor under the root (a finite gradient at 0, at most 1 per coordinate).
+            let dist = (diff.view([n, v, 2]).square().sum_dim_intlist(
+                [2i64].as_slice(),
+                false,
+                pred.kind(),
+            ) + 1e-12)
+                .sqrt();
+            let values = Tensor::cat(&[own_values, dist * w], 1);
+            let mask = t.tensor(t.labelled, slots as i64, pred);
+            return Ok(LossValue {
+                loss: masked_reduce(&values, &mask, self.loss.reduction()),
+                schedule_value,
+            });
         }
         self.compute_extended(&self.extended(&out.landmarks), out, t, epoch)
     }
 
-    /// [`Objective::compute`] on predictions already in the batch's point space.
-    fn compute_extended(
+    /// The loss's unreduced values (per point or per coordinate) for predictions already in the
+    /// batch's point space, with what was scheduled.
+    fn unreduced(
         &self,
         pred: &Tensor,
         out: &ModelOutput,
         t: &BatchTargets,
         epoch: usize,
-    ) -> Result<LossValue> {
+    ) -> Result<(Tensor, Option<f64>)> {
         let n = pred.size()[0];
         let dim = pred.size()[1];
         if t.labelled.len() as i64 != n * dim / 2 || t.gt_host.len() as i64 != n * dim {
@@ -314,8 +349,19 @@ impl Objective {
             epoch,
             epochs: self.epochs,
         };
-        let (unreduced, schedule_value) = self.loss.unreduced(&input)?;
-        let mask = t.tensor(t.labelled, dim / 2, pred);
+        self.loss.unreduced(&input)
+    }
+
+    /// [`Objective::compute`] on predictions already in the batch's point space.
+    fn compute_extended(
+        &self,
+        pred: &Tensor,
+        out: &ModelOutput,
+        t: &BatchTargets,
+        epoch: usize,
+    ) -> Result<LossValue> {
+        let (unreduced, schedule_value) = self.unreduced(pred, out, t, epoch)?;
+        let mask = t.tensor(t.labelled, pred.size()[1] / 2, pred);
         Ok(LossValue {
             loss: masked_reduce(&unreduced, &mask, self.loss.reduction()),
             schedule_value,
@@ -531,6 +577,97 @@ mod tests {
         let mixed = loss(&ext_host, &ext_labelled, &[vec![0, 1]]);
         assert!(own.is_finite() && own > 0.0, "{own}");
         assert_eq!(own, mixed);
+    }
+
+    #[test]
+    fn a_weighted_virtual_point_adds_the_distance_of_its_mean_under_star() {
+        // 2 samples, T = 2 model points + one virtual point (their mean), STAR with
+        // virtual_weight w = 2. Predicted points: sample 0 (0.1, 0.2), (0.3, −0.2) → mean
+        // (0.2, 0); its virtual target (0.5, 0.4) → distance 0.5. Sample 1: both at 0 → mean 0,
+        // target (0.06, 0.08) → distance 0.1, virtual weight 0.5. Own weights 1, 0.5 | 0, 1.
+        // Mean = (Σ own w·STAR + 2·(1·0.5 + 0.5·0.1)) / (2.5 + 1.5).
+        let heat = super::super::loss::testutil::uniform(5, &[2, 2, 6, 6], 0.05, 1.0);
+        let landmarks = Tensor::from_slice(&[0.1f64, 0.2, 0.3, -0.2, 0.0, 0.0, 0.0, 0.0])
+            .view([2, 4])
+            .set_requires_grad(true);
+        let out = ModelOutput {
+            landmarks: landmarks.shallow_clone(),
+            heatmaps: Some(heat.shallow_clone()),
+            pose: None,
+        };
+        let own_host = [-0.1f32, 0.05, 0.2, -0.2, 0.15, 0.1, -0.25, 0.0];
+        let own_labelled = [1.0f32, 0.5, 0.0, 1.0];
+        let ext_host = [
+            -0.1f32, 0.05, 0.2, -0.2, 0.5, 0.4, 0.15, 0.1, -0.25, 0.0, 0.06, 0.08,
+        ];
+        let ext_labelled = [1.0f32, 0.5, 1.0, 0.0, 1.0, 0.5];
+        let targets = |host: &[f32], cols: i64| {
+            Tensor::from_slice(host)
+                .view([2, cols])
+                .to_kind(Kind::Double)
+        };
+        let star = |virtual_weight, reduction| {
+            LossConfig::Star(StarLossConfig {
+                virtual_weight,
+                reduction,
+                ..StarLossConfig::default()
+            })
+        };
+        let own_gt = targets(&own_host, 4);
+        let own_sum = Objective::new(star(0.0, Reduction::Sum), None, 24, 1)
+            .unwrap()
+            .compute(
+                &out,
+                &BatchTargets {
+                    gt: &own_gt,
+                    gt_host: &own_host,
+                    labelled: &own_labelled,
+                    indices: &[0, 1],
+                    flipped: &[false, false],
+                },
+                0,
+            )
+            .unwrap()
+            .loss;
+        let ext_gt = targets(&ext_host, 6);
+        let t = BatchTargets {
+            gt: &ext_gt,
+            gt_host: &ext_host,
+            labelled: &ext_labelled,
+            indices: &[0, 1],
+            flipped: &[false, false],
+        };
+        let obj = Objective::new(star(2.0, Reduction::Mean), None, 24, 1)
+            .unwrap()
+            .with_virtual_points(&[vec![0, 1]]);
+        let got = obj.compute(&out, &t, 0).unwrap().loss;
+        let want = (scalar(&own_sum) + 2.0 * (0.5 + 0.5 * 0.1)) / 4.0;
+        // (The targets are f32: 0.06 and 0.4 are not exact.)
+        assert!(
+            (scalar(&got) - want).abs() < 1e-7,
+            "{} vs {want}",
+            scalar(&got)
+        );
+        // d/dp0 = d/dp1 = w · ½ · (mean − target)/‖·‖ / 4 = 2 · ½ · (−0.6, −0.8) / 4 for sample 0;
+        // sample 1: 2 · ½ · 0.5 · (−0.6, −0.8) / 4 (STAR's own values do not read the landmarks).
+        got.backward();
+        let g: Vec<f64> = Vec::try_from(landmarks.grad().view([-1])).unwrap();
+        let want_g = [-0.15, -0.2, -0.15, -0.2, -0.075, -0.1, -0.075, -0.1];
+        for (a, b) in g.iter().zip(want_g) {
+            assert!((a - b).abs() < 1e-7, "{g:?}");
+        }
+        // w = 0: the virtual slot is left out, as before.
+        let obj0 = Objective::new(star(0.0, Reduction::Mean), None, 24, 1)
+            .unwrap()
+            .with_virtual_points(&[vec![0, 1]]);
+        let got0 = scalar(&obj0.compute(&out, &t, 0).unwrap().loss);
+        assert!((got0 - scalar(&own_sum) / 2.5).abs() < 1e-9);
+        assert!(LossConfig::Star(StarLossConfig {
+            virtual_weight: -1.0,
+            ..StarLossConfig::default()
+        })
+        .validate()
+        .is_err_and(|e| e.to_string().contains("virtual_weight")));
     }
 
     #[test]

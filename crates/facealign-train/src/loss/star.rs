@@ -55,6 +55,12 @@ pub struct StarLossConfig {
     pub disc_eps: f64,
     /// How per-landmark values are reduced (default mean over N·M).
     pub reduction: Reduction,
+    /// Mixed-scheme training only: a virtual point (a target that is the mean of several model
+    /// points, e.g. an eye centre from AFLW-19 or a 5-point set) has no heatmap of its own; with a
+    /// weight w > 0 it adds `w·‖mean of the predicted points − target‖` (crop units) to the
+    /// per-point values that are averaged, so its points are pulled by their mean. Default 0:
+    /// virtual points are left out (facealign's first heatmap models). ≥ 0.
+    pub virtual_weight: f64,
 }
 
 impl Default for StarLossConfig {
@@ -67,6 +73,7 @@ impl Default for StarLossConfig {
             eig_max: 1e2,
             disc_eps: 1e-8,
             reduction: Reduction::Mean,
+            virtual_weight: 0.0,
         }
     }
 }
@@ -85,7 +92,8 @@ impl StarLossConfig {
                 format!("must be > eig_min = {}, got {}", self.eig_min, self.eig_max),
             ));
         }
-        check_positive("star.disc_eps", self.disc_eps)
+        check_positive("star.disc_eps", self.disc_eps)?;
+        check_non_negative("star.virtual_weight", self.virtual_weight)
     }
     /// Builds the loss.
     pub fn init(&self) -> Result<StarLoss> {

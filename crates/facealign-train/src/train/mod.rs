@@ -337,12 +337,24 @@ fn run(
         )));
     }
     if !data.single_scheme() && cfg.loss.needs_heatmaps() && !opts.quiet {
-        eprintln!(
+        if cfg.loss.virtual_weight() > 0.0 {
+            eprintln!(
+                "note: loss `{}` supervises the points that map to one {} point each by their \
+                 heatmaps, and a point mapped to the mean of several (e.g. an eye centre) by the \
+                 distance of that mean, weight {}",
+                cfg.loss.name(),
+                scheme.name(),
+                cfg.loss.virtual_weight()
+            );
+        } else {
+            eprintln!(
             "note: loss `{}` supervises the points that map to one {} point each; a point mapped \
-             to the mean of several (e.g. an eye centre) has no heatmap and is not used",
-            cfg.loss.name(),
-            scheme.name()
-        );
+             to the mean of several (e.g. an eye centre) has no heatmap and is not used \
+             (STAR's `virtual_weight` supervises it)",
+                cfg.loss.name(),
+                scheme.name()
+            );
+        }
     }
     let spec = CropSpec {
         size: cfg.data.input_size,
