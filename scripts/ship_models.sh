@@ -4,7 +4,7 @@
 # one) on each model's training faces, and point
 # models/defaults.toml at the better 68-point and 5-point model (lower validation NME).
 # Usage (repository root, after scripts/run_experiments.sh main and scripts/run_adult.sh):
-#   scripts/ship_models.sh [all|adult|aflw|adult68|adult5|adult68-fast|infant68-heatmap|adult68-heatmap]
+#   scripts/ship_models.sh [all|adult|aflw|adult68|adult5|adult68-fast|infant68-heatmap|adult68-heatmap|adult68-heatmap-lite]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
@@ -209,4 +209,13 @@ if [ -n "$hm68" ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap ]; }; th
   echo "adult68-heatmap <- $hm68"
   $B model export "$hm68" models/adult68-heatmap.safetensors
   calibrate_defaults models/adult68-heatmap.safetensors 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
+fi
+
+# Issue 13 / 17 (session 14): adult68-heatmap-lite = the heatmap model with the separable decoder (a pass about
+# 1.3x adult68's instead of 2.1x) and STAR's virtual_weight (the eye centres of AFLW-19 and MTFL-5 supervised),
+# its encoder from the restarted adult68-heatmap (ADULT68_CONFIGS=heatmap_sep_star_96 scripts/run_adult68.sh 0);
+# calibrated like adult68 for both default detectors.
+if [ -f runs/adult68/heatmap_sep_star_96-s0/adult.json ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap-lite ]; }; then
+  $B model export runs/adult68/heatmap_sep_star_96-s0 models/adult68-heatmap-lite.safetensors
+  calibrate_defaults models/adult68-heatmap-lite.safetensors 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
 fi

@@ -130,6 +130,9 @@ enum ModelCmd {
         /// MobileNetV2's width multiplier (`model.width`; default 1.0)
         #[arg(long)]
         width: Option<f64>,
+        /// The heatmap model's decoder stages (`model.decoder`): dense (default) or separable
+        #[arg(long)]
+        decoder: Option<String>,
     },
     /// Fit the detector-box → crop calibration on annotated faces and store it in the model file.
     Calibrate {
@@ -192,7 +195,8 @@ fn run(cli: Cli) -> Result<()> {
             size,
             points,
             width,
-        }) => commands::model::summary(&name, size, points, width),
+            decoder,
+        }) => commands::model::summary(&name, size, points, width, decoder.as_deref()),
         #[cfg(not(feature = "train"))]
         Command::Model(ModelCmd::Summary { .. }) => {
             bail!("{}", commands::needs_train("`facealign model summary`"))

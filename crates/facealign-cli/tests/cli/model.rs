@@ -45,6 +45,25 @@ fn summary_counts_match_the_published_numbers() {
     assert!(e.contains("--width") && e.contains("mobilenet_v2"), "{e}");
     let e = fails(&["model", "summary", "mobilenet_v2", "--width=-1"]);
     assert!(e.contains("width"), "{e}");
+    // Session 14: `--decoder separable` (the heatmap model's light decoder) takes 130.8 − 63.3
+    // = 67.5 M multiply-adds off the dense decoder at 96 px (76.97 M − 9.52 M, counted by hand in
+    // the model's unit test).
+    let dense = ok(&["model", "summary", "heatmap", "--size", "96"]);
+    assert!(dense.contains("mult-adds 130.8 M at 96×96"), "{dense}");
+    let light = ok(&[
+        "model",
+        "summary",
+        "heatmap",
+        "--size",
+        "96",
+        "--decoder",
+        "separable",
+    ]);
+    assert!(light.contains("mult-adds 63.3 M at 96×96"), "{light}");
+    let e = fails(&["model", "summary", "heatmap", "--decoder", "sparse"]);
+    assert!(e.contains("separable"), "{e}");
+    let e = fails(&["model", "summary", "asmnet", "--decoder", "dense"]);
+    assert!(e.contains("heatmap only"), "{e}");
 }
 
 #[test]
