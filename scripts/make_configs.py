@@ -247,3 +247,9 @@ write('configs/adult68/heatmap_sep_star_96.toml', 'adult68-heatmap-sep-star-96',
       'val_norm = "box"\n',
       ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap_sep', 'star_virtual',
       CPU_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+# Session 14: the infant fine-tune from every weight of the restarted adult heatmap model, with rotations up to
+# ±90° (the ±45° fine-tune from the first adult heatmap model was better upright but failed on some turned infants).
+write('configs/infanface/heatmap_star_ft_adult68hmr_r90.toml', 'infanface-heatmap-star-ft-adult68hmr-r90',
+      INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_star_96r-s0'),
+      INFANT_FT_DATA.replace('input_size = 80', 'input_size = 128').replace('max = 45.0', 'max = 90.0'),
+      'heatmap', 'star', FT_OPTIM)
