@@ -190,8 +190,12 @@ fi
 # starts from the shipped adult68 (configs/infanface/heatmap_star_adult68.toml: 60 epochs, and the same at
 # 90 epochs), of seeds 0 and 1 the run with the lowest validation NME on the 40 validation infants;
 # calibrated on the InfAnFace training faces like infant68. Not a default: `--model infant68-heatmap`
-# (more accurate than infant68, 3.8 times its time per landmark pass).
-hm=$(lowest_val best.safetensors runs/infant/hm_star_a68{,_e90}-s{0,1})
+# (more accurate than infant68, 3.8 times its time per landmark pass). Session 14: also the fine-tunes of every
+# weight of the restarted adult68-heatmap with rotations up to ±90° (configs/infanface/
+# heatmap_star_ft_adult68hmr_r90.toml, seeds 0 and 1; run this after both finished). Not the ±45° fine-tune
+# from the first adult heatmap model (runs/infant/hm_ft_a68hm-s*): lower validation NME but it failed on turned
+# infants (docs/RESULTS.md).
+hm=$(lowest_val best.safetensors runs/infant/hm_star_a68{,_e90}-s{0,1} runs/infant/hm_ft_a68hmr_r90-s{0,1})
 if [ -n "$hm" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap ]; }; then
   echo "infant68-heatmap <- $hm"
   $B model export "$hm" models/infant68-heatmap.safetensors
