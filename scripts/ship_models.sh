@@ -218,8 +218,11 @@ fi
 # Issue 13 / 17 (session 14): adult68-heatmap-lite = the heatmap model with the separable decoder (a pass about
 # 1.3x adult68's instead of 2.1x) and STAR's virtual_weight (the eye centres of AFLW-19 and MTFL-5 supervised),
 # its encoder from the restarted adult68-heatmap (ADULT68_CONFIGS=heatmap_sep_star_96 scripts/run_adult68.sh 0);
-# calibrated like adult68 for both default detectors.
+# calibrated like adult68 for both default detectors. The 68-point default since session 14: more accurate than
+# adult68 on every adult protocol at the same end-to-end time per photo (docs/RESULTS.md).
 if [ -f runs/adult68/heatmap_sep_star_96-s0/adult.json ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap-lite ]; }; then
   $B model export runs/adult68/heatmap_sep_star_96-s0 models/adult68-heatmap-lite.safetensors
   calibrate_defaults models/adult68-heatmap-lite.safetensors 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
+  sed -i 's/^ibug68 = .*/ibug68 = "adult68-heatmap-lite"/' models/defaults.toml
+  cat models/defaults.toml
 fi

@@ -64,14 +64,14 @@ def assert_faces_match(faces, expected, tol=TOL):
 
 def test_defaults_are_the_cli_defaults(predictor, cli_output):
     doc = cli_output["_doc"]
-    assert predictor.model_name == doc["model"] == "adult68"
+    assert predictor.model_name == doc["model"] == "adult68-heatmap-lite"
     assert predictor.scheme == doc["scheme"] == "ibug68"
     assert predictor.detector == doc["detector"] == "ultraface-rfb"
     assert predictor.n_points == 68
     assert predictor.refine == 1 and not predictor.flip_average and predictor.threads == 1
     assert not predictor.search_turned
     assert Path(predictor.model_path).parent.name == "models"
-    assert "adult68" in repr(predictor)
+    assert "adult68-heatmap-lite" in repr(predictor)
 
 
 @pytest.mark.parametrize("photo", PHOTOS, ids=lambda p: p.name)

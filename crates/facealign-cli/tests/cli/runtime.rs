@@ -27,7 +27,7 @@ fn predict_on_the_default_runtime_writes_68_points_per_face() {
     assert!(text.contains("3 face(s)"), "{text}");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(v["model"], "adult68");
+    assert_eq!(v["model"], "adult68-heatmap-lite");
     let faces = v["images"][0]["faces"].as_array().unwrap();
     assert_eq!(faces.len(), 3);
     for f in faces {

@@ -102,6 +102,11 @@ fn tract_agrees_with_torch_adult68_heatmap() {
 }
 
 #[test]
+fn tract_agrees_with_torch_adult68_heatmap_lite() {
+    shipped_model("adult68-heatmap-lite");
+}
+
+#[test]
 fn tract_agrees_with_torch_adult5() {
     shipped_model("adult5");
 }
@@ -149,6 +154,7 @@ fn every_shipped_model_is_covered() {
             "adult68",
             "adult68-fast",
             "adult68-heatmap",
+            "adult68-heatmap-lite",
             "aflw19",
             "infanface-mnv2-acr",
             "infanface-mnv2-l2",
