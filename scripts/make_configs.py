@@ -253,3 +253,11 @@ write('configs/infanface/heatmap_star_ft_adult68hmr_r90.toml', 'infanface-heatma
       INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_star_96r-s0'),
       INFANT_FT_DATA.replace('input_size = 80', 'input_size = 128').replace('max = 45.0', 'max = 90.0'),
       'heatmap', 'star', FT_OPTIM)
+# ... and the same fine-tune of the light-decoder default (adult68-heatmap-lite's run), at 128 px and at 96 px (the
+# input of infant68, whose speed it would match).
+MODELS['heatmap_sep'] = '[model]\narch = "heatmap"\ndecoder = "separable"\n'
+for size in (128, 96):
+    write(f'configs/infanface/heatmap_sep_ft_adult68lite_r90_{size}.toml', f'infanface-heatmap-sep-ft-adult68lite-r90-{size}',
+          INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_sep_star_96-s0'),
+          INFANT_FT_DATA.replace('input_size = 80', f'input_size = {size}').replace('max = 45.0', 'max = 90.0'),
+          'heatmap_sep', 'star', FT_OPTIM)
