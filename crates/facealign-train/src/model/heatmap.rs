@@ -109,15 +109,22 @@ impl HeatmapConfig {
         for (k, (&skip, &cout)) in skips.iter().zip(DECODER_CHANNELS.iter()).enumerate() {
             let sp = &dp / k;
             decoder.push(match self.decoder {
-                HeatmapDecoder::Dense => DecoderStage::Dense(ConvBnAct::new(
-                    sp,
-                    ConvSpec::dense(cin + skip, cout, 3, 1),
-                    Act::Relu,
-                )),
-                HeatmapDecoder::Separable => DecoderStage::Separable(
-                    ConvBnAct::new(&sp / "dw", ConvSpec::depthwise(cin + skip, 3, 1), Act::Relu),
-                    ConvBnAct::new(&sp / "pw", ConvSpec::pointwise(cin + skip, cout), Act::Relu),
-                ),
+                HeatmapDecoder::Dense => DecoderStage {
+                    depthwise: None,
+                    conv: ConvBnAct::new(sp, ConvSpec::dense(cin + skip, cout, 3, 1), Act::Relu),
+                },
+                HeatmapDecoder::Separable => DecoderStage {
+                    depthwise: Some(ConvBnAct::new(
+                        &sp / "dw",
+                        ConvSpec::depthwise(cin + skip, 3, 1),
+                        Act::Relu,
+                    )),
+                    conv: ConvBnAct::new(
+                        &sp / "pw",
+                        ConvSpec::pointwise(cin + skip, cout),
+                        Act::Relu,
+                    ),
+                },
             });
             cin = cout;
         }
@@ -133,18 +140,19 @@ impl HeatmapConfig {
     }
 }
 
-/// One decoder stage (see [`HeatmapDecoder`]).
+/// One decoder stage (see [`HeatmapDecoder`]): the separable stage's depthwise conv, if any, then
+/// the stage's conv (dense 3×3, or the separable stage's 1×1).
 #[derive(Debug)]
-enum DecoderStage {
-    Dense(ConvBnAct),
-    Separable(ConvBnAct, ConvBnAct),
+struct DecoderStage {
+    depthwise: Option<ConvBnAct>,
+    conv: ConvBnAct,
 }
 
 impl DecoderStage {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        match self {
-            DecoderStage::Dense(c) => c.forward_t(xs, train),
-            DecoderStage::Separable(dw, pw) => pw.forward_t(&dw.forward_t(xs, train), train),
+        match &self.depthwise {
+            None => self.conv.forward_t(xs, train),
+            Some(dw) => self.conv.forward_t(&dw.forward_t(xs, train), train),
         }
     }
 }
