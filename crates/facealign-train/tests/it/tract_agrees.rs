@@ -122,6 +122,11 @@ fn tract_agrees_with_torch_infant68_heatmap() {
 }
 
 #[test]
+fn tract_agrees_with_torch_infant68_heatmap_lite() {
+    shipped_model("infant68-heatmap-lite");
+}
+
+#[test]
 fn tract_agrees_with_torch_infanface_mnv2_l2() {
     shipped_model("infanface-mnv2-l2");
 }
@@ -160,6 +165,7 @@ fn every_shipped_model_is_covered() {
             "infanface-mnv2-l2",
             "infant68",
             "infant68-heatmap",
+            "infant68-heatmap-lite",
             "mtfl-mnv2-l2",
             "mtfl68-mnv2-l2"
         ],
