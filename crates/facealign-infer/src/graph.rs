@@ -177,6 +177,21 @@ pub fn net_spec(weights: &Weights) -> Result<NetSpec> {
             }),
         }
     };
+    // A string option of `choices` (the first is the default); its index.
+    let choice = |key: &str, choices: &[&str]| -> Result<usize> {
+        let Some(v) = model.get(key) else {
+            return Ok(0);
+        };
+        v.as_str()
+            .and_then(|s| choices.iter().position(|c| *c == s))
+            .ok_or_else(|| {
+                let names: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+                field_err(
+                    &format!("model.{key}"),
+                    format!("must be {}, got {v}", names.join(" or ")),
+                )
+            })
+    };
     let arch = match arch_name {
         "mobilenet_v2" => Arch::MobilenetV2,
         "efficientnet_b0" => Arch::EfficientnetB0,
@@ -199,16 +214,8 @@ pub fn net_spec(weights: &Weights) -> Result<NetSpec> {
                         })?,
                 ),
             };
-            let activation = match model.get("activation").map(|v| (v, v.as_str())) {
-                None | Some((_, Some("softplus"))) => HeatmapActivation::Softplus,
-                Some((_, Some("relu"))) => HeatmapActivation::Relu,
-                Some((v, _)) => {
-                    return Err(field_err(
-                        "model.activation",
-                        format!("must be \"softplus\" or \"relu\", got {v}"),
-                    ))
-                }
-            };
+            let activation = [HeatmapActivation::Softplus, HeatmapActivation::Relu]
+                [choice("activation", &["softplus", "relu"])?];
             let decode_power = match model.get("decode_power") {
                 None => 1,
                 Some(v) => v
@@ -222,16 +229,7 @@ pub fn net_spec(weights: &Weights) -> Result<NetSpec> {
                         )
                     })?,
             };
-            let separable = match model.get("decoder").map(|v| (v, v.as_str())) {
-                None | Some((_, Some("dense"))) => false,
-                Some((_, Some("separable"))) => true,
-                Some((v, _)) => {
-                    return Err(field_err(
-                        "model.decoder",
-                        format!("must be \"dense\" or \"separable\", got {v}"),
-                    ))
-                }
-            };
+            let separable = choice("decoder", &["dense", "separable"])? == 1;
             Arch::Heatmap {
                 heatmap_size,
                 activation,
@@ -1009,6 +1007,45 @@ fn bilinear_matrix(n_in: usize, n_out: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_string_option_outside_its_choices_is_a_named_error() {
+        // A heatmap model file whose config names an unknown decoder or activation.
+        let head = vec![0u8; 4 * 68 * 64];
+        let spec = |model: &str| {
+            let view = safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                vec![68, 64, 1, 1],
+                &head,
+            )
+            .unwrap();
+            let meta = std::collections::HashMap::from([(
+                META_CONFIG.to_string(),
+                format!("[data]\ninput_size = 96\n[model]\narch = \"heatmap\"\n{model}"),
+            )]);
+            let bytes = safetensors::serialize([("head.weight", view)], Some(meta)).unwrap();
+            net_spec(&Weights::from_bytes(&bytes, Path::new("m.safetensors")).unwrap())
+        };
+        let ok = spec("decoder = \"separable\"\nactivation = \"relu\"").unwrap();
+        assert!(matches!(
+            ok.arch,
+            Arch::Heatmap {
+                separable: true,
+                activation: HeatmapActivation::Relu,
+                ..
+            }
+        ));
+        let e = spec("decoder = \"sparse\"").unwrap_err().to_string();
+        assert!(
+            e.contains("model.decoder") && e.contains(r#"must be "dense" or "separable""#),
+            "{e}"
+        );
+        let e = spec("activation = 1").unwrap_err().to_string();
+        assert!(
+            e.contains("model.activation") && e.contains(r#"must be "softplus" or "relu", got 1"#),
+            "{e}"
+        );
+    }
 
     #[test]
     fn bilinear_matrix_by_hand() {

@@ -312,7 +312,7 @@ impl TractNet {
 }
 
 /// Time spent in one kind of operator of a [`TractNet`]'s batch-1 plan ([`TractNet::profile`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OpTime {
     /// tract's operator name after optimisation (e.g. `Conv`, `Resize`, `OptMatMul`).
     pub op: String,

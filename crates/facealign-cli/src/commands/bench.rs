@@ -12,7 +12,7 @@ use clap::Args;
 use facealign::bench::{self, BenchOptions};
 #[cfg(feature = "train")]
 use facealign::data::DataSpec;
-use facealign::infer::{ModelFile, TractNet, TractOptions, Weights};
+use facealign::infer::{ModelFile, OpTime, TractNet, TractOptions, Weights};
 #[cfg(feature = "train")]
 use facealign::model::ModelConfig;
 use serde::Serialize;
@@ -86,15 +86,7 @@ struct LatencyRow {
     torch_1t_ms: Option<f64>,
     /// Per operator kind, 1 thread, slowest first (`--profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    profile: Option<Vec<ProfileRow>>,
-}
-
-/// Where one model's batch-1 time goes (`bench --runtime tract --profile`).
-#[derive(Serialize)]
-struct ProfileRow {
-    op: String,
-    nodes: usize,
-    ms: f64,
+    profile: Option<Vec<OpTime>>,
 }
 
 /// Median of `steps` timed calls after `warmup` untimed ones, ms.
@@ -148,16 +140,7 @@ fn tract(a: &BenchArgs) -> Result<()> {
                 Ok(())
             })?;
             if a.profile && threads == 1 {
-                let rows = net.profile(a.steps)?;
-                profile = Some(
-                    rows.into_iter()
-                        .map(|r| ProfileRow {
-                            op: r.op,
-                            nodes: r.nodes,
-                            ms: r.ms,
-                        })
-                        .collect(),
-                );
+                profile = Some(net.profile(a.steps)?);
             }
         }
         rows.push(LatencyRow {
