@@ -261,3 +261,10 @@ for size in (128, 96):
           INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_sep_star_96-s0'),
           INFANT_FT_DATA.replace('input_size = 80', f'input_size = {size}').replace('max = 45.0', 'max = 90.0'),
           'heatmap_sep', 'star', FT_OPTIM)
+# Session 15: the warm restart of that light-decoder model (it improved at every epoch: val 5.75, 5.04, 4.79): every
+# weight from it, 4 more epochs at the restart's lower peak rate, the same virtual-point weight.
+write('configs/adult68/heatmap_sep_star_96r.toml', 'adult68-heatmap-sep-star-96r',
+      'epochs = 4\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_from = "runs/adult68/heatmap_sep_star_96-s0"\n'
+      'val_norm = "box"\n',
+      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap_sep', 'star_virtual',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))

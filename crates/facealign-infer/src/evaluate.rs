@@ -141,6 +141,10 @@ pub struct Detection {
     pub found: usize,
     /// `found / faces` (fraction).
     pub recall: f64,
+    /// Each found face, in the order of the report's faces: its sample index in the evaluated
+    /// data (the turned views with `--rotate`) and the detector's box in that image (image_px).
+    #[serde(skip)]
+    pub matched: Vec<(usize, facealign_core::coords::BoxXywh)>,
 }
 
 /// A face left out of the scores, and why.

@@ -566,6 +566,7 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     let ds = turned.as_ref().unwrap_or(ds);
     let matches = match_turned(p.detector.as_mut(), ds, 0.3, p.search_turned)?;
     let mut kept = Vec::new();
+    let mut boxes = Vec::new();
     let mut preds = Vec::new();
     let mut ran = 0;
     for (i, (s, m)) in ds.samples.iter().zip(&matches).enumerate() {
@@ -575,6 +576,7 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
         preds.extend(l);
         ran += n;
         kept.push(i);
+        boxes.push(t.detection.bbox);
     }
     let detection = Detection {
         detector: p.detector_name.clone(),
@@ -582,6 +584,7 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
         faces: ds.samples.len(),
         found: kept.len(),
         recall: kept.len() as f64 / ds.samples.len().max(1) as f64,
+        matched: kept.iter().copied().zip(boxes).collect(),
     };
     if kept.is_empty() {
         return Err(Error::Mismatch(format!(

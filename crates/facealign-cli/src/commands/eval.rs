@@ -39,7 +39,8 @@ pub struct EvalArgs {
     /// More models to compare on the same data (one CED line each).
     #[arg(long, num_args = 1..)]
     compare: Vec<String>,
-    /// Draw the N worst faces (predicted and true points) into DIR.
+    /// Draw the N worst faces (predicted and true points) into DIR; with --detector, the worst of
+    /// the faces it found, with its box.
     #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
     worst: Vec<String>,
     /// Write each image's predicted landmarks (image coordinates) as JSON.
@@ -162,9 +163,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         // The points would be in each face's turned view, not in the data's images.
         bail!("--predictions cannot be written with --rotate: the predictions are in the faces' turned views, not in the data's images");
     }
-    if a.detector.is_some() && (a.predictions.is_some() || !a.worst.is_empty()) {
-        // The end-to-end report holds only the faces the detector found.
-        bail!("--predictions and --worst are not available with --detector: evaluate from the annotated boxes for them");
+    if a.detector.is_some() && a.predictions.is_some() {
+        // The end-to-end report holds only the faces the detector found: a predictions file must
+        // cover every face of the data (it can be scored again with `eval --model FILE.json`).
+        bail!("--predictions is not available with --detector: evaluate from the annotated boxes for it");
     }
     // Output paths are checked before any work, and errors name the path given.
     for p in [&a.json, &a.plot, &a.predictions].into_iter().flatten() {
@@ -271,7 +273,18 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let turned = eval::turned(&ds, opts.rotate)?;
         let shown = turned.as_ref().unwrap_or(&ds);
         for (rank, &(i, nme)) in worst.iter().enumerate() {
-            let s = &shown.samples[i];
+            // End to end, the report's faces are those the detector found: draw each on its own
+            // image with the detector's box.
+            let (sample, bbox) = match &r.detection {
+                Some(d) => {
+                    let &(k, b) = d.matched.get(i).with_context(|| {
+                        format!("the end-to-end report has no detection for its face {i}")
+                    })?;
+                    (k, Some(b))
+                }
+                None => (i, None),
+            };
+            let s = &shown.samples[sample];
             let img = s.image.load_rgb()?;
             let name = format!(
                 "{:02}_{:.1}pct_{}.png",
@@ -285,13 +298,18 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 &ds.scheme,
                 &r.predictions[i].landmarks,
                 Some(&s.landmarks),
-                None,
+                bbox.as_ref(),
             )?;
         }
         println!(
-            "wrote the {} worst faces to {} (prediction coloured by group, truth in white)",
+            "wrote the {} worst faces to {} (prediction coloured by group, truth in white{})",
             worst.len(),
-            dir.display()
+            dir.display(),
+            if a.detector.is_some() {
+                ", the detector's box"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

@@ -186,7 +186,30 @@ fn end_to_end_with_a_detector_reports_recall() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(r.as_array().unwrap().len(), 2, "{r}");
     assert_eq!(r[1]["detection"]["found"], 25, "{r}");
-    // Outputs that need every annotated face are refused end to end, not ignored.
+    // --worst end to end: the worst of the found faces, each drawn on its own (turned) view with
+    // the detector's box, named by its rank and NME; the worst file's NME is the report's largest.
+    let worst = dir.path().join("worst").display().to_string();
+    let json2 = dir.path().join("e2e_rot.json").display().to_string();
+    dlib_test(&["--rotate", "30", "--worst", "3", &worst, "--json", &json2]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json2).unwrap()).unwrap();
+    let max = r[0]["nmes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let mut drawn: Vec<String> = std::fs::read_dir(&worst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    drawn.sort();
+    assert_eq!(drawn.len(), 3, "{drawn:?}");
+    assert!(
+        drawn[0].starts_with(&format!("01_{:.1}pct_", max * 100.0)) && drawn[0].contains("@rot30"),
+        "{drawn:?} (largest NME {max})"
+    );
+    // A predictions file must cover every annotated face: refused end to end, not ignored.
     let err = fails(&with_model(
         "eval",
         &model,
@@ -195,13 +218,12 @@ fn end_to_end_with_a_detector_reports_recall() {
             "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
             "--detector",
             "ultraface-rfb",
-            "--worst",
-            "3",
-            &dir.path().display().to_string(),
+            "--predictions",
+            &dir.path().join("p.json").display().to_string(),
         ],
     ));
     assert!(
-        err.contains("--worst") && err.contains("--detector"),
+        err.contains("--predictions") && err.contains("--detector"),
         "{err}"
     );
 }
