@@ -34,6 +34,7 @@ fn latency(c: &mut Criterion) {
                 let opts = TractOptions {
                     threads,
                     batch_plans: plans,
+                    ..TractOptions::default()
                 };
                 let net = TractNet::from_model_file(&path, opts).expect("the model builds");
                 let s = net.input_size();

@@ -42,6 +42,11 @@ pub struct TractOptions {
     pub threads: usize,
     /// Plans per batch size or one symbolic plan.
     pub batch_plans: BatchPlans,
+    /// With one thread per run: split a batch of several crops into one part per thread of
+    /// rayon's global pool (one per core) and run the parts side by side. A photo's faces, or an
+    /// evaluation batch, then use every core, while a single crop still runs on the calling
+    /// thread alone (docs/PERFORMANCE.md).
+    pub split_crops: bool,
 }
 
 impl Default for TractOptions {
@@ -49,6 +54,7 @@ impl Default for TractOptions {
         TractOptions {
             threads: 1,
             batch_plans: BatchPlans::PerSize,
+            split_crops: true,
         }
     }
 }
@@ -291,6 +297,30 @@ impl TractNet {
                 ),
             ));
         }
+        let parts = if self.options.split_crops && self.threads == 1 {
+            rayon::current_num_threads().min(n)
+        } else {
+            1
+        };
+        if parts > 1 {
+            use rayon::prelude::*;
+            let chunk = n.div_ceil(parts) * per;
+            let outs: Vec<Result<Vec<f32>>> = chw
+                .par_chunks(chunk)
+                .map(|c| self.run_batch(c, c.len() / per))
+                .collect();
+            let mut flat = Vec::with_capacity(n * 2 * self.n_points);
+            for o in outs {
+                flat.extend(o?);
+            }
+            return Ok(flat);
+        }
+        self.run_batch(chw, n)
+    }
+
+    /// [`TractNet::run`] of one batch on one plan (`chw` already checked).
+    fn run_batch(&self, chw: &[f32], n: usize) -> Result<Vec<f32>> {
+        let s = self.input_size;
         let bad = |e: TractError| Error::tract(&self.origin, &e);
         let plan = self.plan(n)?;
         let input = Tensor::from_shape(&[n, 3, s, s], chw).map_err(bad)?;

@@ -60,6 +60,7 @@ fn onnx_round_trip_matches_the_in_memory_net() {
     let opts = TractOptions {
         threads: 1,
         batch_plans: BatchPlans::Symbolic,
+        ..TractOptions::default()
     };
     let back = TractNet::from_onnx_file(&out, opts).unwrap();
     assert_eq!((back.input_size(), back.n_points()), (64, 5));
@@ -80,22 +81,29 @@ fn batch_plans_threads_and_batch_sizes_agree() {
         let d = max_abs_diff(&one, &all[k * 10..(k + 1) * 10]);
         assert!(d <= 1e-5, "crop {k} alone differs by {d}");
     }
-    for (threads, batch_plans) in [
-        (2, BatchPlans::PerSize),
-        (1, BatchPlans::Symbolic),
-        (2, BatchPlans::Symbolic),
+    // The default splits a batch of 3 across the global pool's threads (2 + 1 crops on 2 cores):
+    // the same as one batch-3 plan, and as tract's own threads.
+    for (threads, batch_plans, split_crops) in [
+        (1, BatchPlans::PerSize, false),
+        (2, BatchPlans::PerSize, true),
+        (1, BatchPlans::Symbolic, true),
+        (2, BatchPlans::Symbolic, false),
     ] {
         let net = TractNet::from_model_file(
             &model,
             TractOptions {
                 threads,
                 batch_plans,
+                split_crops,
             },
         )
         .unwrap();
         assert_eq!(net.threads(), threads);
         let d = max_abs_diff(&all, &net.run(&x, 3).unwrap());
-        assert!(d <= 1e-5, "{threads} threads {batch_plans:?} differ by {d}");
+        assert!(
+            d <= 1e-5,
+            "{threads} threads {batch_plans:?} split {split_crops} differ by {d}"
+        );
     }
 }
 
