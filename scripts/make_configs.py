@@ -268,3 +268,8 @@ write('configs/adult68/heatmap_sep_star_96r.toml', 'adult68-heatmap-sep-star-96r
       'val_norm = "box"\n',
       ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap_sep', 'star_virtual',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+# ... and the infant fine-tune of that restarted light-decoder model (96 px, rotations up to ±90°, as infant68-heatmap-lite).
+write('configs/infanface/heatmap_sep_ft_adult68liter_r90_96.toml', 'infanface-heatmap-sep-ft-adult68liter-r90-96',
+      INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_sep_star_96r-s0'),
+      INFANT_FT_DATA.replace('max = 45.0', 'max = 90.0').replace('input_size = 80', 'input_size = 96'),
+      'heatmap_sep', 'star', FT_OPTIM)
