@@ -141,6 +141,9 @@ pub struct Detection {
     pub found: usize,
     /// `found / faces` (fraction).
     pub recall: f64,
+    /// The ids of the annotated faces it did not find, in data order.
+    #[serde(default)]
+    pub missed: Vec<String>,
     /// Each found face, in the order of the report's faces: its sample index in the evaluated
     /// data (the turned views with `--rotate`) and the detector's box in that image (image_px).
     #[serde(skip)]

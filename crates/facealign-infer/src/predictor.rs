@@ -584,6 +584,10 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
         faces: ds.samples.len(),
         found: kept.len(),
         recall: kept.len() as f64 / ds.samples.len().max(1) as f64,
+        missed: (0..ds.samples.len())
+            .filter(|i| kept.binary_search(i).is_err())
+            .map(|i| ds.samples[i].id.clone())
+            .collect(),
         matched: kept.iter().copied().zip(boxes).collect(),
     };
     if kept.is_empty() {

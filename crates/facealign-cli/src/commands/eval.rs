@@ -227,6 +227,25 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 d.recall * 100.0
             );
         }
+        for r in &reports {
+            let Some(d) = r.detection.as_ref() else {
+                continue;
+            };
+            if let Some(first) = d.missed.first() {
+                let more = d.missed.len() - 1;
+                println!(
+                    "{}: {} missed {}{}",
+                    r.model,
+                    d.detector,
+                    first,
+                    if more > 0 {
+                        format!(" and {more} more (all in --json: detection.missed)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
     }
     for r in &reports {
         if !r.unscored.is_empty() {

@@ -175,6 +175,33 @@ fn end_to_end_with_a_detector_reports_recall() {
         "{text}"
     );
     assert!(text.contains("| ultraface-rfb | 2 | 2 | 100.0 |"), "{text}");
+    // A face the detector misses is named (300VW fixture: 2 of 3 found, measured), in the JSON too.
+    let dir = tempdir();
+    let json = dir.path().join("missed.json").display().to_string();
+    let text = ok(&with_model(
+        "eval",
+        &model,
+        &[
+            "--data",
+            "coco:../shared/data/fixtures/mmpose/300vw/anno_300vw.json",
+            "--detector",
+            "ultraface-rfb",
+            "--json",
+            &json,
+        ],
+    ));
+    assert!(text.contains("| ultraface-rfb | 3 | 2 | 66.7 |"), "{text}");
+    assert!(
+        text.contains("ultraface-rfb missed 401/imgs/000732.jpg\n"),
+        "{text}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        r[0]["detection"]["missed"],
+        serde_json::json!(["401/imgs/000732.jpg"]),
+        "{r}"
+    );
     // --compare end to end: a row and a detection line for each model, both in the JSON (it
     // used to be ignored silently with --detector).
     let dir = tempdir();
