@@ -220,8 +220,12 @@ fi
 # its encoder from the restarted adult68-heatmap (ADULT68_CONFIGS=heatmap_sep_star_96 scripts/run_adult68.sh 0);
 # calibrated like adult68 for both default detectors. The 68-point default since session 14: more accurate than
 # adult68 on every adult protocol at the same end-to-end time per photo (docs/RESULTS.md).
-if [ -f runs/adult68/heatmap_sep_star_96-s0/adult.json ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap-lite ]; }; then
-  $B model export runs/adult68/heatmap_sep_star_96-s0 models/adult68-heatmap-lite.safetensors
+# Session 15: of that run and its warm restart (configs/adult68/heatmap_sep_star_96r.toml), the finished run with
+# the lower AFLW validation NME.
+lite=$(lowest_val adult.json runs/adult68/heatmap_sep_star_96{,r}-s0)
+if [ -n "$lite" ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap-lite ]; }; then
+  echo "adult68-heatmap-lite <- $lite"
+  $B model export "$lite" models/adult68-heatmap-lite.safetensors
   calibrate_defaults models/adult68-heatmap-lite.safetensors 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
   sed -i 's/^ibug68 = .*/ibug68 = "adult68-heatmap-lite"/' models/defaults.toml
   cat models/defaults.toml
@@ -230,7 +234,11 @@ fi
 # Issue 13 (session 14): infant68-heatmap-lite = adult68-heatmap-lite's run fine-tuned on the 170 InfAnFace training
 # faces at 96 px with rotations up to ±90° (configs/infanface/heatmap_sep_ft_adult68lite_r90_96.toml, seed 0): more
 # accurate than infant68 on all nine protocols at about its time per pass; calibrated like infant68.
-if [ -f runs/infant/hmsep_ft_lite_r90_96-s0/best.safetensors ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap-lite ]; }; then
-  $B model export runs/infant/hmsep_ft_lite_r90_96-s0 models/infant68-heatmap-lite.safetensors
+# Session 15: of it and the same fine-tune of the restarted light model (heatmap_sep_ft_adult68liter_r90_96.toml,
+# seeds 0 and 1; run this after both finished), the run with the lowest validation NME.
+ilite=$(lowest_val best.safetensors runs/infant/hmsep_ft_lite_r90_96-s0 runs/infant/hmsep_ft_liter_r90_96-s{0,1})
+if [ -n "$ilite" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap-lite ]; }; then
+  echo "infant68-heatmap-lite <- $ilite"
+  $B model export "$ilite" models/infant68-heatmap-lite.safetensors
   calibrate_defaults models/infant68-heatmap-lite.safetensors pts:../shared/data/infanface/train
 fi
