@@ -289,3 +289,10 @@ write('configs/adult68/heatmap_sep_star_96r_ft1_inf8.toml', 'adult68-heatmap-sep
                          'crop_calibration = { dx = 0.0, dy = 0.19, scale = 2.02 } },\n'
                          '  { spec = "pts:../shared/data/infanface/train", exclude_ids = "configs/infanface/val_ids.txt", repeat = 8 },\n]'),
       'heatmap_sep', 'star_virtual', FT1_OPTIM)
+# Session 15: adult68-heatmap (dense decoder) never learned the eye centres of AFLW-19 and MTFL-5 (MTFL-5 9.39 %,
+# eyes 12.03 %): a second restart from every weight of its restarted run with STAR's virtual points (weight 10, as the
+# light model), 2 epochs at a peak of 2e-4.
+write('configs/adult68/heatmap_star_96r2v.toml', 'adult68-heatmap-star-96r2v',
+      'epochs = 2\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_from = "runs/adult68/heatmap_star_96r-s0"\nval_norm = "box"\n',
+      ADULT68_96, 'heatmap', 'star_virtual',
+      FT_OPTIM.replace('lr = 3e-4', 'lr = 2e-4').replace('warmup_epochs = 1.0', 'warmup_epochs = 0.1'))
