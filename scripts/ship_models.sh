@@ -208,7 +208,8 @@ fi
 # (about twice adult68's time per face): `--model adult68-heatmap`.
 # Of it and its warm restart (configs/adult68/heatmap_star_96r.toml), the finished run with the lower AFLW
 # validation NME.
-hm68=$(lowest_val adult.json runs/adult68/heatmap_star_96{,r}-s0)
+# Session 15: and its second restart with STAR's virtual points (configs/adult68/heatmap_star_96r2v.toml).
+hm68=$(lowest_val adult.json runs/adult68/heatmap_star_96{,r,r2v}-s0)
 if [ -n "$hm68" ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap ]; }; then
   echo "adult68-heatmap <- $hm68"
   $B model export "$hm68" models/adult68-heatmap.safetensors
