@@ -567,10 +567,14 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     let matches = match_turned(p.detector.as_mut(), ds, 0.3, p.search_turned)?;
     let mut kept = Vec::new();
     let mut boxes = Vec::new();
+    let mut missed = Vec::new();
     let mut preds = Vec::new();
     let mut ran = 0;
     for (i, (s, m)) in ds.samples.iter().zip(&matches).enumerate() {
-        let Some(t) = m else { continue };
+        let Some(t) = m else {
+            missed.push(s.id.clone());
+            continue;
+        };
         let img = s.image.load_rgb()?;
         let (l, n) = p.stage().landmarks_turned(&img, std::slice::from_ref(t))?;
         preds.extend(l);
@@ -584,10 +588,7 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
         faces: ds.samples.len(),
         found: kept.len(),
         recall: kept.len() as f64 / ds.samples.len().max(1) as f64,
-        missed: (0..ds.samples.len())
-            .filter(|i| kept.binary_search(i).is_err())
-            .map(|i| ds.samples[i].id.clone())
-            .collect(),
+        missed,
         matched: kept.iter().copied().zip(boxes).collect(),
     };
     if kept.is_empty() {

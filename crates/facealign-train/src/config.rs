@@ -517,6 +517,12 @@ impl TrainConfig {
                 format!("{w} must be finite and > 0"),
             );
         }
+        if let Some(k) = sources.iter().position(|s| s.repeat() == 0) {
+            return bad(
+                &format!("data.train[{k}].repeat"),
+                "must be at least 1".into(),
+            );
+        }
         if sources.len() > 1 && (self.data.val.is_some() || self.data.val_fraction.is_some()) {
             return bad(
                 "data.val / data.val_fraction",

@@ -112,7 +112,7 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
     if let Some(list) = first.exclude_ids() {
         train = split::exclude_ids(train, Path::new(list))?;
     }
-    train = split::repeated(train, first.repeat(), 0)?;
+    train = split::repeated(train, first.repeat());
     for spec in &cfg.data.extra_train {
         train.append(DataSpec::parse(spec)?.load()?)?;
     }
@@ -147,7 +147,7 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
         weight: first.weight(),
         crop_source: first.crop_source(),
     }];
-    for (k, src) in specs.iter().enumerate().skip(1) {
+    for src in &specs[1..] {
         let mut ds = DataSpec::parse(src.spec())?.load()?;
         if let Some(list) = src.exclude_ids() {
             ds = split::exclude_ids(ds, Path::new(list))?;
@@ -161,7 +161,7 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
             t.samples.truncate(max.max(1));
             t.subsets.clear();
         }
-        let t = split::repeated(t, src.repeat(), k)?;
+        let t = split::repeated(t, src.repeat());
         sources.push(PreparedSource {
             map: map_of(&t)?,
             train: Arc::new(t),

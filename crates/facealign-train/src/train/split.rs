@@ -40,22 +40,16 @@ pub fn exclude_ids(ds: Dataset, list: &Path) -> Result<Dataset> {
     Ok(ds.subset_of(&keep, &format!("#-@{}", list.display())))
 }
 
-/// `ds` with its samples taken `times` times in a row (`times` = 1: unchanged), the training side
-/// of source `k` of `data.train` (named in the error). The copies keep their ids; each sits at its
-/// own index, so the loader draws its augmentation separately. Subsets keep the last copy.
-pub fn repeated(ds: Dataset, times: usize, k: usize) -> Result<Dataset> {
-    match times {
-        0 => Err(Error::Data(format!(
-            "data.train[{k}] ({}): repeat must be at least 1",
-            ds.source
-        ))),
-        1 => Ok(ds),
-        r => {
-            let n = ds.samples.len();
-            let keep: Vec<usize> = (0..r).flat_map(|_| 0..n).collect();
-            Ok(ds.subset_of(&keep, &format!("×{r}")))
-        }
+/// `ds` with its samples taken `times` times in a row (`times` ≤ 1: unchanged; the config's
+/// `repeat` is at least 1, `TrainConfig::validate`). The copies keep their ids; each sits at its own
+/// index, so the loader draws its augmentation separately. Subsets keep the last copy.
+pub fn repeated(ds: Dataset, times: usize) -> Dataset {
+    if times <= 1 {
+        return ds;
     }
+    let n = ds.samples.len();
+    let keep: Vec<usize> = (0..times).flat_map(|_| 0..n).collect();
+    ds.subset_of(&keep, &format!("×{times}"))
 }
 
 /// Split `ds` into (not listed, listed) by the ids of `list`, leniently: ids absent from `ds` are

