@@ -63,17 +63,23 @@ INFANT_FT_HEAD = 'epochs = 90\nbatch_size = 16\nseed = 0\nthreads = 1\ninit_from
 INFANT_FT_DATA = ('[data]\ntrain = "pts:../shared/data/infanface/train"\nval_ids = "configs/infanface/val_ids.txt"\n'
                   'input_size = 80\n\n[data.augment]\nrotation = { p = 0.8, max = 45.0 }\n')
 FT_OPTIM = '[optim]\nkind = "adam"\nlr = 3e-4\nwarmup_epochs = 1.0\n\n[optim.schedule]\nkind = "cosine"\nmin_lr = 1e-6\n'
+
+
+def infant_ft(path, name, start, size, model, loss, max_rotation=45.0):
+    """An infant fine-tune from every weight of the trained model `start`, at `size` px."""
+    write(path, name, INFANT_FT_HEAD.replace('models/adult68.safetensors', start),
+          INFANT_FT_DATA.replace('input_size = 80', f'input_size = {size}').replace('max = 45.0', f'max = {max_rotation}'),
+          model, loss, FT_OPTIM)
+
+
 write('configs/infanface/adult68_ft_l2.toml', 'infanface-adult68-ft', INFANT_FT_HEAD, INFANT_FT_DATA, 'mnv2', 'l2',
       FT_OPTIM)
 # Session 9: the same fine-tune from the 96-px adult68 (configs/adult68/mnv2_l2_96.toml), at 96 px.
-write('configs/infanface/adult68_96_ft_l2.toml', 'infanface-adult68-96-ft',
-      INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/mnv2_l2_96-s0'),
-      INFANT_FT_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2', 'l2', FT_OPTIM)
+infant_ft('configs/infanface/adult68_96_ft_l2.toml', 'infanface-adult68-96-ft', 'runs/adult68/mnv2_l2_96-s0', 96,
+          'mnv2', 'l2')
 # ... and with rolls up to ±90° (infants lie at any angle in their photos: the "rotated" faces).
-write('configs/infanface/adult68_96_ft_rot90_l2.toml', 'infanface-adult68-96-ft-rot90',
-      INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/mnv2_l2_96-s0'),
-      INFANT_FT_DATA.replace('input_size = 80', 'input_size = 96').replace('max = 45.0', 'max = 90.0'),
-      'mnv2', 'l2', FT_OPTIM)
+infant_ft('configs/infanface/adult68_96_ft_rot90_l2.toml', 'infanface-adult68-96-ft-rot90', 'runs/adult68/mnv2_l2_96-s0',
+          96, 'mnv2', 'l2', max_rotation=90.0)
 # Session 13: the heatmap model (STAR) with adult68's encoder (`init_backbone_from`), decoder from scratch,
 # on the infants at 128 px with the fine-tune's rotations.
 write('configs/infanface/heatmap_star_adult68.toml', 'infanface-heatmap-star-adult68',
@@ -131,6 +137,15 @@ train = [
 [data.augment]
 rotation = { p = 0.8, max = 45.0 }
 '''
+ADULT68_96 = ADULT68_DATA.replace('input_size = 80', 'input_size = 96')
+
+
+def adult_head(epochs, threads, start):
+    """The head of an adult68 run that starts from a trained model (`start`: an `init_from = ...` or
+    `init_backbone_from = ...` line) and picks its epoch by box-normalised AFLW validation NME."""
+    return f'epochs = {epochs}\nbatch_size = 32\nseed = 0\nthreads = {threads}\n{start}\nval_norm = "box"\n'
+
+
 ADULT68_HEAD = ('epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 1\ninit = "imagenet"\nhead_init = "mean-shape"\n'
                 'val_norm = "box"\n')
 for loss in ['l2', 'wing']:
@@ -145,7 +160,7 @@ write('configs/adult68/mnv2_l2_cont.toml', 'adult68-mnv2-l2-cont', ADULT68_CONT_
 # landmark boxes are ~70 px, the fixture photos' faces larger), two libtorch threads.
 write('configs/adult68/mnv2_l2_96.toml', 'adult68-mnv2-l2-96',
       ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/mnv2_l2_cont-s0').replace('threads = 1', 'threads = 2'),
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2', 'l2',
+      ADULT68_96, 'mnv2', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 
 # Issue 13: adult5, a 5-point model for every pose: MTFL's 5 true points (first source: its validation
@@ -181,14 +196,14 @@ write('configs/adult5/mnv2_l2_80.toml', 'adult5-mnv2-l2-80',
 # `ADULT68_CONFIGS=mnv2_l2_96b scripts/run_adult68.sh 0` resumes it).
 write('configs/adult68/mnv2_l2_96b.toml', 'adult68-mnv2-l2-96b',
       ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/mnv2_l2_96-s0').replace('threads = 1', 'threads = 2'),
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2', 'l2',
+      ADULT68_96, 'mnv2', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 # Session 10: the same second restart, from the shipped session-9 file (the checkout of session 10 no longer
 # had session 9's runs/): scripts/run_adult68.sh extracts it from git as runs/adult68/adult68_s9.safetensors
 # (f16 weights of runs/adult68/mnv2_l2_96-s0's best epoch).
 write('configs/adult68/mnv2_l2_96r.toml', 'adult68-mnv2-l2-96r',
       ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/adult68_s9.safetensors').replace('threads = 1', 'threads = 2'),
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2', 'l2',
+      ADULT68_96, 'mnv2', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 
 # Session 12 (issue 17, the 1 ms goal): a quarter-width MobileNetV2 at 96 px (1.0 ms per face in tract, one
@@ -200,22 +215,22 @@ W025_HEAD = ('epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 2\ninit = "random
 W025_MODEL = '[model]\narch = "mobilenet_v2"\nwidth = 0.25\n'
 MODELS['mnv2w025'] = W025_MODEL
 write('configs/adult68/mnv2w025_l2_96.toml', 'adult68-mnv2w025-l2-96', W025_HEAD,
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2', CPU_OPTIM)
+      ADULT68_96, 'mnv2w025', 'l2', CPU_OPTIM)
 write('configs/adult68/mnv2w025_kd_96.toml', 'adult68-mnv2w025-kd-96', W025_HEAD,
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2',
+      ADULT68_96, 'mnv2w025', 'l2',
       CPU_OPTIM + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
 # Session 12: a warm restart of the distilled run (its validation error fell until the learning rate ran
 # out), as adult68 had: every weight from runs/adult68/mnv2w025_kd_96-s0, 5 more epochs at a lower peak rate.
 write('configs/adult68/mnv2w025_kd_96r.toml', 'adult68-mnv2w025-kd-96r',
-      'epochs = 5\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_from = "runs/adult68/mnv2w025_kd_96-s0"\nval_norm = "box"\n',
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2',
+      adult_head(5, 2, 'init_from = "runs/adult68/mnv2w025_kd_96-s0"'),
+      ADULT68_96, 'mnv2w025', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
       + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
 # Session 13: a second, longer warm restart (8 epochs from the shipped kd_96r) to see how far the quarter-width
 # network goes with more distillation.
 write('configs/adult68/mnv2w025_kd_96r2.toml', 'adult68-mnv2w025-kd-96r2',
-      'epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 1\ninit_from = "runs/adult68/mnv2w025_kd_96r-s0"\nval_norm = "box"\n',
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'mnv2w025', 'l2',
+      adult_head(8, 1, 'init_from = "runs/adult68/mnv2w025_kd_96r-s0"'),
+      ADULT68_96, 'mnv2w025', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
       + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
 # Session 13: adult68 as a heatmap model (STAR), the encoder from the shipped adult68 (`init_backbone_from`), the
@@ -223,16 +238,15 @@ write('configs/adult68/mnv2w025_kd_96r2.toml', 'adult68-mnv2w025-kd-96r2',
 write('configs/adult68/heatmap_star_96.toml', 'adult68-heatmap-star-96',
       'epochs = 3\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_backbone_from = "models/adult68.safetensors"\n'
       'head_init = "mean-shape"\nval_norm = "box"\n',
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap', 'star',
+      ADULT68_96, 'heatmap', 'star',
       CPU_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 # ... and the infant heatmap model fine-tuned from every weight of that adult heatmap model (encoder and decoder).
-write('configs/infanface/heatmap_star_ft_adult68hm.toml', 'infanface-heatmap-star-ft-adult68hm',
-      INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_star_96-s0'),
-      INFANT_FT_DATA.replace('input_size = 80', 'input_size = 128'), 'heatmap', 'star', FT_OPTIM)
+infant_ft('configs/infanface/heatmap_star_ft_adult68hm.toml', 'infanface-heatmap-star-ft-adult68hm',
+          'runs/adult68/heatmap_star_96-s0', 128, 'heatmap', 'star')
 # ... and its warm restart (it improved at every epoch): every weight from it, 3 more epochs at a lower peak rate.
 write('configs/adult68/heatmap_star_96r.toml', 'adult68-heatmap-star-96r',
-      'epochs = 3\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_from = "runs/adult68/heatmap_star_96-s0"\nval_norm = "box"\n',
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap', 'star',
+      adult_head(3, 2, 'init_from = "runs/adult68/heatmap_star_96-s0"'),
+      ADULT68_96, 'heatmap', 'star',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 # Session 14: the same heatmap model with the light decoder (depthwise + pointwise stages, 9.5 M instead of 77 M
 # multiply-adds at 96 px), so that a heatmap model fits the default's latency; its encoder from the restarted adult
@@ -243,45 +257,34 @@ write('configs/adult68/heatmap_star_96r.toml', 'adult68-heatmap-star-96r',
 MODELS['heatmap_sep'] = '[model]\narch = "heatmap"\ndecoder = "separable"\n'
 LOSSES['star_virtual'] = '[loss]\nkind = "star"\nvirtual_weight = 10.0\n'
 write('configs/adult68/heatmap_sep_star_96.toml', 'adult68-heatmap-sep-star-96',
-      'epochs = 3\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_backbone_from = "runs/adult68/heatmap_star_96r-s0"\n'
-      'val_norm = "box"\n',
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap_sep', 'star_virtual',
+      adult_head(3, 2, 'init_backbone_from = "runs/adult68/heatmap_star_96r-s0"'),
+      ADULT68_96, 'heatmap_sep', 'star_virtual',
       CPU_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 # Session 14: the infant fine-tune from every weight of the restarted adult heatmap model, with rotations up to
 # ±90° (the ±45° fine-tune from the first adult heatmap model was better upright but failed on some turned infants).
-write('configs/infanface/heatmap_star_ft_adult68hmr_r90.toml', 'infanface-heatmap-star-ft-adult68hmr-r90',
-      INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_star_96r-s0'),
-      INFANT_FT_DATA.replace('input_size = 80', 'input_size = 128').replace('max = 45.0', 'max = 90.0'),
-      'heatmap', 'star', FT_OPTIM)
+infant_ft('configs/infanface/heatmap_star_ft_adult68hmr_r90.toml', 'infanface-heatmap-star-ft-adult68hmr-r90',
+          'runs/adult68/heatmap_star_96r-s0', 128, 'heatmap', 'star', max_rotation=90.0)
 # ... and the same fine-tune of the light-decoder default (adult68-heatmap-lite's run), at 128 px and at 96 px (the
 # input of infant68, whose speed it would match).
-MODELS['heatmap_sep'] = '[model]\narch = "heatmap"\ndecoder = "separable"\n'
 for size in (128, 96):
-    write(f'configs/infanface/heatmap_sep_ft_adult68lite_r90_{size}.toml', f'infanface-heatmap-sep-ft-adult68lite-r90-{size}',
-          INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_sep_star_96-s0'),
-          INFANT_FT_DATA.replace('input_size = 80', f'input_size = {size}').replace('max = 45.0', 'max = 90.0'),
-          'heatmap_sep', 'star', FT_OPTIM)
+    infant_ft(f'configs/infanface/heatmap_sep_ft_adult68lite_r90_{size}.toml', f'infanface-heatmap-sep-ft-adult68lite-r90-{size}',
+              'runs/adult68/heatmap_sep_star_96-s0', size, 'heatmap_sep', 'star', max_rotation=90.0)
 # Session 15: the warm restart of that light-decoder model (it improved at every epoch: val 5.75, 5.04, 4.79): every
 # weight from it, 4 more epochs at the restart's lower peak rate, the same virtual-point weight.
 write('configs/adult68/heatmap_sep_star_96r.toml', 'adult68-heatmap-sep-star-96r',
-      'epochs = 4\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_from = "runs/adult68/heatmap_sep_star_96-s0"\n'
-      'val_norm = "box"\n',
-      ADULT68_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap_sep', 'star_virtual',
+      adult_head(4, 2, 'init_from = "runs/adult68/heatmap_sep_star_96-s0"'),
+      ADULT68_96, 'heatmap_sep', 'star_virtual',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 # ... and the infant fine-tune of that restarted light-decoder model (96 px, rotations up to ±90°, as infant68-heatmap-lite).
-write('configs/infanface/heatmap_sep_ft_adult68liter_r90_96.toml', 'infanface-heatmap-sep-ft-adult68liter-r90-96',
-      INFANT_FT_HEAD.replace('models/adult68.safetensors', 'runs/adult68/heatmap_sep_star_96r-s0'),
-      INFANT_FT_DATA.replace('max = 45.0', 'max = 90.0').replace('input_size = 80', 'input_size = 96'),
-      'heatmap_sep', 'star', FT_OPTIM)
+infant_ft('configs/infanface/heatmap_sep_ft_adult68liter_r90_96.toml', 'infanface-heatmap-sep-ft-adult68liter-r90-96',
+          'runs/adult68/heatmap_sep_star_96r-s0', 96, 'heatmap_sep', 'star', max_rotation=90.0)
 # Session 15: the default draws hand-annotated adult faces ~5 % narrower at the jaw than their labels, as its
 # teachers do (scripts/shape_bias.py, docs/RESULTS.md). The only hand-annotated 68-point faces we may train on are
 # InfAnFace's (the adult fixtures are kept for evaluation): one more epoch of the restarted light model with the 170
 # InfAnFace training faces added, each taken 8 times per epoch (1,360 of ~41,000 faces), and its control without them
 # (same start, same schedule: one epoch at a peak of 1e-4). threads = 1: the two run side by side.
 FT1_OPTIM = FT_OPTIM.replace('lr = 3e-4', 'lr = 1e-4').replace('warmup_epochs = 1.0', 'warmup_epochs = 0.1')
-FT1_HEAD = ('epochs = 1\nbatch_size = 32\nseed = 0\nthreads = 1\ninit_from = "runs/adult68/heatmap_sep_star_96r-s0"\n'
-            'val_norm = "box"\n')
-ADULT68_96 = ADULT68_DATA.replace('input_size = 80', 'input_size = 96')
+FT1_HEAD = adult_head(1, 1, 'init_from = "runs/adult68/heatmap_sep_star_96r-s0"')
 write('configs/adult68/heatmap_sep_star_96r_ft1.toml', 'adult68-heatmap-sep-star-96r-ft1', FT1_HEAD, ADULT68_96,
       'heatmap_sep', 'star_virtual', FT1_OPTIM)
 write('configs/adult68/heatmap_sep_star_96r_ft1_inf8.toml', 'adult68-heatmap-sep-star-96r-ft1-inf8', FT1_HEAD,
@@ -293,6 +296,6 @@ write('configs/adult68/heatmap_sep_star_96r_ft1_inf8.toml', 'adult68-heatmap-sep
 # eyes 12.03 %): a second restart from every weight of its restarted run with STAR's virtual points (weight 10, as the
 # light model), 2 epochs at a peak of 2e-4.
 write('configs/adult68/heatmap_star_96r2v.toml', 'adult68-heatmap-star-96r2v',
-      'epochs = 2\nbatch_size = 32\nseed = 0\nthreads = 2\ninit_from = "runs/adult68/heatmap_star_96r-s0"\nval_norm = "box"\n',
+      adult_head(2, 2, 'init_from = "runs/adult68/heatmap_star_96r-s0"'),
       ADULT68_96, 'heatmap', 'star_virtual',
       FT_OPTIM.replace('lr = 3e-4', 'lr = 2e-4').replace('warmup_epochs = 1.0', 'warmup_epochs = 0.1'))
