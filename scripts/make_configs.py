@@ -292,6 +292,20 @@ write('configs/adult68/heatmap_sep_star_96r_ft1_inf8.toml', 'adult68-heatmap-sep
                          'crop_calibration = { dx = 0.0, dy = 0.19, scale = 2.02 } },\n'
                          '  { spec = "pts:../shared/data/infanface/train", exclude_ids = "configs/infanface/val_ids.txt", repeat = 8 },\n]'),
       'heatmap_sep', 'star_virtual', FT1_OPTIM)
+# Session 16: the shared 68-point teacher labels come from dlib given other boxes than its detector's (and from
+# MediaPipe / face-api.js / their median on AFLW), and draw the jaw narrow. The same one-epoch recipe as the control
+# above, with every 68-point teacher label replaced by dlib's own in its own detector box (scripts/dlib_teacher.py
+# writes them under runs/teacher_dlib; same acceptance rules against the true points as the shared sets).
+ADULT68_96_DLIB = (ADULT68_96.replace('coco:../shared/data/aflw/teacher68.json', 'coco:runs/teacher_dlib/aflw/dlib68.json')
+                   .replace('pts:../shared/data/mtfl"', 'pts:runs/teacher_dlib/mtfl"'))
+write('configs/adult68/heatmap_sep_star_96r_ft1_dlib.toml', 'adult68-heatmap-sep-star-96r-ft1-dlib',
+      FT1_HEAD.replace('threads = 1', 'threads = 2'), ADULT68_96_DLIB, 'heatmap_sep', 'star_virtual', FT1_OPTIM)
+# ... and (it drew the adult fixture faces far closer to their hand labels, but AFLW validation 4.66 against the
+# shipped 4.62) a warm restart of it on the same labels, as the session-15 restart: 3 epochs at a peak of 3e-4.
+write('configs/adult68/heatmap_sep_star_96r2d.toml', 'adult68-heatmap-sep-star-96r2d',
+      adult_head(3, 2, 'init_from = "runs/adult68/heatmap_sep_star_96r_ft1_dlib-s0"'),
+      ADULT68_96_DLIB, 'heatmap_sep', 'star_virtual',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
 # Session 15: adult68-heatmap (dense decoder) never learned the eye centres of AFLW-19 and MTFL-5 (MTFL-5 9.39 %,
 # eyes 12.03 %): a second restart from every weight of its restarted run with STAR's virtual points (weight 10, as the
 # light model), 2 epochs at a peak of 2e-4.
@@ -299,3 +313,7 @@ write('configs/adult68/heatmap_star_96r2v.toml', 'adult68-heatmap-star-96r2v',
       adult_head(2, 2, 'init_from = "runs/adult68/heatmap_star_96r-s0"'),
       ADULT68_96, 'heatmap', 'star_virtual',
       FT_OPTIM.replace('lr = 3e-4', 'lr = 2e-4').replace('warmup_epochs = 1.0', 'warmup_epochs = 0.1'))
+# Session 16: the infant fine-tune of the dense heatmap model (128 px, ±90°, as infant68-heatmap) from its second
+# restart (session 15, shipped as adult68-heatmap: better than its first restart on every adult protocol).
+infant_ft('configs/infanface/heatmap_star_ft_adult68hmr2v_r90.toml', 'infanface-heatmap-star-ft-adult68hmr2v-r90',
+          'runs/adult68/heatmap_star_96r2v-s0', 128, 'heatmap', 'star', max_rotation=90.0)
