@@ -110,36 +110,37 @@ def link(target, name):
         os.symlink(os.path.relpath(target, os.path.dirname(name)), name)
 
 
+def accepted(pool, job, items, limit, found):
+    """The (key, points, agreement) of `job` over `items` whose face the detector found (counted in
+    found[0]) and whose agreement with the true points is within `limit` %."""
+    for key, p, agree in pool.imap(job, items, chunksize=64):
+        if p is None:
+            continue
+        found[0] += 1
+        if agree <= limit:
+            yield key, p, agree
+
+
 def main(out, jobs):
     with multiprocessing.Pool(jobs, _init) as pool:
         # MTFL
         lines = [l for l in open(os.path.join(SHARED, 'mtfl/train.txt')) if l.strip()]
-        kept = found = 0
-        for rel, p, agree in pool.imap(mtfl_job, lines, chunksize=64):
-            if p is None:
-                continue
-            found += 1
-            if agree > 8.0:
-                continue
+        found, kept = [0], 0
+        for rel, p, _ in accepted(pool, mtfl_job, lines, 8.0, found):
             kept += 1
             base = os.path.join(out, 'mtfl', rel)
             os.makedirs(os.path.dirname(base), exist_ok=True)
             link(os.path.join(SHARED, 'mtfl', rel), base)
             body = '\n'.join(f'{x + 1:.3f} {y + 1:.3f}' for x, y in p)  # 1-based
             write_atomic(os.path.splitext(base)[0] + '.pts', f'version: 1\nn_points: 68\n{{\n{body}\n}}\n')
-        print(f'MTFL: {len(lines)} faces, {found} found by the detector, {kept} kept (within 8 % of the inter-eye distance)')
+        print(f'MTFL: {len(lines)} faces, {found[0]} found by the detector, {kept} kept (within 8 % of the inter-eye distance)')
         # AFLW
         coco = json.load(open(os.path.join(SHARED, 'aflw/train.json')))
         images = {im['id']: im for im in coco['images']}
         items = [(images[a['image_id']], a) for a in coco['annotations']]
         anns = {a['id']: a for a in coco['annotations']}
-        out_anns, found = [], 0
-        for aid, p, agree in pool.imap(aflw_job, items, chunksize=64):
-            if p is None:
-                continue
-            found += 1
-            if agree > 5.0:
-                continue
+        out_anns, found = [], [0]
+        for aid, p, agree in accepted(pool, aflw_job, items, 5.0, found):
             a = dict(anns[aid])
             a['keypoints'] = [c for x, y in p for c in (x, y, 2)]
             a['num_keypoints'] = 68
@@ -156,7 +157,7 @@ def main(out, jobs):
         os.makedirs(os.path.join(out, 'aflw'), exist_ok=True)
         link(os.path.join(SHARED, 'aflw/images'), os.path.join(out, 'aflw/images'))
         write_atomic(os.path.join(out, 'aflw/dlib68.json'), json.dumps(doc))
-        print(f'AFLW: {len(items)} faces, {found} found by the detector, {len(out_anns)} kept (within 5 % of the box size)')
+        print(f'AFLW: {len(items)} faces, {found[0]} found by the detector, {len(out_anns)} kept (within 5 % of the box size)')
 
 
 if __name__ == '__main__':
