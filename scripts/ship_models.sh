@@ -223,7 +223,10 @@ fi
 # adult68 on every adult protocol at the same end-to-end time per photo (docs/RESULTS.md).
 # Session 15: of that run and its warm restart (configs/adult68/heatmap_sep_star_96r.toml), the finished run with
 # the lower AFLW validation NME.
-lite=$(lowest_val adult.json runs/adult68/heatmap_sep_star_96{,r}-s0)
+# Session 16: and the warm restart on dlib's teacher labels in its own box (configs/adult68/heatmap_sep_star_96r2d.toml,
+# after heatmap_sep_star_96r_ft1_dlib; its labels from scripts/dlib_teacher.py). That session's machine had only the
+# shipped file of the session-15 restart (validation 4.62 %), not its run: the comparison with it was by hand.
+lite=$(lowest_val adult.json runs/adult68/heatmap_sep_star_96{,r,r2d}-s0)
 if [ -n "$lite" ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap-lite ]; }; then
   echo "adult68-heatmap-lite <- $lite"
   $B model export "$lite" models/adult68-heatmap-lite.safetensors
