@@ -321,3 +321,6 @@ write('configs/adult68/heatmap_star_96r2v_ft1_dlib.toml', 'adult68-heatmap-star-
 # restart (session 15, shipped as adult68-heatmap: better than its first restart on every adult protocol).
 infant_ft('configs/infanface/heatmap_star_ft_adult68hmr2v_r90.toml', 'infanface-heatmap-star-ft-adult68hmr2v-r90',
           'runs/adult68/heatmap_star_96r2v-s0', 128, 'heatmap', 'star', max_rotation=90.0)
+# ... and the infant fine-tune of the light default restarted on dlib's own-box labels (as infant68-heatmap-lite).
+infant_ft('configs/infanface/heatmap_sep_ft_adult68lite2d_r90_96.toml', 'infanface-heatmap-sep-ft-adult68lite2d-r90-96',
+          'runs/adult68/heatmap_sep_star_96r2d-s0', 96, 'heatmap_sep', 'star', max_rotation=90.0)
