@@ -240,7 +240,10 @@ fi
 # accurate than infant68 on all nine protocols at about its time per pass; calibrated like infant68.
 # Session 15: of it and the same fine-tune of the restarted light model (heatmap_sep_ft_adult68liter_r90_96.toml,
 # seeds 0 and 1; run this after both finished), the run with the lowest validation NME.
-ilite=$(lowest_val best.safetensors runs/infant/hmsep_ft_lite_r90_96-s0 runs/infant/hmsep_ft_liter_r90_96-s{0,1})
+# Session 16: and the same fine-tune of the light default restarted on dlib's own-box labels
+# (heatmap_sep_ft_adult68lite2d_r90_96.toml, seed 0; compared by hand with the session-15 file's 8.03 %, whose runs
+# that machine did not have).
+ilite=$(lowest_val best.safetensors runs/infant/hmsep_ft_lite_r90_96-s0 runs/infant/hmsep_ft_liter_r90_96-s{0,1} runs/infant/hmsep_ft_lite2d_r90_96-s0)
 if [ -n "$ilite" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap-lite ]; }; then
   echo "infant68-heatmap-lite <- $ilite"
   $B model export "$ilite" models/infant68-heatmap-lite.safetensors
