@@ -299,7 +299,8 @@ write('configs/adult68/heatmap_sep_star_96r_ft1_inf8.toml', 'adult68-heatmap-sep
 ADULT68_96_DLIB = (ADULT68_96.replace('coco:../shared/data/aflw/teacher68.json', 'coco:runs/teacher_dlib/aflw/dlib68.json')
                    .replace('pts:../shared/data/mtfl"', 'pts:runs/teacher_dlib/mtfl"'))
 write('configs/adult68/heatmap_sep_star_96r_ft1_dlib.toml', 'adult68-heatmap-sep-star-96r-ft1-dlib',
-      FT1_HEAD.replace('threads = 1', 'threads = 2'), ADULT68_96_DLIB, 'heatmap_sep', 'star_virtual', FT1_OPTIM)
+      adult_head(1, 2, 'init_from = "runs/adult68/heatmap_sep_star_96r-s0"'), ADULT68_96_DLIB, 'heatmap_sep',
+      'star_virtual', FT1_OPTIM)
 # ... and (it drew the adult fixture faces far closer to their hand labels, but AFLW validation 4.66 against the
 # shipped 4.62) a warm restart of it on the same labels, as the session-15 restart: 3 epochs at a peak of 3e-4.
 write('configs/adult68/heatmap_sep_star_96r2d.toml', 'adult68-heatmap-sep-star-96r2d',

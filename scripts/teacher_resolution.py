@@ -28,16 +28,13 @@ from PIL import Image
 
 import face_recognition_models
 
-
-def read_pts(path):
-    text = open(path).read()
-    v = list(map(float, text.split('{')[1].split('}')[0].split()))
-    return [(v[2 * i] - 1, v[2 * i + 1] - 1) for i in range(len(v) // 2)]  # 1-based -> 0-based px
+import shape_bias  # scripts/shape_bias.py, beside this file
 
 
 def widths(p):
-    iod = math.dist(p[36], p[45])
-    return math.dist(p[0], p[16]) / iod, math.dist(p[17], p[26]) / iod
+    """Jaw 1-17 and brows 18-27 over the outer-eye distance (scripts/shape_bias.py's measure)."""
+    jaw, _, brows = shape_bias.widths(p)
+    return jaw, brows
 
 
 def nme(p, g):
@@ -63,7 +60,7 @@ def main(folder, targets=(None, 60, 45, 35, 25), box_scales=(0.8, 0.9, 1.1, 1.25
         pts = os.path.splitext(path)[0] + '.pts'
         if not os.path.exists(pts):
             continue
-        g = read_pts(pts)
+        g = shape_bias.pts_truth(path)
         img = Image.open(path).convert('RGB')
         full = np.asarray(img)
         xs, ys = [q[0] for q in g], [q[1] for q in g]
