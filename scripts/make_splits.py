@@ -3,6 +3,7 @@
 
 configs/infanface/val_ids.txt: 40 of the 210 InfAnFace training faces, stratified by source set.
 configs/mtfl/val_ids.txt: 1,000 of the 10,000 MTFL training faces.
+configs/infanface/lc130_drop_ids.txt: 40 of the other 170 InfAnFace faces (a learning curve).
 """
 import csv
 import os
@@ -24,6 +25,27 @@ with open('configs/infanface/val_ids.txt', 'w') as f:
     f.write('# InfAnFace validation split: %d of %d training faces, stratified by source set,\n'
             '# drawn once with random.Random(2022) (scripts/make_splits.py). Never trained on.\n' % (len(val), len(imgs)))
     f.write('\n'.join(val) + '\n')
+
+# configs/infanface/lc130_drop_ids.txt (session 17, a learning curve): 40 of the 170 faces left for training,
+# stratified by source set (largest remainders), with random.Random(2026). Training without them (130 faces)
+# against training on all 170 measures what 40 more infants buy on the same validation faces.
+held = set(val)
+rest = {src: [f for f in by[src] if f not in held] for src in by}
+n_rest = sum(len(v) for v in rest.values())
+quota = {src: 40 * len(rest[src]) / n_rest for src in rest}
+count = {src: int(q) for src, q in quota.items()}
+for src in sorted(rest, key=lambda s: count[s] - quota[s])[:40 - sum(count.values())]:
+    count[src] += 1  # largest remainders, so exactly 40
+rng = random.Random(2026)
+drop = []
+for src in sorted(rest):
+    drop += rng.sample(rest[src], count[src])
+drop = sorted(drop)
+with open('configs/infanface/lc130_drop_ids.txt', 'w') as f:
+    f.write('# InfAnFace learning curve: %d of the %d training faces outside val_ids.txt, stratified by source set,\n'
+            '# random.Random(2026) (scripts/make_splits.py). Excluded from training in the 130-face runs.\n'
+            % (len(drop), n_rest))
+    f.write('\n'.join(drop) + '\n')
 
 lines = [l.split()[0].replace('\\', '/') for l in open('../shared/data/mtfl/train.txt') if l.strip()]
 val = sorted(random.Random(2014).sample(lines, 1000))

