@@ -209,7 +209,10 @@ fi
 # Of it and its warm restart (configs/adult68/heatmap_star_96r.toml), the finished run with the lower AFLW
 # validation NME.
 # Session 15: and its second restart with STAR's virtual points (configs/adult68/heatmap_star_96r2v.toml).
-hm68=$(lowest_val adult.json runs/adult68/heatmap_star_96{,r,r2v}-s0)
+# Session 17: and its one epoch (heatmap_star_96r2v_ft1_dlib) and warm restart (heatmap_star_96r3d) on dlib's
+# own-box teacher labels. That machine had only the shipped file of the session-15 restart (validation 4.57 %),
+# not its run: compared by hand.
+hm68=$(lowest_val adult.json runs/adult68/heatmap_star_96{,r,r2v,r2v_ft1_dlib,r3d}-s0)
 if [ -n "$hm68" ] && { [ "$what" = all ] || [ "$what" = adult68-heatmap ]; }; then
   echo "adult68-heatmap <- $hm68"
   $B model export "$hm68" models/adult68-heatmap.safetensors
