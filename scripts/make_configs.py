@@ -331,6 +331,10 @@ infant_ft('configs/infanface/heatmap_star_ft_adult68hmr2v_r90.toml', 'infanface-
 # ... and the infant fine-tune of the light default restarted on dlib's own-box labels (as infant68-heatmap-lite).
 infant_ft('configs/infanface/heatmap_sep_ft_adult68lite2d_r90_96.toml', 'infanface-heatmap-sep-ft-adult68lite2d-r90-96',
           'runs/adult68/heatmap_sep_star_96r2d-s0', 96, 'heatmap_sep', 'star', max_rotation=90.0)
+# Session 17: the infant fine-tune of the dense model (128 px, ±90°, as infant68-heatmap) from its warm restart on
+# dlib's own-box labels (heatmap_star_96r3d, shipped as adult68-heatmap in session 17).
+infant_ft('configs/infanface/heatmap_star_ft_adult68hmr3d_r90.toml', 'infanface-heatmap-star-ft-adult68hmr3d-r90',
+          'runs/adult68/heatmap_star_96r3d-s0', 128, 'heatmap', 'star', max_rotation=90.0)
 # Session 17: a learning curve. The light infant fine-tune above on 130 of its 170 training faces (the 40 of
 # configs/infanface/lc130_drop_ids.txt left out), same validation faces: what do 40 more infants buy?
 INFANT_N130 = ('train = [\n  { spec = "pts:../shared/data/infanface/train", '
