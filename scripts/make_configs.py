@@ -365,3 +365,6 @@ infant_variant('configs/infanface/heatmap_sep_ft_adult68lite2d_r90_96.toml',
 infant_variant('configs/infanface/heatmap_star_ft_adult68hmr_r90.toml',
                'configs/infanface/heatmap_star_ft_adult68hmr_r90_all.toml',
                'infanface-heatmap-star-ft-adult68hmr-r90-all', INFANT_ALL)
+infant_variant('configs/infanface/heatmap_star_ft_adult68hmr3d_r90.toml',
+               'configs/infanface/heatmap_star_ft_adult68hmr3d_r90_all.toml',
+               'infanface-heatmap-star-ft-adult68hmr3d-r90-all', INFANT_ALL)

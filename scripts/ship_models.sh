@@ -194,8 +194,9 @@ fi
 # weight of the restarted adult68-heatmap with rotations up to ±90° (configs/infanface/
 # heatmap_star_ft_adult68hmr_r90.toml, seeds 0 and 1; run this after both finished). Not the ±45° fine-tune
 # from the first adult heatmap model (runs/infant/hm_ft_a68hm-s*): lower validation NME but it failed on turned
-# infants (docs/RESULTS.md).
-hm=$(lowest_val best.safetensors runs/infant/hm_star_a68{,_e90}-s{0,1} runs/infant/hm_ft_a68hmr_r90-s{0,1})
+# infants (docs/RESULTS.md). Session 17: and the same fine-tune from the dense model restarted on dlib's own-box
+# labels (configs/infanface/heatmap_star_ft_adult68hmr3d_r90.toml; the session-14 run compared by hand, 7.415 %).
+hm=$(lowest_val best.safetensors runs/infant/hm_star_a68{,_e90}-s{0,1} runs/infant/hm_ft_a68hmr_r90-s{0,1} runs/infant/hm_ft_a68hmr3d_r90-s0)
 if [ -n "$hm" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap ]; }; then
   echo "infant68-heatmap <- $hm"
   $B model export "$hm" models/infant68-heatmap.safetensors
@@ -268,7 +269,8 @@ if os.path.exists(f'{d}/metrics.csv') and os.path.exists(f'{d}/last.safetensors'
         print(f'{d}/last.safetensors')
 PY
 }
-for pair in infant68-heatmap:runs/infant/hm_ft_a68hmr_r90_all-s0 infant68-heatmap-lite:runs/infant/hmsep_lite2d_all-s0; do
+# The all-210 runs of the recipes picked (session 17: heatmap_star_ft_adult68hmr3d_r90, heatmap_sep_ft_adult68lite2d_r90_96).
+for pair in infant68-heatmap:runs/infant/hm_ft_a68hmr3d_r90_all-s0 infant68-heatmap-lite:runs/infant/hmsep_lite2d_all-s0; do
   name=${pair%%:*}; last=$(finished_last "${pair#*:}")
   if [ -n "$last" ] && { [ "$what" = all ] || [ "$what" = "$name" ]; }; then
     echo "$name <- $last (all 210 infants, last epoch)"
