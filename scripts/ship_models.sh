@@ -258,20 +258,35 @@ fi
 # faces (the 40 validation infants included; configs/infanface/*_all.toml), and its last epoch shipped (no
 # validation face is left to pick one by). A learning curve on the 170/40 split measured what more infants buy
 # (docs/RESULTS.md, "Training the infant models on all 210 faces"). Their validation numbers are not reportable:
-# the 170-face twins' are. Shipped only when the run finished all its epochs.
-finished_last() {  # RUN: RUN/last.safetensors when metrics.csv has as many epochs as the config asks for
-  python3 - "$1" <<'PY'
-import csv, os, re, sys
-d = sys.argv[1]
-if os.path.exists(f'{d}/metrics.csv') and os.path.exists(f'{d}/last.safetensors'):
-    want = int(re.search(r'^epochs = (\d+)', open(f'{d}/config.toml').read(), re.M).group(1))
-    if len(list(csv.DictReader(open(f'{d}/metrics.csv')))) == want:
-        print(f'{d}/last.safetensors')
+# the 170-face twins' are. Shipped only when the run finished all its epochs and is the recipe of the run picked
+# above (the same config but for its name, seed, threads and validation lines).
+finished_last() {  # ALL-RUN PICKED-RUN: ALL-RUN/last.safetensors when finished and of PICKED-RUN's recipe
+  python3 - "$1" "$2" <<'PY'
+import csv, os, sys, tomllib
+run, picked = sys.argv[1], sys.argv[2]
+def recipe(d):
+    cfg = tomllib.load(open(f'{d}/config.toml', 'rb'))
+    for k in ('name', 'seed', 'threads'):  # not the recipe
+        cfg.pop(k, None)
+    for k in ('val', 'val_ids'):
+        cfg['data'].pop(k, None)
+    if isinstance(cfg['data']['train'], list):
+        cfg['data']['train'] = [t['spec'] if isinstance(t, dict) and set(t) == {'spec'} else t for t in cfg['data']['train']]
+    return cfg
+if picked and os.path.exists(f'{run}/metrics.csv') and os.path.exists(f'{run}/last.safetensors'):
+    done = len(list(csv.DictReader(open(f'{run}/metrics.csv')))) == recipe(run)['epochs']
+    if not done:
+        print(f'{run}: not finished', file=sys.stderr)
+    elif recipe(run) != recipe(picked):
+        print(f'{run}: not the recipe of {picked}', file=sys.stderr)
+    else:
+        print(f'{run}/last.safetensors')
 PY
 }
 # The all-210 runs of the recipes picked (session 17: heatmap_star_ft_adult68hmr3d_r90, heatmap_sep_ft_adult68lite2d_r90_96).
-for pair in infant68-heatmap:runs/infant/hm_ft_a68hmr3d_r90_all-s0 infant68-heatmap-lite:runs/infant/hmsep_lite2d_all-s0; do
-  name=${pair%%:*}; last=$(finished_last "${pair#*:}")
+for item in "infant68-heatmap runs/infant/hm_ft_a68hmr3d_r90_all-s0 $hm" "infant68-heatmap-lite runs/infant/hmsep_lite2d_all-s0 $ilite"; do
+  read -r name run picked <<< "$item"
+  last=$(finished_last "$run" "${picked:-}")
   if [ -n "$last" ] && { [ "$what" = all ] || [ "$what" = "$name" ]; }; then
     echo "$name <- $last (all 210 infants, last epoch)"
     $B model export "$last" "models/$name.safetensors"
