@@ -186,6 +186,36 @@ if [ -n "$fast" ] && { [ "$what" = all ] || [ "$what" = adult68-fast ]; }; then
   calibrate_defaults models/adult68-fast.safetensors 'dlib:../shared/data/fixtures/dlib/training_with_face_landmarks.xml'
 fi
 
+# Issue 13 (session 17): the infant files below are the recipe picked on the 170/40 split retrained on all 210
+# InfAnFace training faces (the 40 validation infants included; configs/infanface/*_all.toml), its last epoch (no
+# validation face is left to pick one by). A learning curve on the 170/40 split measured what more infants buy
+# (docs/RESULTS.md, "Training the infant models on all 210 faces"). Their validation numbers are not reportable:
+# the 170-face twins' are. Such a run is shipped instead of the picked run only when it finished all its epochs
+# and is the picked run's recipe (the same config but for its name, seed, threads and validation lines).
+finished_last() {  # ALL-RUN PICKED-RUN: ALL-RUN/last.safetensors when finished and of PICKED-RUN's recipe
+  python3 - "$1" "$2" <<'PY'
+import csv, os, sys, tomllib
+run, picked = sys.argv[1], sys.argv[2]
+def recipe(d):
+    cfg = tomllib.load(open(f'{d}/config.toml', 'rb'))
+    for k in ('name', 'seed', 'threads'):  # not the recipe
+        cfg.pop(k, None)
+    for k in ('val', 'val_ids'):
+        cfg['data'].pop(k, None)
+    if isinstance(cfg['data']['train'], list):
+        cfg['data']['train'] = [t['spec'] if isinstance(t, dict) and set(t) == {'spec'} else t for t in cfg['data']['train']]
+    return cfg
+if picked and os.path.exists(f'{run}/metrics.csv') and os.path.exists(f'{run}/last.safetensors'):
+    done = len(list(csv.DictReader(open(f'{run}/metrics.csv')))) == recipe(run)['epochs']
+    if not done:
+        print(f'{run}: not finished', file=sys.stderr)
+    elif recipe(run) != recipe(picked):
+        print(f'{run}: not the recipe of {picked}', file=sys.stderr)
+    else:
+        print(f'{run}/last.safetensors')
+PY
+}
+
 # Issue 13 (session 13): infant68-heatmap = the heatmap model (STAR loss, 128 px) whose MobileNetV2 encoder
 # starts from the shipped adult68 (configs/infanface/heatmap_star_adult68.toml: 60 epochs, and the same at
 # 90 epochs), of seeds 0 and 1 the run with the lowest validation NME on the 40 validation infants;
@@ -197,6 +227,8 @@ fi
 # infants (docs/RESULTS.md). Session 17: and the same fine-tune from the dense model restarted on dlib's own-box
 # labels (configs/infanface/heatmap_star_ft_adult68hmr3d_r90.toml; the session-14 run compared by hand, 7.415 %).
 hm=$(lowest_val best.safetensors runs/infant/hm_star_a68{,_e90}-s{0,1} runs/infant/hm_ft_a68hmr_r90-s{0,1} runs/infant/hm_ft_a68hmr3d_r90-s0)
+# ... shipped from its all-210 run (session 17) when there is one.
+[ -z "$hm" ] || { all=$(finished_last runs/infant/hm_ft_a68hmr3d_r90_all-s0 "$hm"); hm=${all:-$hm}; }
 if [ -n "$hm" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap ]; }; then
   echo "infant68-heatmap <- $hm"
   $B model export "$hm" models/infant68-heatmap.safetensors
@@ -248,48 +280,10 @@ fi
 # (heatmap_sep_ft_adult68lite2d_r90_96.toml, seed 0; compared by hand with the session-15 file's 8.03 %, whose runs
 # that machine did not have).
 ilite=$(lowest_val best.safetensors runs/infant/hmsep_ft_lite_r90_96-s0 runs/infant/hmsep_ft_liter_r90_96-s{0,1} runs/infant/hmsep_ft_lite2d_r90_96-s0)
+# ... shipped from its all-210 run (session 17) when there is one.
+[ -z "$ilite" ] || { all=$(finished_last runs/infant/hmsep_lite2d_all-s0 "$ilite"); ilite=${all:-$ilite}; }
 if [ -n "$ilite" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap-lite ]; }; then
   echo "infant68-heatmap-lite <- $ilite"
   $B model export "$ilite" models/infant68-heatmap-lite.safetensors
   calibrate_defaults models/infant68-heatmap-lite.safetensors pts:../shared/data/infanface/train
 fi
-
-# Issue 13 (session 17): the infant files are then the recipe picked above retrained on all 210 InfAnFace training
-# faces (the 40 validation infants included; configs/infanface/*_all.toml), and its last epoch shipped (no
-# validation face is left to pick one by). A learning curve on the 170/40 split measured what more infants buy
-# (docs/RESULTS.md, "Training the infant models on all 210 faces"). Their validation numbers are not reportable:
-# the 170-face twins' are. Shipped only when the run finished all its epochs and is the recipe of the run picked
-# above (the same config but for its name, seed, threads and validation lines).
-finished_last() {  # ALL-RUN PICKED-RUN: ALL-RUN/last.safetensors when finished and of PICKED-RUN's recipe
-  python3 - "$1" "$2" <<'PY'
-import csv, os, sys, tomllib
-run, picked = sys.argv[1], sys.argv[2]
-def recipe(d):
-    cfg = tomllib.load(open(f'{d}/config.toml', 'rb'))
-    for k in ('name', 'seed', 'threads'):  # not the recipe
-        cfg.pop(k, None)
-    for k in ('val', 'val_ids'):
-        cfg['data'].pop(k, None)
-    if isinstance(cfg['data']['train'], list):
-        cfg['data']['train'] = [t['spec'] if isinstance(t, dict) and set(t) == {'spec'} else t for t in cfg['data']['train']]
-    return cfg
-if picked and os.path.exists(f'{run}/metrics.csv') and os.path.exists(f'{run}/last.safetensors'):
-    done = len(list(csv.DictReader(open(f'{run}/metrics.csv')))) == recipe(run)['epochs']
-    if not done:
-        print(f'{run}: not finished', file=sys.stderr)
-    elif recipe(run) != recipe(picked):
-        print(f'{run}: not the recipe of {picked}', file=sys.stderr)
-    else:
-        print(f'{run}/last.safetensors')
-PY
-}
-# The all-210 runs of the recipes picked (session 17: heatmap_star_ft_adult68hmr3d_r90, heatmap_sep_ft_adult68lite2d_r90_96).
-for item in "infant68-heatmap runs/infant/hm_ft_a68hmr3d_r90_all-s0 $hm" "infant68-heatmap-lite runs/infant/hmsep_lite2d_all-s0 $ilite"; do
-  read -r name run picked <<< "$item"
-  last=$(finished_last "$run" "${picked:-}")
-  if [ -n "$last" ] && { [ "$what" = all ] || [ "$what" = "$name" ]; }; then
-    echo "$name <- $last (all 210 infants, last epoch)"
-    $B model export "$last" "models/$name.safetensors"
-    calibrate_defaults "models/$name.safetensors" pts:../shared/data/infanface/train
-  fi
-done
