@@ -93,3 +93,29 @@ for name, ids, note in [('val', sorted(val), ' Model selection and tuning only.'
     with open('configs/aflw/%s_ids.txt' % name, 'w') as f:
         f.write(head % (name, len(ids), n, note))
         f.write('\n'.join(ids) + '\n')
+
+# configs/infanface/cv5_fold{1..4}_ids.txt (session 18): five-fold cross-validation of an infant recipe on all
+# 210 faces. Fold 0 is val_ids.txt; folds 1-4 split the other 170 faces, stratified by source set and by
+# InfAnFace's Common / Challenging partition (Common = none of the four attributes turned, occluded,
+# expressive, tilted), dealt round-robin after one shuffle per stratum with random.Random(2027).
+val0 = {l.strip() for l in open('configs/infanface/val_ids.txt') if l.strip() and not l.startswith('#')}
+attrs = ('turned', 'occluded', 'expressive', 'tilted')
+strata = {}
+for f in imgs:
+    if f not in val0:
+        common = all(float(rows[f][a]) == 0 for a in attrs)
+        strata.setdefault((rows[f]['source'], common), []).append(f)
+rng = random.Random(2027)
+folds, k = [[], [], [], []], 0
+for key in sorted(strata):
+    ids = sorted(strata[key])
+    rng.shuffle(ids)
+    for f in ids:
+        folds[k % 4].append(f)
+        k += 1
+for i, fold in enumerate(folds, 1):
+    with open('configs/infanface/cv5_fold%d_ids.txt' % i, 'w') as f:
+        f.write('# InfAnFace cross-validation fold %d of 5 (fold 0 = val_ids.txt): %d of the %d other training faces,\n'
+                '# stratified by source set and Common/Challenging, random.Random(2027) (scripts/make_splits.py).\n'
+                % (i, len(fold), len(imgs) - len(val0)))
+        f.write('\n'.join(sorted(fold)) + '\n')

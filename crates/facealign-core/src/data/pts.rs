@@ -16,7 +16,9 @@
 //!
 //! `pts:DIR` also reads an InfAnFace-style `attributes.csv` in DIR (Wan et al. 2022): the first
 //! column names the image (relative path), every column whose values are all 0/1 becomes a
-//! boolean attribute and a subset of the samples with flag 1.
+//! boolean attribute and a subset of the samples with flag 1. With InfAnFace's four attributes
+//! (turned, occluded, expressive, tilted) it also makes the dataset's `common` (none of them) and
+//! `challenging` (any) subsets, as the InfAnFace test set is split.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -460,6 +462,7 @@ fn apply_attributes_csv(csv: &Path, ds: &mut Dataset) -> Result<()> {
         .enumerate()
         .map(|(i, s)| (s.id.clone(), i))
         .collect();
+    let mut listed = Vec::with_capacity(rows.len());
     for (ln, row) in &rows {
         let key = row[0].replace('\\', "/");
         let &i = by_id.get(&key).ok_or_else(|| {
@@ -469,6 +472,7 @@ fn apply_attributes_csv(csv: &Path, ds: &mut Dataset) -> Result<()> {
                 format!("`{key}` is not an annotated image of this folder"),
             )
         })?;
+        listed.push(i);
         for &c in &flag_cols {
             let flag = parse_flag(&row[c]).expect("flag columns were checked to hold 0/1 values");
             ds.samples[i].attributes.insert(header[c].clone(), flag);
@@ -477,12 +481,27 @@ fn apply_attributes_csv(csv: &Path, ds: &mut Dataset) -> Result<()> {
             }
         }
     }
+    // InfAnFace's test subsets (the authors' README): Common = all four attributes false,
+    // Challenging = at least one true. Given where all four are flag columns.
+    let has = |a: &str| flag_cols.iter().any(|&c| header[c] == a);
+    if INFANFACE_ATTRIBUTES.iter().all(|a| has(a)) {
+        for i in listed {
+            let attrs = &ds.samples[i].attributes;
+            let any = INFANFACE_ATTRIBUTES.iter().any(|a| attrs[*a]);
+            let name = if any { "challenging" } else { "common" };
+            ds.subsets.entry(name.to_string()).or_default().push(i);
+        }
+    }
     for v in ds.subsets.values_mut() {
         v.sort_unstable();
         v.dedup();
     }
     Ok(())
 }
+
+/// InfAnFace's four binary attributes; a face with none is in its `common` subset, a face with
+/// any in `challenging` (Wan et al. 2022, the dataset's README).
+pub const INFANFACE_ATTRIBUTES: [&str; 4] = ["turned", "occluded", "expressive", "tilted"];
 
 #[cfg(test)]
 mod tests {
@@ -670,6 +689,8 @@ mod tests {
             !ds.subsets.contains_key("source"),
             "a text column is not a flag"
         );
+        // Not InfAnFace's four attributes: no common / challenging subsets.
+        assert!(!ds.subsets.contains_key("common") && !ds.subsets.contains_key("challenging"));
         assert_eq!(ds.samples[2].attributes.get("smiling"), Some(&false));
         // A row naming an unknown image is an error naming the csv line (line 2).
         std::fs::write(
@@ -710,6 +731,13 @@ mod tests {
             let n = ds.samples.iter().filter(|s| s.attributes[name]).count();
             assert_eq!(ds.subsets[name].len(), n, "{name}");
         }
+        // InfAnFace's Common (no attribute) and Challenging (any) partition the 210 faces.
+        // 47 rows of attributes.csv have four zeros (counted with Python's csv module).
+        let none = |s: &Sample| INFANFACE_ATTRIBUTES.iter().all(|a| !s.attributes[*a]);
+        let common: Vec<usize> = (0..210).filter(|&i| none(&ds.samples[i])).collect();
+        assert_eq!(ds.subsets["common"], common);
+        assert_eq!(common.len(), 47);
+        assert_eq!(ds.subsets["challenging"].len(), 210 - 47);
         // Through a data spec with a subset.
         let turned = crate::data::load(&format!("pts:{}#turned", dir.display())).unwrap();
         assert_eq!(turned.samples.len(), ds.subsets["turned"].len());
