@@ -8,11 +8,12 @@
 #   exported and calibrated as a shipped file is; the table pools the five folds (face-weighted means).
 # Usage: [FACEALIGN=bin] [JOBS=2] scripts/infant_cv.sh CONFIG NAME [FOLD0_RUN]
 #   FOLD0_RUN: an existing run of CONFIG on val_ids.txt (e.g. runs/infant/hm_ft_a68hmr3d_r90-s0) stands in for
-#   fold 0. `EVAL_ONLY=1` skips training (pools the folds that are finished).
+#   fold 0. `EVAL_ONLY=1` skips training (pools the folds that are finished); `ONLY=IDS_FILE` scores only
+#   the faces listed there (e.g. those dlib's detector finds: scripts/dlib_infants.py --found).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
-[ $# -ge 2 ] || { sed -n '2,11p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,12p' "$0"; exit 2; }
 cfg=$1 name=$2 fold0=${3:-runs/infant/$2-cv0}
 T=../shared/data/infanface/train
 ids() { if [ "$1" = 0 ]; then echo configs/infanface/val_ids.txt; else echo "configs/infanface/cv5_fold$1_ids.txt"; fi; }
@@ -50,9 +51,14 @@ for k in 0 1 2 3 4; do
   finished "$d" || { echo "fold $k ($d): not finished, left out" >&2; continue; }
   "$B" model export "$d/last.safetensors" "$tmp/fold$k.safetensors" >/dev/null
   "$B" model calibrate "$tmp/fold$k.safetensors" --data "pts:$T" >/dev/null
+  grep -v '^#' "$(ids "$k")" | sort >"$tmp/ids$k.txt"
+  if [ -n "${ONLY:-}" ]; then
+    grep -v '^#' "$ONLY" | sort | comm -12 "$tmp/ids$k.txt" - >"$tmp/only$k.txt"
+    mv "$tmp/only$k.txt" "$tmp/ids$k.txt"
+  fi
   while IFS='|' read -r tag proto; do
     # shellcheck disable=SC2086 # the protocol is a list of flags
-    "$B" eval --model "$tmp/fold$k.safetensors" --data "pts:$T#@$(ids "$k")" $proto \
+    "$B" eval --model "$tmp/fold$k.safetensors" --data "pts:$T#@$tmp/ids$k.txt" $proto \
       | grep -E '^\| fold' | sed "s/^/$tag|/" >>"$tmp/rows"
   done <<'P'
 one crop|

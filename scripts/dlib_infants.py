@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""dlib's 68-point predictor on the 210 InfAnFace training infants, by InfAnFace's Common (none of the four
+attributes) and Challenging subsets (session 18): a same-faces anchor for issue 13's infant rows, whose
+numbers for dlib (6.98 % Common) were measured on InfAnFace's test faces, which we do not have.
+
+dlib never saw these faces. Its own frontal detector (HOG, image upsampled once) gives the box; a face
+is found when a detection contains the centre of the true landmarks' box (faces it misses are counted,
+not scored: from the true landmarks' box dlib's predictor is far off, ~30 %, another box convention).
+NME % by the outer-eye distance (points 37 and 46), the mean over the faces found.
+
+Needs dlib and its model, which the project does not depend on (a throw-away virtualenv):
+    python3 -m venv /tmp/dlibenv && /tmp/dlibenv/bin/pip install dlib-bin face_recognition_models pillow numpy
+    /tmp/dlibenv/bin/python scripts/dlib_infants.py ../shared/data/infanface/train [--found OUT] [IDS_FILE...]
+IDS_FILE (e.g. configs/infanface/val_ids.txt) adds rows for those faces only; --found writes the ids of the
+faces dlib finds (for `ONLY=OUT scripts/infant_cv.sh`: our models on the same faces).
+"""
+import csv
+import math
+import os
+import statistics
+import sys
+
+import dlib
+import numpy as np
+from PIL import Image
+
+import face_recognition_models
+
+import shape_bias  # scripts/shape_bias.py, beside this file
+
+ATTRS = ('turned', 'occluded', 'expressive', 'tilted')
+
+
+def main(folder, id_files, found_out=None):
+    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+    detector = dlib.get_frontal_face_detector()
+    rows = list(csv.DictReader(open(os.path.join(folder, 'attributes.csv'))))
+    errs = {}
+    for r in rows:
+        path = os.path.join(folder, r['image'])
+        g = shape_bias.pts_truth(path)
+        full = np.asarray(Image.open(path).convert('RGB'))
+        xs, ys = [q[0] for q in g], [q[1] for q in g]
+        cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+        err = None
+        for d in detector(full, 1):
+            if d.left() < cx < d.right() and d.top() < cy < d.bottom():
+                s = predictor(full, d)
+                p = [(s.part(i).x, s.part(i).y) for i in range(68)]
+                err = 100 * statistics.fmean(math.dist(a, b) for a, b in zip(p, g)) / math.dist(g[36], g[45])
+                break
+        errs[r['image']] = err
+    if found_out:
+        with open(found_out, 'w') as f:
+            f.write('# InfAnFace training faces that dlib\'s frontal detector finds (scripts/dlib_infants.py)\n')
+            f.write(''.join(i + '\n' for i in sorted(errs) if errs[i] is not None))
+    common = {r['image'] for r in rows if all(float(r[a]) == 0 for a in ATTRS)}
+    groups = [('all', set(errs)), ('common', common), ('challenging', set(errs) - common)]
+    for f in id_files:
+        ids = {l.strip() for l in open(f) if l.strip() and not l.startswith('#')}
+        name = os.path.basename(f)
+        groups += [(name, ids), (name + ' common', ids & common), (name + ' challenging', ids - common)]
+    print('| faces | n | found by dlib | NME % (ocular), mean | median |')
+    print('|---|---|---|---|---|')
+    for name, ids in groups:
+        e = [errs[i] for i in sorted(ids) if errs[i] is not None]
+        print(f'| {name} | {len(ids)} | {len(e)} | {statistics.fmean(e):.2f} | {statistics.median(e):.2f} |')
+
+
+if __name__ == '__main__':
+    args = sys.argv[2:]
+    found = None
+    if '--found' in args:
+        i = args.index('--found')
+        found = args[i + 1]
+        del args[i:i + 2]
+    main(sys.argv[1], args, found)
