@@ -9,11 +9,12 @@
 # Usage: [FACEALIGN=bin] [JOBS=2] scripts/infant_cv.sh CONFIG NAME [FOLD0_RUN]
 #   FOLD0_RUN: an existing run of CONFIG on val_ids.txt (e.g. runs/infant/hm_ft_a68hmr3d_r90-s0) stands in for
 #   fold 0. `EVAL_ONLY=1` skips training (pools the folds that are finished); `ONLY=IDS_FILE` scores only
-#   the faces listed there (e.g. those dlib's detector finds: scripts/dlib_infants.py --found).
+#   the faces listed there (e.g. those dlib's detector finds: scripts/dlib_infants.py --found); `FOLDS="0 1 2"`
+#   trains and pools only those folds (a paired comparison of two recipes on the folds both finished).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
-[ $# -ge 2 ] || { sed -n '2,12p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,13p' "$0"; exit 2; }
 cfg=$1 name=$2 fold0=${3:-runs/infant/$2-cv0}
 T=../shared/data/infanface/train
 ids() { if [ "$1" = 0 ]; then echo configs/infanface/val_ids.txt; else echo "configs/infanface/cv5_fold$1_ids.txt"; fi; }
@@ -37,7 +38,7 @@ train_fold() {
 }
 if [ -z "${EVAL_ONLY:-}" ]; then
   running=0
-  for k in 0 1 2 3 4; do
+  for k in ${FOLDS:-0 1 2 3 4}; do
     train_fold "$k" &
     running=$((running + 1))
     if [ "$running" -ge "${JOBS:-2}" ]; then wait -n; running=$((running - 1)); fi
@@ -46,7 +47,7 @@ if [ -z "${EVAL_ONLY:-}" ]; then
 fi
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-for k in 0 1 2 3 4; do
+for k in ${FOLDS:-0 1 2 3 4}; do
   d=$(dir "$k")
   finished "$d" || { echo "fold $k ($d): not finished, left out" >&2; continue; }
   "$B" model export "$d/last.safetensors" "$tmp/fold$k.safetensors" >/dev/null

@@ -65,9 +65,9 @@ INFANT_FT_DATA = ('[data]\ntrain = "pts:../shared/data/infanface/train"\nval_ids
 FT_OPTIM = '[optim]\nkind = "adam"\nlr = 3e-4\nwarmup_epochs = 1.0\n\n[optim.schedule]\nkind = "cosine"\nmin_lr = 1e-6\n'
 
 
-def infant_ft(path, name, start, size, model, loss, max_rotation=45.0):
+def infant_ft(path, name, start, size, model, loss, max_rotation=45.0, epochs=90):
     """An infant fine-tune from every weight of the trained model `start`, at `size` px."""
-    write(path, name, INFANT_FT_HEAD.replace('models/adult68.safetensors', start),
+    write(path, name, INFANT_FT_HEAD.replace('models/adult68.safetensors', start).replace('epochs = 90', f'epochs = {epochs}'),
           INFANT_FT_DATA.replace('input_size = 80', f'input_size = {size}').replace('max = 45.0', f'max = {max_rotation}'),
           model, loss, FT_OPTIM)
 
@@ -335,6 +335,9 @@ infant_ft('configs/infanface/heatmap_sep_ft_adult68lite2d_r90_96.toml', 'infanfa
 # dlib's own-box labels (heatmap_star_96r3d, shipped as adult68-heatmap in session 17).
 infant_ft('configs/infanface/heatmap_star_ft_adult68hmr3d_r90.toml', 'infanface-heatmap-star-ft-adult68hmr3d-r90',
           'runs/adult68/heatmap_star_96r3d-s0', 128, 'heatmap', 'star', max_rotation=90.0)
+# Session 18: the same for 150 epochs (the 90-epoch run was still improving at its end on some folds).
+infant_ft('configs/infanface/heatmap_star_ft_adult68hmr3d_r90_e150.toml', 'infanface-heatmap-star-ft-adult68hmr3d-r90-e150',
+          'runs/adult68/heatmap_star_96r3d-s0', 128, 'heatmap', 'star', max_rotation=90.0, epochs=150)
 # Session 17: a learning curve. The light infant fine-tune above on 130 of its 170 training faces (the 40 of
 # configs/infanface/lc130_drop_ids.txt left out), same validation faces: what do 40 more infants buy?
 INFANT_N130 = ('train = [\n  { spec = "pts:../shared/data/infanface/train", '
@@ -368,3 +371,6 @@ infant_variant('configs/infanface/heatmap_star_ft_adult68hmr_r90.toml',
 infant_variant('configs/infanface/heatmap_star_ft_adult68hmr3d_r90.toml',
                'configs/infanface/heatmap_star_ft_adult68hmr3d_r90_all.toml',
                'infanface-heatmap-star-ft-adult68hmr3d-r90-all', INFANT_ALL)
+infant_variant('configs/infanface/heatmap_star_ft_adult68hmr3d_r90_e150.toml',
+               'configs/infanface/heatmap_star_ft_adult68hmr3d_r90_e150_all.toml',
+               'infanface-heatmap-star-ft-adult68hmr3d-r90-e150-all', INFANT_ALL)
