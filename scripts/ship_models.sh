@@ -226,9 +226,15 @@ PY
 # from the first adult heatmap model (runs/infant/hm_ft_a68hm-s*): lower validation NME but it failed on turned
 # infants (docs/RESULTS.md). Session 17: and the same fine-tune from the dense model restarted on dlib's own-box
 # labels (configs/infanface/heatmap_star_ft_adult68hmr3d_r90.toml; the session-14 run compared by hand, 7.415 %).
-hm=$(lowest_val best.safetensors runs/infant/hm_star_a68{,_e90}-s{0,1} runs/infant/hm_ft_a68hmr_r90-s{0,1} runs/infant/hm_ft_a68hmr3d_r90-s0)
-# ... shipped from its all-210 run (session 17) when there is one.
-[ -z "$hm" ] || { all=$(finished_last runs/infant/hm_ft_a68hmr3d_r90_all-s0 "$hm"); hm=${all:-$hm}; }
+# Session 18: and that recipe for 150 epochs (..._r90_e150.toml; five-fold cross-validation in docs/RESULTS.md).
+hm=$(lowest_val best.safetensors runs/infant/hm_star_a68{,_e90}-s{0,1} runs/infant/hm_ft_a68hmr_r90-s{0,1} runs/infant/hm_ft_a68hmr3d_r90{,_e150}-s0)
+# ... shipped from its all-210 run (sessions 17 and 18) when there is one.
+if [ -n "$hm" ]; then
+  for a in runs/infant/hm_ft_a68hmr3d_r90_e150_all-s0 runs/infant/hm_ft_a68hmr3d_r90_all-s0; do
+    all=$(finished_last "$a" "$hm")
+    if [ -n "$all" ]; then hm=$all; break; fi
+  done
+fi
 if [ -n "$hm" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap ]; }; then
   echo "infant68-heatmap <- $hm"
   $B model export "$hm" models/infant68-heatmap.safetensors
