@@ -5,7 +5,8 @@
 #   fold 0 = configs/infanface/val_ids.txt, folds 1-4 = configs/infanface/cv5_fold{1..4}_ids.txt
 #   (scripts/make_splits.py). Each fold trains the recipe on the other faces (runs/infant/NAME-cvK,
 #   resumed where a session stopped) and is scored at its LAST epoch (no face of the fold picks anything),
-#   exported and calibrated as a shipped file is; the table pools the five folds (face-weighted means).
+#   exported and calibrated as a shipped file is (the detector-box fit uses the true boxes of all 210 faces,
+#   no model output, as the shipped file's does); the table pools the five folds (face-weighted means).
 # Usage: [FACEALIGN=bin] [JOBS=2] scripts/infant_cv.sh CONFIG NAME [FOLD0_RUN]
 #   FOLD0_RUN: an existing run of CONFIG on val_ids.txt (e.g. runs/infant/hm_ft_a68hmr3d_r90-s0) stands in for
 #   fold 0. `EVAL_ONLY=1` skips training (pools the folds that are finished); `ONLY=IDS_FILE` scores only
@@ -14,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
-[ $# -ge 2 ] || { sed -n '2,13p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,14p' "$0"; exit 2; }
 cfg=$1 name=$2 fold0=${3:-runs/infant/$2-cv0}
 T=../shared/data/infanface/train
 ids() { if [ "$1" = 0 ]; then echo configs/infanface/val_ids.txt; else echo "configs/infanface/cv5_fold$1_ids.txt"; fi; }
