@@ -21,6 +21,7 @@ for src in sorted(by):
     k = round(40 * len(by[src]) / len(imgs))
     val += rng.sample(by[src], k)
 val = sorted(val)
+infant_val = set(val)  # `val` and `held` are reused below for MTFL and AFLW
 with open('configs/infanface/val_ids.txt', 'w') as f:
     f.write('# InfAnFace validation split: %d of %d training faces, stratified by source set,\n'
             '# drawn once with random.Random(2022) (scripts/make_splits.py). Never trained on.\n' % (len(val), len(imgs)))
@@ -98,11 +99,10 @@ for name, ids, note in [('val', sorted(val), ' Model selection and tuning only.'
 # 210 faces. Fold 0 is val_ids.txt; folds 1-4 split the other 170 faces, stratified by source set and by
 # InfAnFace's Common / Challenging partition (Common = none of the four attributes turned, occluded,
 # expressive, tilted), dealt round-robin after one shuffle per stratum with random.Random(2027).
-val0 = {l.strip() for l in open('configs/infanface/val_ids.txt') if l.strip() and not l.startswith('#')}
 attrs = ('turned', 'occluded', 'expressive', 'tilted')
 strata = {}
 for f in imgs:
-    if f not in val0:
+    if f not in infant_val:
         common = all(float(rows[f][a]) == 0 for a in attrs)
         strata.setdefault((rows[f]['source'], common), []).append(f)
 rng = random.Random(2027)
@@ -117,5 +117,5 @@ for i, fold in enumerate(folds, 1):
     with open('configs/infanface/cv5_fold%d_ids.txt' % i, 'w') as f:
         f.write('# InfAnFace cross-validation fold %d of 5 (fold 0 = val_ids.txt): %d of the %d other training faces,\n'
                 '# stratified by source set and Common/Challenging, random.Random(2027) (scripts/make_splits.py).\n'
-                % (i, len(fold), len(imgs) - len(val0)))
+                % (i, len(fold), len(imgs) - len(infant_val)))
         f.write('\n'.join(sorted(fold)) + '\n')

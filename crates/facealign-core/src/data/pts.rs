@@ -462,7 +462,6 @@ fn apply_attributes_csv(csv: &Path, ds: &mut Dataset) -> Result<()> {
         .enumerate()
         .map(|(i, s)| (s.id.clone(), i))
         .collect();
-    let mut listed = Vec::with_capacity(rows.len());
     for (ln, row) in &rows {
         let key = row[0].replace('\\', "/");
         let &i = by_id.get(&key).ok_or_else(|| {
@@ -472,7 +471,6 @@ fn apply_attributes_csv(csv: &Path, ds: &mut Dataset) -> Result<()> {
                 format!("`{key}` is not an annotated image of this folder"),
             )
         })?;
-        listed.push(i);
         for &c in &flag_cols {
             let flag = parse_flag(&row[c]).expect("flag columns were checked to hold 0/1 values");
             ds.samples[i].attributes.insert(header[c].clone(), flag);
@@ -482,13 +480,18 @@ fn apply_attributes_csv(csv: &Path, ds: &mut Dataset) -> Result<()> {
         }
     }
     // InfAnFace's test subsets (the authors' README): Common = all four attributes false,
-    // Challenging = at least one true. Given where all four are flag columns.
-    let has = |a: &str| flag_cols.iter().any(|&c| header[c] == a);
-    if INFANFACE_ATTRIBUTES.iter().all(|a| has(a)) {
-        for i in listed {
-            let attrs = &ds.samples[i].attributes;
-            let any = INFANFACE_ATTRIBUTES.iter().any(|a| attrs[*a]);
-            let name = if any { "challenging" } else { "common" };
+    // Challenging = at least one true; for the samples the csv gave all four flags.
+    for (i, s) in ds.samples.iter().enumerate() {
+        let flags: Option<Vec<bool>> = INFANFACE_ATTRIBUTES
+            .iter()
+            .map(|a| s.attributes.get(*a).copied())
+            .collect();
+        if let Some(flags) = flags {
+            let name = if flags.contains(&true) {
+                "challenging"
+            } else {
+                "common"
+            };
             ds.subsets.entry(name.to_string()).or_default().push(i);
         }
     }
