@@ -53,6 +53,7 @@ for k in ${FOLDS:-0 1 2 3 4}; do
   finished "$d" || { echo "fold $k ($d): not finished, left out" >&2; continue; }
   "$B" model export "$d/last.safetensors" "$tmp/fold$k.safetensors" >/dev/null
   "$B" model calibrate "$tmp/fold$k.safetensors" --data "pts:$T" >/dev/null
+  "$B" model calibrate --detector yunet "$tmp/fold$k.safetensors" --data "pts:$T" >/dev/null
   grep -v '^#' "$(ids "$k")" | sort >"$tmp/ids$k.txt"
   if [ -n "${ONLY:-}" ]; then
     grep -v '^#' "$ONLY" | sort | comm -12 "$tmp/ids$k.txt" - >"$tmp/only$k.txt"
@@ -68,6 +69,9 @@ one crop|
 --refine 1 --flip-average|--refine 1 --flip-average
 end to end --refine 1|--detector ultraface-rfb --refine 1
 end to end --refine 1 --flip-average|--detector ultraface-rfb --refine 1 --flip-average
+end to end --refine 1 --search-turned|--detector ultraface-rfb --refine 1 --search-turned
+end to end --refine 1, detectors ultraface-rfb then yunet|--detector ultraface-rfb,yunet --refine 1
+end to end --refine 1 --search-turned, detectors ultraface-rfb then yunet|--detector ultraface-rfb,yunet --refine 1 --search-turned
 P
 done
 # Pool: rows are `tag|| model | subset | n | NME | median | FR8 | FR10 | AUC |`; face-weighted means.

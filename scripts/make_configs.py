@@ -338,6 +338,10 @@ infant_ft('configs/infanface/heatmap_star_ft_adult68hmr3d_r90.toml', 'infanface-
 # Session 18: the same for 150 epochs (five-fold cross-validated against 90: lower on every protocol; shipped).
 infant_ft('configs/infanface/heatmap_star_ft_adult68hmr3d_r90_e150.toml', 'infanface-heatmap-star-ft-adult68hmr3d-r90-e150',
           'runs/adult68/heatmap_star_96r3d-s0', 128, 'heatmap', 'star', max_rotation=90.0, epochs=150)
+# Session 19: the light infant fine-tune (infant68-heatmap-lite's recipe) for 150 epochs, cross-validated against 90.
+infant_ft('configs/infanface/heatmap_sep_ft_adult68lite2d_r90_96_e150.toml',
+          'infanface-heatmap-sep-ft-adult68lite2d-r90-96-e150', 'runs/adult68/heatmap_sep_star_96r2d-s0', 96,
+          'heatmap_sep', 'star', max_rotation=90.0, epochs=150)
 # Session 17: a learning curve. The light infant fine-tune above on 130 of its 170 training faces (the 40 of
 # configs/infanface/lc130_drop_ids.txt left out), same validation faces: what do 40 more infants buy?
 INFANT_N130 = ('train = [\n  { spec = "pts:../shared/data/infanface/train", '
@@ -374,3 +378,6 @@ infant_variant('configs/infanface/heatmap_star_ft_adult68hmr3d_r90.toml',
 infant_variant('configs/infanface/heatmap_star_ft_adult68hmr3d_r90_e150.toml',
                'configs/infanface/heatmap_star_ft_adult68hmr3d_r90_e150_all.toml',
                'infanface-heatmap-star-ft-adult68hmr3d-r90-e150-all', INFANT_ALL)
+infant_variant('configs/infanface/heatmap_sep_ft_adult68lite2d_r90_96_e150.toml',
+               'configs/infanface/heatmap_sep_ft_adult68lite2d_r90_96_e150_all.toml',
+               'infanface-heatmap-sep-ft-adult68lite2d-r90-96-e150-all', INFANT_ALL)

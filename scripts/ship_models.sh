@@ -9,9 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
 what=${1:-all}
-calibrate_defaults() {  # model-file calibration-data: both detectors a default model is calibrated for
+calibrate_defaults() {  # model-file calibration-data: the detectors a default model is calibrated for
   $B model calibrate "$1" --data "$2"
   $B model calibrate --detector ultraface-slim "$1" --data "$2"
+  # Session 19: yunet too (`--detector ultraface-rfb,yunet` crops yunet's boxes by their own fit).
+  $B model calibrate --detector yunet "$1" --data "$2"
 }
 lowest_val() {  # MARKER RUN-DIR...: of the runs holding the file MARKER, the one with the lowest validation NME
   python3 - "$@" <<'PY'

@@ -260,6 +260,23 @@ impl BoxCalibration {
             scale: (sc / n) as f32,
         })
     }
+
+    /// The square box that, calibrated by `self`, gives the crop [`crop_from_box`] makes of `b`
+    /// calibrated by `other`: a box of another source (another detector) in this source's
+    /// terms. Side `max(w, h) · other.scale / self.scale`; centre `b`'s centre `+ (other.dx · w,
+    /// other.dy · h) − (self.dx, self.dy) · side`.
+    pub fn equivalent_box(&self, b: &BoxXywh, other: &BoxCalibration) -> BoxXywh {
+        let side = b.w.max(b.h) * other.scale / self.scale;
+        let c = b.center();
+        let cx = c[0] + other.dx * b.w - self.dx * side;
+        let cy = c[1] + other.dy * b.h - self.dy * side;
+        BoxXywh {
+            x: cx - side / 2.0,
+            y: cy - side / 2.0,
+            w: side,
+            h: side,
+        }
+    }
 }
 
 /// The crop whose square (side `side` in image_px, centre `center`) fills the S×S model input.
@@ -569,6 +586,41 @@ mod tests {
             (f.dx - 0.25).abs() < 1e-6 && (f.dy + 0.5).abs() < 1e-6 && (f.scale - 1.5).abs() < 1e-6
         );
         assert!(BoxCalibration::fit(&[]).is_err());
+    }
+
+    #[test]
+    fn equivalent_box_gives_the_other_sources_crop() {
+        // A 40 × 20 box at (10, 30), centre (30, 40), from a source calibrated by `other`.
+        let b = BoxXywh {
+            x: 10.0,
+            y: 30.0,
+            w: 40.0,
+            h: 20.0,
+        };
+        let other = BoxCalibration {
+            dx: 0.1,
+            dy: 0.25,
+            scale: 1.2,
+        };
+        let this = BoxCalibration {
+            dx: -0.05,
+            dy: 0.1,
+            scale: 0.8,
+        };
+        // By hand: side 40 · 1.2 / 0.8 = 60; centre (30 + 4 + 3, 40 + 5 − 6) = (37, 39).
+        let e = this.equivalent_box(&b, &other);
+        let want = [7.0, 9.0, 60.0, 60.0];
+        for (got, want) in [e.x, e.y, e.w, e.h].into_iter().zip(want) {
+            assert!((got - want).abs() < 1e-4, "{e:?}");
+        }
+        let spec = CropSpec::new(96);
+        let (a, c) = (
+            crop_from_box(&b, &spec, &other).unwrap(),
+            crop_from_box(&e, &spec, &this).unwrap(),
+        );
+        for p in [[0.0, 0.0], [37.0, 39.0], [100.0, -20.0]] {
+            assert!(close(a.apply(p), c.apply(p), 1e-3), "{p:?}");
+        }
     }
 
     #[test]

@@ -99,6 +99,16 @@ impl PredictOutput {
     }
 }
 
+/// A detector of a list (`--detector a,b`) after the first: it searches a photo only where the
+/// ones before it found no face, and its boxes are given in the first detector's terms (the
+/// square box that, calibrated as the first detector's, gives the crop its own calibration gives:
+/// [`BoxCalibration::equivalent_box`]).
+pub struct FallbackDetector {
+    pub detector: Box<dyn FaceDetector>,
+    /// The model's calibration for this detector (identity if the model has none).
+    pub calibration: BoxCalibration,
+}
+
 /// A model plus a face detector.
 pub struct Predictor {
     /// What the model file says (scheme, crop protocol, calibrations).
@@ -106,10 +116,15 @@ pub struct Predictor {
     /// The network, on either runtime.
     pub net: Box<dyn CropNet>,
     pub detector: Box<dyn FaceDetector>,
+    /// The detector's name, or the list `first,second,…` of a detector with fallbacks.
     pub detector_name: String,
     pub calibration: BoxCalibration,
-    /// Whether `calibration` came from the model file (false = identity fallback).
+    /// Whether `calibration` (and every fallback's) came from the model file (false = identity
+    /// fallback).
     pub calibrated: bool,
+    /// Detectors that search a photo only where the ones before them found no face (`--detector
+    /// a,b`: profiles and occluded faces one detector misses, another may find), in order.
+    pub fallbacks: Vec<FallbackDetector>,
     /// Refinement after the first prediction (roll-aligned re-crop, mirrored average).
     pub refine: Refine,
     /// Search every photo also turned by 90°, 180° and 270° and place each face's landmarks
@@ -127,7 +142,7 @@ impl Predictor {
         detector: &str,
         loc: &Locations,
     ) -> Result<Predictor> {
-        Self::with_detector_dir(model, net, detector, &loc.detector_dir(detector))
+        Self::with_detector_dirs(model, net, detector, |n| loc.detector_dir(n))
     }
 
     /// [`Predictor::new`] with the detector's model file read from `detector_dir` (an installed
@@ -138,18 +153,49 @@ impl Predictor {
         detector: &str,
         detector_dir: &std::path::Path,
     ) -> Result<Predictor> {
-        let det = facealign_detect::open(detector, detector_dir)?;
-        let (calibration, calibrated) = match model.calibration(detector)? {
-            Some(c) => (c, true),
-            None => (BoxCalibration::IDENTITY, false),
-        };
+        let dir = detector_dir.to_path_buf();
+        Self::with_detector_dirs(model, net, detector, |_| dir.clone())
+    }
+
+    /// `detector` is a name or a list `first,second,…` (each searching only photos where the
+    /// ones before found no face); `dir(name)` is where a detector's model file lies.
+    fn with_detector_dirs(
+        model: ModelFile,
+        net: Box<dyn CropNet>,
+        detector: &str,
+        dir: impl Fn(&str) -> std::path::PathBuf,
+    ) -> Result<Predictor> {
+        let names: Vec<&str> = detector.split(',').map(str::trim).collect();
+        for (i, n) in names.iter().enumerate() {
+            if n.is_empty() || names[..i].contains(n) {
+                return Err(Error::invalid(
+                    "detector",
+                    format!("`{detector}`: a list of distinct detector names separated by commas"),
+                ));
+            }
+        }
+        let mut calibrated = true;
+        let mut opened = Vec::with_capacity(names.len());
+        for n in &names {
+            let det = facealign_detect::open(n, &dir(n))?;
+            let calibration = model.calibration(n)?.unwrap_or_else(|| {
+                calibrated = false;
+                BoxCalibration::IDENTITY
+            });
+            opened.push(FallbackDetector {
+                detector: det,
+                calibration,
+            });
+        }
+        let first = opened.remove(0);
         Ok(Predictor {
             model,
             net,
-            detector: det,
-            detector_name: detector.to_string(),
-            calibration,
+            detector: first.detector,
+            detector_name: names.join(","),
+            calibration: first.calibration,
             calibrated,
+            fallbacks: opened,
             refine: Refine::OFF,
             search_turned: false,
         })
@@ -166,7 +212,7 @@ impl Predictor {
 
     /// Detect faces and predict their landmarks.
     pub fn predict(&mut self, img: &image::RgbImage) -> Result<Vec<Face>> {
-        let dets = detect(self.detector.as_mut(), img, self.search_turned, None)?;
+        let dets = self.detect(img, None)?;
         self.stage().faces(img, &dets)
     }
 
@@ -222,6 +268,7 @@ impl Predictor {
             calibration,
             refine,
             search_turned,
+            fallbacks,
             ..
         } = self;
         let search_turned = *search_turned;
@@ -231,16 +278,21 @@ impl Predictor {
             calibration: *calibration,
             refine: *refine,
         };
-        let detector: &mut dyn FaceDetector = detector.as_mut();
+        let mut finder = Finder {
+            detector: detector.as_mut(),
+            calibration: *calibration,
+            fallbacks,
+            search_turned,
+        };
         // The detector's resize and normalisation run here, on the loading thread, so that the
         // detector thread (the slower stage) only runs its network.
-        let preprocess = detector.preprocess().filter(|_| !search_turned);
+        let preprocess = finder.detector.preprocess().filter(|_| !search_turned);
         std::thread::scope(|scope| {
             let (to_detector, images) = std::sync::mpsc::channel::<(T, Option<Prepared>)>();
             let (found, from_detector) = std::sync::mpsc::channel();
             scope.spawn(move || {
                 for (img, prepared) in images {
-                    let dets = detect(detector, &img, search_turned, prepared);
+                    let dets = finder.detect(&img, prepared);
                     drop(img);
                     if found.send(dets).is_err() {
                         break;
@@ -304,6 +356,21 @@ impl Predictor {
             }
             Ok(())
         })
+    }
+
+    /// The faces of `img` as [`Finder::detect`] finds them.
+    fn detect(
+        &mut self,
+        img: &image::RgbImage,
+        prepared: Option<Prepared>,
+    ) -> Result<Vec<TurnedDetection>> {
+        Finder {
+            detector: self.detector.as_mut(),
+            calibration: self.calibration,
+            fallbacks: &mut self.fallbacks,
+            search_turned: self.search_turned,
+        }
+        .detect(img, prepared)
     }
 
     fn stage(&self) -> LandmarkStage<'_> {
@@ -465,6 +532,46 @@ impl LandmarkStage<'_> {
     }
 }
 
+/// The detectors of a predictor, borrowed (so that they can run on another thread than the
+/// landmarks).
+struct Finder<'a> {
+    detector: &'a mut dyn FaceDetector,
+    calibration: BoxCalibration,
+    fallbacks: &'a mut [FallbackDetector],
+    search_turned: bool,
+}
+
+impl Finder<'_> {
+    /// The faces of `img` ([`detect`]) by the first detector; where it finds none, by the first
+    /// fallback that finds any, its boxes given in the first detector's terms.
+    fn detect(
+        &mut self,
+        img: &image::RgbImage,
+        prepared: Option<Prepared>,
+    ) -> Result<Vec<TurnedDetection>> {
+        let dets = detect(self.detector, img, self.search_turned, prepared)?;
+        if !dets.is_empty() {
+            return Ok(dets);
+        }
+        for f in self.fallbacks.iter_mut() {
+            let mut dets = detect(f.detector.as_mut(), img, self.search_turned, None)?;
+            if dets.is_empty() {
+                continue;
+            }
+            let to_first = |b: &BoxXywh| self.calibration.equivalent_box(b, &f.calibration);
+            for d in &mut dets {
+                d.detection.bbox = to_first(&d.detection.bbox);
+                d.view_box = to_first(&d.view_box);
+                for a in &mut d.alternatives {
+                    a.1 = to_first(&a.1);
+                }
+            }
+            return Ok(dets);
+        }
+        Ok(dets)
+    }
+}
+
 /// The faces of `img`: upright only (`prepared`, if given, the detector's input made on another
 /// thread), or in every quarter turn ([`detect_turned`]).
 fn detect(
@@ -500,18 +607,23 @@ pub fn match_detections(
     ds: &Dataset,
     min_iou: f32,
 ) -> Result<Vec<Option<(BoxXywh, f32)>>> {
-    Ok(match_turned(detector, ds, min_iou, false)?
+    let mut finder = Finder {
+        detector,
+        calibration: BoxCalibration::IDENTITY,
+        fallbacks: &mut [],
+        search_turned: false,
+    };
+    Ok(match_turned(&mut finder, ds, min_iou)?
         .into_iter()
         .map(|m| m.map(|t| (t.detection.bbox, t.detection.score)))
         .collect())
 }
 
-/// [`match_detections`], searching every quarter turn of each image when `search_turned`.
+/// [`match_detections`] by a [`Finder`] (fallback detectors, quarter turns).
 fn match_turned(
-    detector: &mut dyn FaceDetector,
+    finder: &mut Finder,
     ds: &Dataset,
     min_iou: f32,
-    search_turned: bool,
 ) -> Result<Vec<Option<TurnedDetection>>> {
     let mut out = vec![None; ds.samples.len()];
     let mut by_image: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
@@ -520,7 +632,7 @@ fn match_turned(
     }
     for idx in by_image.values() {
         let img = ds.samples[idx[0]].image.load_rgb()?;
-        let dets = detect(detector, &img, search_turned, None)?;
+        let dets = finder.detect(&img, None)?;
         let mut used = vec![false; dets.len()];
         for &i in idx {
             let Some(gt) = BoxXywh::around(&ds.samples[i].landmarks) else {
@@ -564,7 +676,13 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     let scoring = crate::evaluate::SchemeScoring::new(&p.model, ds)?;
     let turned = crate::evaluate::turned(ds, opts.rotate)?;
     let ds = turned.as_ref().unwrap_or(ds);
-    let matches = match_turned(p.detector.as_mut(), ds, 0.3, p.search_turned)?;
+    let mut finder = Finder {
+        detector: p.detector.as_mut(),
+        calibration: p.calibration,
+        fallbacks: &mut p.fallbacks,
+        search_turned: p.search_turned,
+    };
+    let matches = match_turned(&mut finder, ds, 0.3)?;
     let mut kept = Vec::new();
     let mut boxes = Vec::new();
     let mut missed = Vec::new();
@@ -621,11 +739,20 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     let found = scored.unwrap_or(found);
     let passes_note = p.refine.passes_note(ran, kept.len());
     let protocol = format!(
-        "{}detector {} boxes{}{} → crop × {} at {} px{}{passes_note}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}{mapped}",
+        "{}detector {} boxes{}{}{} → crop × {} at {} px{}{passes_note}; faces matched to annotations at IoU ≥ 0.3; NME normalised by {}{mapped}",
         opts.rotate.map_or(String::new(), |d| format!(
             "each face in a view of 3× its box turned {d}°; "
         )),
-        detection.detector,
+        p.detector.name(),
+        if p.fallbacks.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = p.fallbacks.iter().map(|f| f.detector.name()).collect();
+            format!(
+                " ({} on the photos where it finds none, in that order; their boxes in its terms)",
+                names.join(", then ")
+            )
+        },
         if p.search_turned {
             " searched in the photo and its three quarter turns (each face placed in the view it was found in)"
         } else {

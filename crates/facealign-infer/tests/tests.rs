@@ -291,3 +291,64 @@ fn search_turned_finds_a_face_on_its_side_where_it_finds_it_upright() {
         "faces: upright {upright_n}, on their side {on_side_n}, searched {searched_n}"
     );
 }
+
+#[test]
+fn a_fallback_detector_searches_where_the_first_found_nothing() {
+    // An infant in profile (InfAnFace ads-19251_Still070) that UltraFace misses and YuNet finds,
+    // and a dlib photo both find faces in. `ultraface-rfb,yunet` gives YuNet's face on the first,
+    // its box in UltraFace's terms (the same crop, so the same landmarks as YuNet alone), and
+    // UltraFace's faces on the second (YuNet never runs).
+    use facealign_infer::model_file::{Locations, ModelFile};
+    use facealign_infer::Predictor;
+    let loc = Locations::at(&repo());
+    let path = shipped("infant68-heatmap-lite");
+    let predictor = |detector: &str| {
+        let net = TractNet::from_model_file(&path, TractOptions::with_threads(1)).unwrap();
+        let mut p = Predictor::new(
+            ModelFile::open(&path).unwrap(),
+            Box::new(net),
+            detector,
+            &loc,
+        )
+        .unwrap();
+        p.refine = facealign_infer::Refine::photo_default(p.model.crop.size);
+        p
+    };
+    let (mut rfb, mut yunet, mut both) = (
+        predictor("ultraface-rfb"),
+        predictor("yunet"),
+        predictor("ultraface-rfb, yunet"),
+    );
+    assert_eq!(both.detector_name, "ultraface-rfb,yunet");
+    assert!(both.calibrated, "the shipped model has both calibrations");
+    let infant = repo().join("../shared/data/infanface/train/ads-19251_Still070.jpg");
+    let img = image::open(&infant).unwrap().to_rgb8();
+    assert_eq!(rfb.predict(&img).unwrap().len(), 0);
+    let alone = yunet.predict(&img).unwrap();
+    let fell_back = both.predict(&img).unwrap();
+    assert_eq!((alone.len(), fell_back.len()), (1, 1));
+    let want = rfb
+        .calibration
+        .equivalent_box(&alone[0].bbox, &yunet.calibration);
+    assert_eq!(fell_back[0].bbox, want);
+    assert_eq!(fell_back[0].score, alone[0].score);
+    for (p, q) in fell_back[0].landmarks.iter().zip(&alone[0].landmarks) {
+        assert!(
+            (p[0] - q[0]).abs() < 1e-2 && (p[1] - q[1]).abs() < 1e-2,
+            "{p:?} {q:?}"
+        );
+    }
+    let photo = repo().join("../shared/data/fixtures/dlib/2008_001322.jpg");
+    let img = image::open(&photo).unwrap().to_rgb8();
+    let first = rfb.predict(&img).unwrap();
+    assert!(!first.is_empty());
+    assert_eq!(both.predict(&img).unwrap(), first);
+    for bad in ["ultraface-rfb,", "yunet,yunet", "ultraface-rfb,nope"] {
+        let net = TractNet::from_model_file(&path, TractOptions::with_threads(1)).unwrap();
+        let err = Predictor::new(ModelFile::open(&path).unwrap(), Box::new(net), bad, &loc)
+            .err()
+            .unwrap_or_else(|| panic!("{bad} should be refused"))
+            .to_string();
+        assert!(err.contains("detector"), "{bad}: {err}");
+    }
+}

@@ -429,7 +429,8 @@ impl Face {
 ///     model: ``None`` for the shipped 68-point default, the name of a shipped model
 ///         (e.g. ``"aflw19"``), or a path to a ``.safetensors`` model file (or a training run
 ///         folder).
-///     detector: the face detector: ``"ultraface-rfb"`` (default) or ``"yunet"`` are shipped.
+///     detector: the face detector: ``"ultraface-rfb"`` (default) or ``"yunet"`` are shipped; a
+///         list ``"ultraface-rfb,yunet"`` searches with the second only where the first finds no face.
 ///     refine: refinement passes after the first prediction (re-crop along the predicted eye
 ///         line, predict again); 1 as in ``facealign predict``, 0 = off. As there, a face whose
 ///         re-crop would move no crop corner by an eighth of the crop skips its pass.

@@ -50,7 +50,8 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 32, value_parser = super::at_least_one)]
     batch: usize,
     /// End to end: crop from this face detector's boxes (matched to the annotated faces at
-    /// IoU ≥ 0.3) instead of the ground-truth landmark box; reports recall too.
+    /// IoU ≥ 0.3) instead of the ground-truth landmark box; reports recall too. A list
+    /// `first,second` searches a photo with the second only where the first found no face.
     #[arg(long)]
     detector: Option<String>,
     /// With --detector: search each photo also turned by 90°, 180° and 270° and place each

@@ -29,7 +29,9 @@ pub struct PredictArgs {
     /// Write overlays (landmarks coloured by group, face box in red) into this folder.
     #[arg(long)]
     draw: Option<PathBuf>,
-    /// Face detector: ultraface-rfb (default), yunet, ultraface-slim, rustface, blazeface.
+    /// Face detector: ultraface-rfb (default), yunet, ultraface-slim, rustface, blazeface; or a list
+    /// `first,second` in which each searches only the photos where the ones before found no face
+    /// (e.g. `ultraface-rfb,yunet`: profiles and occluded faces one misses, the other may find).
     #[arg(long, default_value = facealign::infer::detect::DEFAULT_DETECTOR)]
     detector: String,
     /// Skip detection: use this face box (x,y,w,h in pixels) for every image.

@@ -30,7 +30,8 @@ class Predictor:
     Args:
         model: ``None`` for the shipped 68-point default, a shipped model name (e.g.
             ``"aflw19"``), or a path to a ``.safetensors`` model file (or a training run folder).
-        detector: ``"ultraface-rfb"`` (default) or ``"yunet"``.
+        detector: ``"ultraface-rfb"`` (default) or ``"yunet"``; a list ``"ultraface-rfb,yunet"``
+            searches with the second only where the first finds no face.
         refine: refinement passes after the first prediction (1 as in ``facealign predict``;
             as there, a face whose re-crop would barely move skips its pass).
         flip_average: average each refinement pass with the mirrored crop's prediction.
