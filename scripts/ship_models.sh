@@ -287,9 +287,15 @@ fi
 # Session 16: and the same fine-tune of the light default restarted on dlib's own-box labels
 # (heatmap_sep_ft_adult68lite2d_r90_96.toml, seed 0; compared by hand with the session-15 file's 8.03 %, whose runs
 # that machine did not have).
-ilite=$(lowest_val best.safetensors runs/infant/hmsep_ft_lite_r90_96-s0 runs/infant/hmsep_ft_liter_r90_96-s{0,1} runs/infant/hmsep_ft_lite2d_r90_96-s0)
-# ... shipped from its all-210 run (session 17) when there is one.
-[ -z "$ilite" ] || { all=$(finished_last runs/infant/hmsep_lite2d_all-s0 "$ilite"); ilite=${all:-$ilite}; }
+# Session 19: and that recipe for 150 epochs (..._r90_96_e150.toml; five-fold cross-validation in docs/RESULTS.md).
+ilite=$(lowest_val best.safetensors runs/infant/hmsep_ft_lite_r90_96-s0 runs/infant/hmsep_ft_liter_r90_96-s{0,1} runs/infant/hmsep_ft_lite2d_r90_96{,_e150}-s0)
+# ... shipped from its all-210 run (sessions 17 and 19) when there is one.
+if [ -n "$ilite" ]; then
+  for a in runs/infant/hmsep_lite2d_e150_all-s0 runs/infant/hmsep_lite2d_all-s0; do
+    all=$(finished_last "$a" "$ilite")
+    if [ -n "$all" ]; then ilite=$all; break; fi
+  done
+fi
 if [ -n "$ilite" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap-lite ]; }; then
   echo "infant68-heatmap-lite <- $ilite"
   $B model export "$ilite" models/infant68-heatmap-lite.safetensors
