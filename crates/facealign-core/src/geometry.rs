@@ -548,16 +548,21 @@ mod tests {
         assert!(close(t2.apply([151.0, 90.0]), [126.5, 124.5], 1e-5));
     }
 
-    #[test]
-    fn box_calibration_moves_and_scales() {
-        // Box 40×20 at (10, 30): centre (30, 40). dx = 0.25 ⇒ +10 px, dy = −0.5 ⇒ −10 px.
-        // side = 40 · 1.5 · 1.0 = 60, S = 60 ⇒ k = 1, centre (40, 30) → (29.5, 29.5).
-        let b = BoxXywh {
+    /// A 40 × 20 box at (10, 30): centre (30, 40).
+    fn box_40x20() -> BoxXywh {
+        BoxXywh {
             x: 10.0,
             y: 30.0,
             w: 40.0,
             h: 20.0,
-        };
+        }
+    }
+
+    #[test]
+    fn box_calibration_moves_and_scales() {
+        // Box 40×20 at (10, 30): centre (30, 40). dx = 0.25 ⇒ +10 px, dy = −0.5 ⇒ −10 px.
+        // side = 40 · 1.5 · 1.0 = 60, S = 60 ⇒ k = 1, centre (40, 30) → (29.5, 29.5).
+        let b = box_40x20();
         let c = BoxCalibration {
             dx: 0.25,
             dy: -0.5,
@@ -591,12 +596,7 @@ mod tests {
     #[test]
     fn equivalent_box_gives_the_other_sources_crop() {
         // A 40 × 20 box at (10, 30), centre (30, 40), from a source calibrated by `other`.
-        let b = BoxXywh {
-            x: 10.0,
-            y: 30.0,
-            w: 40.0,
-            h: 20.0,
-        };
+        let b = box_40x20();
         let other = BoxCalibration {
             dx: 0.1,
             dy: 0.25,
