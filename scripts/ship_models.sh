@@ -217,6 +217,16 @@ if picked and os.path.exists(f'{run}/metrics.csv') and os.path.exists(f'{run}/la
         print(f'{run}/last.safetensors')
 PY
 }
+shipped_from() {  # PICKED ALL-RUN...: the first ALL-RUN finished_last accepts for PICKED, else PICKED (empty stays empty)
+  local a all
+  if [ -n "$1" ]; then
+    for a in "${@:2}"; do
+      all=$(finished_last "$a" "$1")
+      if [ -n "$all" ]; then echo "$all"; return; fi
+    done
+  fi
+  echo "$1"
+}
 
 # Issue 13 (session 13): infant68-heatmap = the heatmap model (STAR loss, 128 px) whose MobileNetV2 encoder
 # starts from the shipped adult68 (configs/infanface/heatmap_star_adult68.toml: 60 epochs, and the same at
@@ -231,12 +241,7 @@ PY
 # Session 18: and that recipe for 150 epochs (..._r90_e150.toml; five-fold cross-validation in docs/RESULTS.md).
 hm=$(lowest_val best.safetensors runs/infant/hm_star_a68{,_e90}-s{0,1} runs/infant/hm_ft_a68hmr_r90-s{0,1} runs/infant/hm_ft_a68hmr3d_r90{,_e150}-s0)
 # ... shipped from its all-210 run (sessions 17 and 18) when there is one.
-if [ -n "$hm" ]; then
-  for a in runs/infant/hm_ft_a68hmr3d_r90_e150_all-s0 runs/infant/hm_ft_a68hmr3d_r90_all-s0; do
-    all=$(finished_last "$a" "$hm")
-    if [ -n "$all" ]; then hm=$all; break; fi
-  done
-fi
+hm=$(shipped_from "$hm" runs/infant/hm_ft_a68hmr3d_r90_e150_all-s0 runs/infant/hm_ft_a68hmr3d_r90_all-s0)
 if [ -n "$hm" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap ]; }; then
   echo "infant68-heatmap <- $hm"
   $B model export "$hm" models/infant68-heatmap.safetensors
@@ -290,12 +295,7 @@ fi
 # Session 19: and that recipe for 150 epochs (..._r90_96_e150.toml; five-fold cross-validation in docs/RESULTS.md).
 ilite=$(lowest_val best.safetensors runs/infant/hmsep_ft_lite_r90_96-s0 runs/infant/hmsep_ft_liter_r90_96-s{0,1} runs/infant/hmsep_ft_lite2d_r90_96{,_e150}-s0)
 # ... shipped from its all-210 run (sessions 17 and 19) when there is one.
-if [ -n "$ilite" ]; then
-  for a in runs/infant/hmsep_lite2d_e150_all-s0 runs/infant/hmsep_lite2d_all-s0; do
-    all=$(finished_last "$a" "$ilite")
-    if [ -n "$all" ]; then ilite=$all; break; fi
-  done
-fi
+ilite=$(shipped_from "$ilite" runs/infant/hmsep_lite2d_e150_all-s0 runs/infant/hmsep_lite2d_all-s0)
 if [ -n "$ilite" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap-lite ]; }; then
   echo "infant68-heatmap-lite <- $ilite"
   $B model export "$ilite" models/infant68-heatmap-lite.safetensors

@@ -212,7 +212,7 @@ impl Predictor {
 
     /// Detect faces and predict their landmarks.
     pub fn predict(&mut self, img: &image::RgbImage) -> Result<Vec<Face>> {
-        let dets = self.detect(img, None)?;
+        let dets = self.finder().detect(img, None)?;
         self.stage().faces(img, &dets)
     }
 
@@ -358,19 +358,14 @@ impl Predictor {
         })
     }
 
-    /// The faces of `img` as [`Finder::detect`] finds them.
-    fn detect(
-        &mut self,
-        img: &image::RgbImage,
-        prepared: Option<Prepared>,
-    ) -> Result<Vec<TurnedDetection>> {
+    /// The predictor's detectors, borrowed.
+    fn finder(&mut self) -> Finder<'_> {
         Finder {
             detector: self.detector.as_mut(),
             calibration: self.calibration,
             fallbacks: &mut self.fallbacks,
             search_turned: self.search_turned,
         }
-        .detect(img, prepared)
     }
 
     fn stage(&self) -> LandmarkStage<'_> {
@@ -676,13 +671,7 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     let scoring = crate::evaluate::SchemeScoring::new(&p.model, ds)?;
     let turned = crate::evaluate::turned(ds, opts.rotate)?;
     let ds = turned.as_ref().unwrap_or(ds);
-    let mut finder = Finder {
-        detector: p.detector.as_mut(),
-        calibration: p.calibration,
-        fallbacks: &mut p.fallbacks,
-        search_turned: p.search_turned,
-    };
-    let matches = match_turned(&mut finder, ds, 0.3)?;
+    let matches = match_turned(&mut p.finder(), ds, 0.3)?;
     let mut kept = Vec::new();
     let mut boxes = Vec::new();
     let mut missed = Vec::new();
