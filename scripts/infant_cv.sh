@@ -11,11 +11,13 @@
 #   FOLD0_RUN: an existing run of CONFIG on val_ids.txt (e.g. runs/infant/hm_ft_a68hmr3d_r90-s0) stands in for
 #   fold 0. `EVAL_ONLY=1` skips training (pools the folds that are finished); `ONLY=IDS_FILE` scores only
 #   the faces listed there (e.g. those dlib's detector finds: scripts/dlib_infants.py --found); `FOLDS="0 1 2"`
-#   trains and pools only those folds (a paired comparison of two recipes on the folds both finished).
+#   trains and pools only those folds (a paired comparison of two recipes on the folds both finished);
+#   `SET="key=value ..."` overrides config keys of every fold (e.g. `SET=init_from=adult68-heatmap` starts
+#   from the shipped file when the run the config names is not on this machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
-[ $# -ge 2 ] || { sed -n '2,14p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
 cfg=$1 name=$2 fold0=${3:-runs/infant/$2-cv0}
 T=../shared/data/infanface/train
 ids() { if [ "$1" = 0 ]; then echo configs/infanface/val_ids.txt; else echo "configs/infanface/cv5_fold$1_ids.txt"; fi; }
@@ -34,7 +36,9 @@ train_fold() {
     "$B" train --quiet --resume "$d" >>"$d.log" 2>&1
   else
     mkdir -p "$(dirname "$d")"
-    "$B" train --quiet "$cfg" --set "data.val_ids=$(ids "$1")" --out "$d" >>"$d.log" 2>&1
+    local sets=(--set "data.val_ids=$(ids "$1")") kv
+    for kv in ${SET:-}; do sets+=(--set "$kv"); done
+    "$B" train --quiet "$cfg" "${sets[@]}" --out "$d" >>"$d.log" 2>&1
   fi
 }
 if [ -z "${EVAL_ONLY:-}" ]; then
@@ -72,6 +76,7 @@ end to end --refine 1 --flip-average|--detector ultraface-rfb --refine 1 --flip-
 end to end --refine 1 --search-turned|--detector ultraface-rfb --refine 1 --search-turned
 end to end --refine 1, detectors ultraface-rfb then yunet|--detector ultraface-rfb,yunet --refine 1
 end to end --refine 1 --search-turned, detectors ultraface-rfb then yunet|--detector ultraface-rfb,yunet --refine 1 --search-turned
+end to end --refine 1 --flip-average --search-turned, detectors ultraface-rfb then yunet|--detector ultraface-rfb,yunet --refine 1 --flip-average --search-turned
 P
 done
 # Pool: rows are `tag|| model | subset | n | NME | median | FR8 | FR10 | AUC |`; face-weighted means.

@@ -27,7 +27,7 @@ fi
 for m in $(sed -n 's/^[a-z0-9]* *= *"\(.*\)"/\1/p' "$stage/defaults.toml"); do
     [[ -f "$stage/$m.safetensors" ]] || { echo "defaults.toml names $m, which is not bundled" >&2; exit 1; }
 done
-# Detectors: the default (ultraface-rfb) and yunet, from the repository's models/detectors or
+# Detectors: the default list (ultraface-rfb, then yunet where it finds no face), from the repository's models/detectors or
 # the shared folder (where yunet lives), and UltraFace's MIT licence (YuNet, MIT too, comes
 # without a licence file here).
 for f in version-RFB-320.onnx face_detection_yunet.onnx LICENSE-ultraface; do

@@ -39,6 +39,6 @@ pub use graph::{build_graph, export_onnx, net_spec, Arch, LandmarkGraph, NetSpec
 pub use model_file::{Locations, ModelFile};
 pub use net::CropNet;
 pub use predict::Refine;
-pub use predictor::{Face, Predictor};
+pub use predictor::{Face, Predictor, DEFAULT_DETECTORS};
 pub use runtime::{BatchPlans, OpTime, TractNet, TractOptions};
 pub use weights::{WeightTensor, Weights};

@@ -168,6 +168,7 @@ pub fn predict_photos(
                 bbox: given,
                 score: 1.0,
                 landmarks: l.into_iter().next().unwrap_or_default(),
+                detector: None,
             }];
             finish.photo(&path, &photo, faces, &mut each)?;
         }

@@ -39,6 +39,11 @@ pub struct Face {
     pub score: f32,
     /// Landmarks in image_px (0-based pixels).
     pub landmarks: Vec<[f32; 2]>,
+    /// The detector of a list (`--detector a,b`) that found this face when it was not the first
+    /// (its box is then given in the first detector's terms, its score is its own); absent for
+    /// the first detector's faces and for given boxes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
 }
 
 /// One image's entry in a predictions file.
@@ -98,6 +103,13 @@ impl PredictOutput {
             .map_err(|e| Error::model(path, format!("line {}", e.line()), e.to_string()))
     }
 }
+
+/// The detectors `facealign predict` and the Python package search photos with when none is
+/// given: UltraFace RFB-320, then YuNet on the photos where it found no face (a profile or an
+/// occluded face; session 20: 33 of the 33 faces of the adult test photos against 32, 196 of the
+/// 210 InfAnFace training infants against 190). A photo where UltraFace finds a face gets
+/// exactly its result; one where it finds none costs YuNet's search too (docs/PERFORMANCE.md).
+pub const DEFAULT_DETECTORS: &str = "ultraface-rfb,yunet";
 
 /// A detector of a list (`--detector a,b`) after the first: it searches a photo only where the
 /// ones before it found no face, and its boxes are given in the first detector's terms (the
@@ -212,8 +224,8 @@ impl Predictor {
 
     /// Detect faces and predict their landmarks.
     pub fn predict(&mut self, img: &image::RgbImage) -> Result<Vec<Face>> {
-        let dets = self.finder().detect(img, None)?;
-        self.stage().faces(img, &dets)
+        let found = self.finder().detect(img, None)?;
+        self.stage().faces(img, &found)
     }
 
     /// [`Predictor::predict`] on several images, the results in their order, pipelined as
@@ -292,9 +304,9 @@ impl Predictor {
             let (found, from_detector) = std::sync::mpsc::channel();
             scope.spawn(move || {
                 for (img, prepared) in images {
-                    let dets = finder.detect(&img, prepared);
+                    let faces = finder.detect(&img, prepared);
                     drop(img);
-                    if found.send(dets).is_err() {
+                    if found.send(faces).is_err() {
                         break;
                     }
                 }
@@ -345,10 +357,10 @@ impl Predictor {
                 let result = match r {
                     Err(e) => Err(e),
                     Ok(img) => {
-                        let dets = from_detector
+                        let found = from_detector
                             .recv()
                             .map_err(|_| Error::Mismatch("the detector thread stopped".into()))??;
-                        let faces = stage.faces(&img, &dets)?;
+                        let faces = stage.faces(&img, &found)?;
                         Ok((img, faces))
                     }
                 };
@@ -513,15 +525,17 @@ impl LandmarkStage<'_> {
         Ok(sum / flip.len().max(1) as f32)
     }
 
-    fn faces(&self, img: &image::RgbImage, dets: &[TurnedDetection]) -> Result<Vec<Face>> {
-        let (lms, _) = self.landmarks_turned(img, dets)?;
-        Ok(dets
+    fn faces(&self, img: &image::RgbImage, found: &Found) -> Result<Vec<Face>> {
+        let (lms, _) = self.landmarks_turned(img, &found.dets)?;
+        Ok(found
+            .dets
             .iter()
             .zip(lms)
             .map(|(d, l)| Face {
                 bbox: d.detection.bbox,
                 score: d.detection.score,
                 landmarks: l,
+                detector: found.by.clone(),
             })
             .collect())
     }
@@ -536,17 +550,20 @@ struct Finder<'a> {
     search_turned: bool,
 }
 
+/// The faces a [`Finder`] found in a photo, and which fallback found them (`None`: the first
+/// detector).
+struct Found {
+    dets: Vec<TurnedDetection>,
+    by: Option<String>,
+}
+
 impl Finder<'_> {
     /// The faces of `img` ([`detect`]) by the first detector; where it finds none, by the first
     /// fallback that finds any, its boxes given in the first detector's terms.
-    fn detect(
-        &mut self,
-        img: &image::RgbImage,
-        prepared: Option<Prepared>,
-    ) -> Result<Vec<TurnedDetection>> {
+    fn detect(&mut self, img: &image::RgbImage, prepared: Option<Prepared>) -> Result<Found> {
         let dets = detect(self.detector, img, self.search_turned, prepared)?;
         if !dets.is_empty() {
-            return Ok(dets);
+            return Ok(Found { dets, by: None });
         }
         for f in self.fallbacks.iter_mut() {
             let mut dets = detect(f.detector.as_mut(), img, self.search_turned, None)?;
@@ -561,9 +578,10 @@ impl Finder<'_> {
                     a.1 = to_first(&a.1);
                 }
             }
-            return Ok(dets);
+            let by = Some(f.detector.name().to_string());
+            return Ok(Found { dets, by });
         }
-        Ok(dets)
+        Ok(Found { dets, by: None })
     }
 }
 
@@ -627,7 +645,7 @@ fn match_turned(
     }
     for idx in by_image.values() {
         let img = ds.samples[idx[0]].image.load_rgb()?;
-        let dets = finder.detect(&img, None)?;
+        let dets = finder.detect(&img, None)?.dets;
         let mut used = vec![false; dets.len()];
         for &i in idx {
             let Some(gt) = BoxXywh::around(&ds.samples[i].landmarks) else {

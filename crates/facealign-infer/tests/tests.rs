@@ -327,6 +327,8 @@ fn a_fallback_detector_searches_where_the_first_found_nothing() {
     let alone = yunet.predict(&img).unwrap();
     let fell_back = both.predict(&img).unwrap();
     assert_eq!((alone.len(), fell_back.len()), (1, 1));
+    assert_eq!(fell_back[0].detector.as_deref(), Some("yunet"));
+    assert_eq!(alone[0].detector, None, "the first (only) detector's face");
     let want = rfb
         .calibration
         .equivalent_box(&alone[0].bbox, &yunet.calibration);

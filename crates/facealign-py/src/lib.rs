@@ -186,6 +186,7 @@ fn serve(p: &mut RustPredictor, req: &Request) -> Reply {
                     bbox: *b,
                     score: 1.0,
                     landmarks: l,
+                    detector: None,
                 })
                 .collect())
         }
@@ -371,11 +372,15 @@ fn resolve_model(model: Option<&Bound<'_, PyAny>>, models_dir: &Path) -> PyResul
 ///     score: the detector's confidence (1.0 for a given box).
 ///     landmarks: an N×2 float32 array of ``(x, y)`` in image pixels (0-based, pixel centres at
 ///         integers), in the order of the model's landmark scheme.
+///     detector: the detector of a list that found the face when it was not the first (e.g.
+///         ``"yunet"``: its box is then in the first detector's terms, its score its own), else
+///         ``None``.
 #[pyclass(module = "facealign", frozen)]
 struct Face {
     bbox: [f32; 4],
     score: f32,
     landmarks: Py<PyArray2<f32>>,
+    detector: Option<String>,
 }
 
 #[pymethods]
@@ -400,6 +405,13 @@ impl Face {
         self.landmarks.clone_ref(py)
     }
 
+    /// The detector of a list that found this face when it was not the first (e.g. ``"yunet"``
+    /// where UltraFace found no face), else ``None``.
+    #[getter]
+    fn detector(&self) -> Option<String> {
+        self.detector.clone()
+    }
+
     fn __repr__(&self, py: Python<'_>) -> String {
         let [x, y, w, h] = self.bbox;
         format!(
@@ -419,6 +431,7 @@ impl Face {
             bbox: f.bbox.to_array(),
             score: f.score,
             landmarks: arr.unbind(),
+            detector: f.detector,
         })
     }
 }
@@ -429,8 +442,10 @@ impl Face {
 ///     model: ``None`` for the shipped 68-point default, the name of a shipped model
 ///         (e.g. ``"aflw19"``), or a path to a ``.safetensors`` model file (or a training run
 ///         folder).
-///     detector: the face detector: ``"ultraface-rfb"`` (default) or ``"yunet"`` are shipped; a
-///         list ``"ultraface-rfb,yunet"`` searches with the second only where the first finds no face.
+///     detector: the face detector, ``"ultraface-rfb"`` or ``"yunet"`` (both shipped), or a list
+///         searching with each only where the ones before found no face; the default
+///         ``"ultraface-rfb,yunet"`` (as ``facealign predict``) lets YuNet search where UltraFace
+///         finds none (profiles, occluded faces).
 ///     refine: refinement passes after the first prediction (re-crop along the predicted eye
 ///         line, predict again); 1 as in ``facealign predict``, 0 = off. As there, a face whose
 ///         re-crop would move no crop corner by an eighth of the crop skips its pass.
@@ -461,7 +476,7 @@ struct Predictor {
 #[pymethods]
 impl Predictor {
     #[new]
-    #[pyo3(signature = (model=None, detector="ultraface-rfb", refine=1, flip_average=false, threads=1, *, models_dir=None, search_turned=false))]
+    #[pyo3(signature = (model=None, detector="ultraface-rfb,yunet", refine=1, flip_average=false, threads=1, *, models_dir=None, search_turned=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,

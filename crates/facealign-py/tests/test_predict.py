@@ -2,7 +2,7 @@
 
 Run by `crates/facealign-py/test.sh`, which builds and installs the wheel first. The reference is
 the CLI binary `target/release/facealign` when it exists (run here, same defaults: adult68,
-ultraface-rfb, refine 1, 1 thread), else the committed `golden/cli_predict.json` that test.sh
+ultraface-rfb then yunet, refine 1, 1 thread), else the committed `golden/cli_predict.json` that test.sh
 wrote with that binary (see `golden/README.md` for the command).
 """
 
@@ -55,6 +55,7 @@ def cli_output(tmp_path_factory) -> dict:
 def assert_faces_match(faces, expected, tol=TOL):
     assert len(faces) == len(expected), f"{len(faces)} faces vs {len(expected)}"
     for f, e in zip(faces, expected):
+        assert f.detector == e.get("detector")
         np.testing.assert_allclose(f.box, e["box"], atol=tol, rtol=0)
         assert f.score == pytest.approx(e["score"], abs=1e-5)
         lm = f.landmarks
@@ -66,7 +67,7 @@ def test_defaults_are_the_cli_defaults(predictor, cli_output):
     doc = cli_output["_doc"]
     assert predictor.model_name == doc["model"] == "adult68-heatmap-lite"
     assert predictor.scheme == doc["scheme"] == "ibug68"
-    assert predictor.detector == doc["detector"] == "ultraface-rfb"
+    assert predictor.detector == doc["detector"] == "ultraface-rfb,yunet"
     assert predictor.n_points == 68
     assert predictor.refine == 1 and not predictor.flip_average and predictor.threads == 1
     assert not predictor.search_turned
@@ -164,6 +165,17 @@ def test_yunet_detector_is_bundled():
     p = facealign.Predictor(detector="yunet", refine=0)
     faces = p.predict(PHOTOS[1])
     assert faces and faces[0].landmarks.shape == (68, 2)
+
+
+def test_yunet_searches_where_ultraface_finds_no_face():
+    # An infant in profile (InfAnFace ads-19251_Still070) that UltraFace misses: the default list
+    # finds it with YuNet and says so; UltraFace alone finds nothing.
+    photo = REPO / ".." / "shared" / "data" / "infanface" / "train" / "ads-19251_Still070.jpg"
+    faces = facealign.Predictor(model="infant68-heatmap-lite").predict(photo)
+    assert [f.detector for f in faces] == ["yunet"]
+    assert faces[0].landmarks.shape == (68, 2)
+    only = facealign.Predictor(model="infant68-heatmap-lite", detector="ultraface-rfb")
+    assert only.predict(photo) == []
 
 
 def test_bad_arguments():

@@ -29,10 +29,11 @@ pub struct PredictArgs {
     /// Write overlays (landmarks coloured by group, face box in red) into this folder.
     #[arg(long)]
     draw: Option<PathBuf>,
-    /// Face detector: ultraface-rfb (default), yunet, ultraface-slim, rustface, blazeface; or a list
-    /// `first,second` in which each searches only the photos where the ones before found no face
-    /// (e.g. `ultraface-rfb,yunet`: profiles and occluded faces one misses, the other may find).
-    #[arg(long, default_value = facealign::infer::detect::DEFAULT_DETECTOR)]
+    /// Face detector: ultraface-rfb, yunet, ultraface-slim, rustface, blazeface; or a list
+    /// `first,second` in which each searches only the photos where the ones before found no face.
+    /// The default list lets YuNet search where UltraFace found none (profiles, occluded faces); a
+    /// photo with no face then costs both searches (`--detector ultraface-rfb` skips the second).
+    #[arg(long, default_value = facealign::infer::DEFAULT_DETECTORS)]
     detector: String,
     /// Skip detection: use this face box (x,y,w,h in pixels) for every image.
     #[arg(long, value_name = "X,Y,W,H")]
@@ -132,9 +133,16 @@ pub fn run(a: PredictArgs) -> Result<()> {
     ));
     pred.search_turned = a.search_turned;
     if !pred.calibrated && given_box.is_none() {
+        let missing: Vec<&str> = a
+            .detector
+            .split(',')
+            .map(str::trim)
+            .filter(|n| matches!(pred.model.calibration(n), Ok(None)))
+            .collect();
         eprintln!(
             "note: model {} has no calibration for detector {}; using its boxes as they are (see `facealign model calibrate`)",
-            pred.model.name, a.detector
+            pred.model.name,
+            missing.join(", ")
         );
     }
     if let Some(d) = &a.draw {

@@ -120,3 +120,49 @@ fn a_phone_photo_stored_sideways_is_predicted_upright() {
     assert_eq!(first["faces"].as_array().unwrap().len(), 2, "{first}");
     assert_eq!(first["faces"], second["faces"]);
 }
+
+#[test]
+fn the_default_detectors_search_with_yunet_where_ultraface_finds_no_face() {
+    // An infant in profile (InfAnFace ads-19251_Still070) that UltraFace misses and YuNet finds:
+    // predict's default list finds it, and says which detectors searched; UltraFace alone finds
+    // nothing. A model without a calibration for one detector of the list is named in the note.
+    let photo = super::repo_root().join("../shared/data/infanface/train/ads-19251_Still070.jpg");
+    let dir = tempdir();
+    let json = dir.path().join("out.json");
+    let faces = |model: &str, extra: &[&str]| {
+        let mut args = vec![
+            "predict",
+            photo.to_str().unwrap(),
+            "--model",
+            model,
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = super::facealign(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let found = v["images"][0]["faces"].as_array().unwrap();
+        let by: Vec<_> = found.iter().map(|f| f.get("detector").cloned()).collect();
+        (v["detector"].as_str().unwrap().to_string(), by, stderr)
+    };
+    // The face names the detector of the list that found it.
+    let yunet = Some(serde_json::json!("yunet"));
+    let (detector, by, note) = faces("infant68-heatmap-lite", &[]);
+    assert_eq!(
+        (detector.as_str(), by),
+        ("ultraface-rfb,yunet", vec![yunet.clone()])
+    );
+    assert!(!note.contains("no calibration"), "{note}");
+    let (detector, by, _) = faces("infant68-heatmap-lite", &["--detector", "ultraface-rfb"]);
+    assert_eq!((detector.as_str(), by.len()), ("ultraface-rfb", 0));
+    // infanface-mnv2-l2 (the ACR study's model) is calibrated for UltraFace only.
+    let (_, by, note) = faces("infanface-mnv2-l2", &[]);
+    assert_eq!(by, vec![yunet]);
+    assert!(
+        note.contains("no calibration for detector yunet;"),
+        "{note}"
+    );
+}

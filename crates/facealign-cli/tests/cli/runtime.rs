@@ -191,7 +191,7 @@ fn bench_on_tract_reports_batch1_latency_per_thread_count() {
 
 #[test]
 fn facealign_home_moves_the_shipped_models_and_detectors() {
-    // A copy of the shipped default model and detector in another folder: predict finds them
+    // A copy of the shipped default model and detectors in another folder: predict finds them
     // there through FACEALIGN_HOME; a home without models is named in the error.
     let home = super::tempdir();
     let root = super::repo_root();
@@ -203,11 +203,14 @@ fn facealign_home_moves_the_shipped_models_and_detectors() {
     )
     .unwrap();
     std::fs::write(models.join("defaults.toml"), "ibug68 = \"m\"\n").unwrap();
-    std::fs::copy(
-        root.join("models/detectors/version-RFB-320.onnx"),
-        models.join("detectors/version-RFB-320.onnx"),
-    )
-    .unwrap();
+    // The default detectors: UltraFace, and YuNet where it finds no face.
+    for f in ["version-RFB-320.onnx", "face_detection_yunet.onnx"] {
+        std::fs::copy(
+            root.join("models/detectors").join(f),
+            models.join("detectors").join(f),
+        )
+        .unwrap();
+    }
     let img = root.join("../shared/data/fixtures/dlib/2008_001322.jpg");
     let run = |home: &std::path::Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_facealign"))

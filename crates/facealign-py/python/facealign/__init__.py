@@ -8,7 +8,7 @@ Example::
 
     import facealign
 
-    p = facealign.Predictor()                 # the shipped 68-point model, UltraFace detector
+    p = facealign.Predictor()                 # the shipped 68-point model, UltraFace then YuNet
     for face in p.predict("photo.jpg"):       # or an H x W x 3 uint8 RGB NumPy array
         print(face.box, face.score, face.landmarks.shape)   # landmarks: N x 2 float32, image px
 
