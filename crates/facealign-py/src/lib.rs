@@ -414,8 +414,12 @@ impl Face {
 
     fn __repr__(&self, py: Python<'_>) -> String {
         let [x, y, w, h] = self.bbox;
+        let by = match &self.detector {
+            Some(d) => format!(", detector='{d}'"),
+            None => String::new(),
+        };
         format!(
-            "Face(box=({x:.1}, {y:.1}, {w:.1}, {h:.1}), score={:.3}, landmarks=<{} points>)",
+            "Face(box=({x:.1}, {y:.1}, {w:.1}, {h:.1}), score={:.3}, landmarks=<{} points>{by})",
             self.score,
             self.landmarks.bind(py).shape()[0]
         )

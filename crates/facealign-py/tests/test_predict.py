@@ -103,7 +103,7 @@ def test_array_input_equals_path_input(predictor, cli_output, photo, tmp_path):
     write_ppm(ppm, rgb)
     np.testing.assert_array_equal(facealign.load_image(str(ppm)), rgb)
     assert_faces_match(predictor.predict(ppm), expected)
-    assert f"<{predictor.n_points} points>" in repr(faces_array[0])
+    assert repr(faces_array[0]).endswith(f"<{predictor.n_points} points>)"), "no detector named"
 
 
 def test_wrong_dtype_or_shape_is_a_value_error(predictor):
@@ -174,6 +174,7 @@ def test_yunet_searches_where_ultraface_finds_no_face():
     faces = facealign.Predictor(model="infant68-heatmap-lite").predict(photo)
     assert [f.detector for f in faces] == ["yunet"]
     assert faces[0].landmarks.shape == (68, 2)
+    assert repr(faces[0]).endswith("landmarks=<68 points>, detector='yunet')")
     only = facealign.Predictor(model="infant68-heatmap-lite", detector="ultraface-rfb")
     assert only.predict(photo) == []
 
