@@ -131,9 +131,9 @@ pub struct Predictor {
     /// The detector's name, or the list `first,second,…` of a detector with fallbacks.
     pub detector_name: String,
     pub calibration: BoxCalibration,
-    /// Whether `calibration` (and every fallback's) came from the model file (false = identity
-    /// fallback).
-    pub calibrated: bool,
+    /// The detectors of the list the model file has no calibration for (their boxes are used as
+    /// they are: identity calibration); empty when every one is calibrated.
+    pub uncalibrated: Vec<String>,
     /// Detectors that search a photo only where the ones before them found no face (`--detector
     /// a,b`: profiles and occluded faces one detector misses, another may find), in order.
     pub fallbacks: Vec<FallbackDetector>,
@@ -186,12 +186,12 @@ impl Predictor {
                 ));
             }
         }
-        let mut calibrated = true;
+        let mut uncalibrated = Vec::new();
         let mut opened = Vec::with_capacity(names.len());
         for n in &names {
             let det = facealign_detect::open(n, &dir(n))?;
             let calibration = model.calibration(n)?.unwrap_or_else(|| {
-                calibrated = false;
+                uncalibrated.push(n.to_string());
                 BoxCalibration::IDENTITY
             });
             opened.push(FallbackDetector {
@@ -206,11 +206,16 @@ impl Predictor {
             detector: first.detector,
             detector_name: names.join(","),
             calibration: first.calibration,
-            calibrated,
+            uncalibrated,
             fallbacks: opened,
             refine: Refine::OFF,
             search_turned: false,
         })
+    }
+
+    /// Whether the model file calibrates every detector of the list.
+    pub fn calibrated(&self) -> bool {
+        self.uncalibrated.is_empty()
     }
 
     /// Landmarks for given boxes (image_px), in one batch.
@@ -304,9 +309,9 @@ impl Predictor {
             let (found, from_detector) = std::sync::mpsc::channel();
             scope.spawn(move || {
                 for (img, prepared) in images {
-                    let faces = finder.detect(&img, prepared);
+                    let result = finder.detect(&img, prepared);
                     drop(img);
-                    if found.send(faces).is_err() {
+                    if found.send(result).is_err() {
                         break;
                     }
                 }
@@ -709,7 +714,7 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     }
     let detection = Detection {
         detector: p.detector_name.clone(),
-        calibrated: p.calibrated,
+        calibrated: p.calibrated(),
         faces: ds.samples.len(),
         found: kept.len(),
         recall: kept.len() as f64 / ds.samples.len().max(1) as f64,
@@ -765,7 +770,7 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
         } else {
             ""
         },
-        if p.calibrated {
+        if p.calibrated() {
             " (calibrated)"
         } else {
             " (uncalibrated)"

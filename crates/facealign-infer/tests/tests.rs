@@ -320,7 +320,7 @@ fn a_fallback_detector_searches_where_the_first_found_nothing() {
         predictor("ultraface-rfb, yunet"),
     );
     assert_eq!(both.detector_name, "ultraface-rfb,yunet");
-    assert!(both.calibrated, "the shipped model has both calibrations");
+    assert!(both.calibrated(), "the shipped model has both calibrations");
     let infant = repo().join("../shared/data/infanface/train/ads-19251_Still070.jpg");
     let img = image::open(&infant).unwrap().to_rgb8();
     assert_eq!(rfb.predict(&img).unwrap().len(), 0);

@@ -124,7 +124,7 @@ fn spawn_predictor(setup: Setup) -> Result<(mpsc::Sender<Request>, Info), Failur
                         model_name: p.model.name.clone(),
                         scheme: p.model.scheme.name(),
                         n_points: p.model.scheme.n_points(),
-                        calibrated: p.calibrated,
+                        calibrated: p.calibrated(),
                     };
                     if ready_tx.send(Ok(info)).is_err() {
                         return;

@@ -132,17 +132,11 @@ pub fn run(a: PredictArgs) -> Result<()> {
         pred.model.crop.size,
     ));
     pred.search_turned = a.search_turned;
-    if !pred.calibrated && given_box.is_none() {
-        let missing: Vec<&str> = a
-            .detector
-            .split(',')
-            .map(str::trim)
-            .filter(|n| matches!(pred.model.calibration(n), Ok(None)))
-            .collect();
+    if !pred.calibrated() && given_box.is_none() {
         eprintln!(
             "note: model {} has no calibration for detector {}; using its boxes as they are (see `facealign model calibrate`)",
             pred.model.name,
-            missing.join(", ")
+            pred.uncalibrated.join(", ")
         );
     }
     if let Some(d) = &a.draw {
