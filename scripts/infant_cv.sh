@@ -58,6 +58,7 @@ for k in ${FOLDS:-0 1 2 3 4}; do
   "$B" model export "$d/last.safetensors" "$tmp/fold$k.safetensors" >/dev/null
   "$B" model calibrate "$tmp/fold$k.safetensors" --data "pts:$T" >/dev/null
   "$B" model calibrate --detector yunet "$tmp/fold$k.safetensors" --data "pts:$T" >/dev/null
+  "$B" model calibrate --detector yunet-320 "$tmp/fold$k.safetensors" --data "pts:$T" >/dev/null
   grep -v '^#' "$(ids "$k")" | sort >"$tmp/ids$k.txt"
   if [ -n "${ONLY:-}" ]; then
     grep -v '^#' "$ONLY" | sort | comm -12 "$tmp/ids$k.txt" - >"$tmp/only$k.txt"
@@ -77,6 +78,9 @@ end to end --refine 1 --search-turned|--detector ultraface-rfb --refine 1 --sear
 end to end --refine 1, detectors ultraface-rfb then yunet|--detector ultraface-rfb,yunet --refine 1
 end to end --refine 1 --search-turned, detectors ultraface-rfb then yunet|--detector ultraface-rfb,yunet --refine 1 --search-turned
 end to end --refine 1 --flip-average --search-turned, detectors ultraface-rfb then yunet|--detector ultraface-rfb,yunet --refine 1 --flip-average --search-turned
+end to end --refine 1, detectors ultraface-rfb then yunet-320|--detector ultraface-rfb,yunet-320 --refine 1
+end to end --refine 1 --search-turned, detectors ultraface-rfb then yunet-320|--detector ultraface-rfb,yunet-320 --refine 1 --search-turned
+end to end --refine 1 --flip-average --search-turned, detectors ultraface-rfb then yunet-320|--detector ultraface-rfb,yunet-320 --refine 1 --flip-average --search-turned
 P
 done
 # Pool: rows are `tag|| model | subset | n | NME | median | FR8 | FR10 | AUC |`; face-weighted means.

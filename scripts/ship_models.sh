@@ -14,6 +14,8 @@ calibrate_defaults() {  # model-file calibration-data: the detectors a default m
   $B model calibrate --detector ultraface-slim "$1" --data "$2"
   # Session 19: yunet too (`--detector ultraface-rfb,yunet` crops yunet's boxes by their own fit).
   $B model calibrate --detector yunet "$1" --data "$2"
+  # Session 21: and yunet-320, the second detector of `predict`'s default list.
+  $B model calibrate --detector yunet-320 "$1" --data "$2"
 }
 lowest_val() {  # MARKER RUN-DIR...: of the runs holding the file MARKER, the one with the lowest validation NME
   python3 - "$@" <<'PY'

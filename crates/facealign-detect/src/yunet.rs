@@ -25,6 +25,16 @@ use facealign_core::Error;
 /// The ONNX file name in the models directory.
 pub const MODEL_FILE: &str = "face_detection_yunet.onnx";
 
+/// The detector's name at `input_size`: `yunet` at the default 640, `yunet-S` otherwise (the
+/// name a model's calibration is keyed by: boxes differ a little with the input size).
+pub fn name_for(input_size: u32) -> String {
+    if input_size == Config::default().input_size {
+        "yunet".to_string()
+    } else {
+        format!("yunet-{input_size}")
+    }
+}
+
 const STRIDES: [usize; 3] = [8, 16, 32];
 
 /// YuNet settings.
@@ -50,6 +60,7 @@ impl Default for Config {
 pub struct YuNet {
     model: OnnxModel,
     config: Config,
+    name: String,
     /// Output indices of cls, obj, bbox, kps per stride.
     outputs: [[usize; 4]; 3],
 }
@@ -74,6 +85,7 @@ impl YuNet {
         Ok(YuNet {
             model,
             config,
+            name: name_for(config.input_size),
             outputs,
         })
     }
@@ -133,7 +145,7 @@ pub(crate) fn decode_level(
 
 impl FaceDetector for YuNet {
     fn name(&self) -> &str {
-        "yunet"
+        &self.name
     }
 
     fn detect(&mut self, img: &image::RgbImage) -> Result<Vec<Detection>> {
@@ -187,6 +199,13 @@ impl FaceDetector for YuNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_keys_the_input_size() {
+        assert_eq!(name_for(640), "yunet");
+        assert_eq!(name_for(320), "yunet-320");
+        assert_eq!(name_for(480), "yunet-480");
+    }
 
     #[test]
     fn decode_one_cell_hand_computed() {

@@ -38,7 +38,7 @@ fn best_detectors_recall_on_dlib_photos() {
     let mut photos = dlib_photos("testing_with_face_landmarks.xml");
     photos.extend(dlib_photos("training_with_face_landmarks.xml"));
     assert_eq!(DEFAULT_DETECTOR, DETECTORS[0]);
-    for name in [DEFAULT_DETECTOR, "yunet"] {
+    for name in [DEFAULT_DETECTOR, "yunet", "yunet-320"] {
         let mut det = open(name, Path::new(MODELS)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let s = evaluate(det.as_mut(), &photos, 0.3);
         eprintln!("{name}: {s:?}");
@@ -66,7 +66,7 @@ fn keypoints_match_annotated_eyes() {
             pts.iter().map(|p| p[1]).sum::<f32>() / n,
         ]
     };
-    for name in ["yunet", "blazeface"] {
+    for name in ["yunet", "yunet-320", "blazeface"] {
         let mut det = open(name, Path::new(MODELS)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut errors = Vec::new();
         for p in &photos {

@@ -105,11 +105,13 @@ impl PredictOutput {
 }
 
 /// The detectors `facealign predict` and the Python package search photos with when none is
-/// given: UltraFace RFB-320, then YuNet on the photos where it found no face (a profile or an
-/// occluded face; session 20: 33 of the 33 faces of the adult test photos against 32, 196 of the
-/// 210 InfAnFace training infants against 190). A photo where UltraFace finds a face gets
-/// exactly its result; one where it finds none costs YuNet's search too (docs/PERFORMANCE.md).
-pub const DEFAULT_DETECTORS: &str = "ultraface-rfb,yunet";
+/// given: UltraFace RFB-320, then YuNet at a 320-px input on the photos where it found no face (a
+/// profile or an occluded face; session 20: 33 of the 33 faces of the adult test photos against
+/// 32, 196 of the 210 InfAnFace training infants against 190 with YuNet at 640 px; session 21:
+/// YuNet at 320 px finds 199 and costs less than half the time). A photo where UltraFace finds a
+/// face gets exactly its result; one where it finds none costs YuNet's search too
+/// (docs/PERFORMANCE.md).
+pub const DEFAULT_DETECTORS: &str = "ultraface-rfb,yunet-320";
 
 /// A detector of a list (`--detector a,b`) after the first: it searches a photo only where the
 /// ones before it found no face, and its boxes are given in the first detector's terms (the
@@ -1060,8 +1062,10 @@ mod tests {
         let loc = Locations::discover();
         for name in facealign_detect::DETECTORS {
             let dir = loc.detector_dir(name);
-            facealign_detect::open(name, &dir)
+            let det = facealign_detect::open(name, &dir)
                 .unwrap_or_else(|e| panic!("{name} from {}: {e}", dir.display()));
+            // A face's `detector` field and the calibration key are the detector's own name.
+            assert_eq!(det.name(), *name);
         }
     }
 

@@ -354,3 +354,37 @@ fn a_fallback_detector_searches_where_the_first_found_nothing() {
         assert!(err.contains("detector"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn shipped_default_models_are_calibrated_for_the_default_detectors() {
+    // Every model `predict` may pick by default (models/defaults.toml; aflw19 is calibrated for
+    // no detector: they do not find faces filling a 120-px AFLW crop) and every infant model
+    // crops the boxes of each detector of the default list by its own fit: a detector without one
+    // would crop its boxes with another detector's geometry (scripts/ship_models.sh fits them).
+    use facealign_infer::model_file::ModelFile;
+    let names = [
+        "adult68",
+        "adult68-fast",
+        "adult68-heatmap",
+        "adult68-heatmap-lite",
+        "adult5",
+        "infant68",
+        "infant68-heatmap",
+        "infant68-heatmap-lite",
+    ];
+    let defaults = std::fs::read_to_string(repo().join("models/defaults.toml")).unwrap();
+    for line in defaults.lines().filter(|l| l.contains('=')) {
+        let name = line.split('=').nth(1).unwrap().trim().trim_matches('"');
+        assert!(
+            name == "aflw19" || names.contains(&name),
+            "defaults.toml names {name}"
+        );
+    }
+    for name in names {
+        let m = ModelFile::open(&shipped(name)).unwrap();
+        for det in facealign_infer::DEFAULT_DETECTORS.split(',') {
+            let c = m.calibration(det).unwrap();
+            assert!(c.is_some(), "{name} has no calibration for {det}");
+        }
+    }
+}

@@ -373,7 +373,7 @@ fn resolve_model(model: Option<&Bound<'_, PyAny>>, models_dir: &Path) -> PyResul
 ///     landmarks: an N×2 float32 array of ``(x, y)`` in image pixels (0-based, pixel centres at
 ///         integers), in the order of the model's landmark scheme.
 ///     detector: the detector of a list that found the face when it was not the first (e.g.
-///         ``"yunet"``: its box is then in the first detector's terms, its score its own), else
+///         ``"yunet-320"``: its box is then in the first detector's terms, its score its own), else
 ///         ``None``.
 #[pyclass(module = "facealign", frozen)]
 struct Face {
@@ -405,7 +405,7 @@ impl Face {
         self.landmarks.clone_ref(py)
     }
 
-    /// The detector of a list that found this face when it was not the first (e.g. ``"yunet"``
+    /// The detector of a list that found this face when it was not the first (e.g. ``"yunet-320"``
     /// where UltraFace found no face), else ``None``.
     #[getter]
     fn detector(&self) -> Option<String> {
@@ -446,10 +446,10 @@ impl Face {
 ///     model: ``None`` for the shipped 68-point default, the name of a shipped model
 ///         (e.g. ``"aflw19"``), or a path to a ``.safetensors`` model file (or a training run
 ///         folder).
-///     detector: the face detector, ``"ultraface-rfb"`` or ``"yunet"`` (both shipped), or a list
-///         searching with each only where the ones before found no face; the default
-///         ``"ultraface-rfb,yunet"`` (as ``facealign predict``) lets YuNet search where UltraFace
-///         finds none (profiles, occluded faces).
+///     detector: the face detector, ``"ultraface-rfb"``, ``"yunet"`` (640-px input) or
+///         ``"yunet-320"`` (all shipped), or a list searching with each only where the ones before
+///         found no face; the default ``"ultraface-rfb,yunet-320"`` (as ``facealign predict``)
+///         lets YuNet search where UltraFace finds none (profiles, occluded faces).
 ///     refine: refinement passes after the first prediction (re-crop along the predicted eye
 ///         line, predict again); 1 as in ``facealign predict``, 0 = off. As there, a face whose
 ///         re-crop would move no crop corner by an eighth of the crop skips its pass.
@@ -480,7 +480,7 @@ struct Predictor {
 #[pymethods]
 impl Predictor {
     #[new]
-    #[pyo3(signature = (model=None, detector="ultraface-rfb,yunet", refine=1, flip_average=false, threads=1, *, models_dir=None, search_turned=false))]
+    #[pyo3(signature = (model=None, detector="ultraface-rfb,yunet-320", refine=1, flip_average=false, threads=1, *, models_dir=None, search_turned=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,

@@ -2,7 +2,7 @@
 
 Run by `crates/facealign-py/test.sh`, which builds and installs the wheel first. The reference is
 the CLI binary `target/release/facealign` when it exists (run here, same defaults: adult68,
-ultraface-rfb then yunet, refine 1, 1 thread), else the committed `golden/cli_predict.json` that test.sh
+ultraface-rfb then yunet-320, refine 1, 1 thread), else the committed `golden/cli_predict.json` that test.sh
 wrote with that binary (see `golden/README.md` for the command).
 """
 
@@ -67,7 +67,7 @@ def test_defaults_are_the_cli_defaults(predictor, cli_output):
     doc = cli_output["_doc"]
     assert predictor.model_name == doc["model"] == "adult68-heatmap-lite"
     assert predictor.scheme == doc["scheme"] == "ibug68"
-    assert predictor.detector == doc["detector"] == "ultraface-rfb,yunet"
+    assert predictor.detector == doc["detector"] == "ultraface-rfb,yunet-320"
     assert predictor.n_points == 68
     assert predictor.refine == 1 and not predictor.flip_average and predictor.threads == 1
     assert not predictor.search_turned
@@ -172,9 +172,9 @@ def test_yunet_searches_where_ultraface_finds_no_face():
     # finds it with YuNet and says so; UltraFace alone finds nothing.
     photo = REPO / ".." / "shared" / "data" / "infanface" / "train" / "ads-19251_Still070.jpg"
     faces = facealign.Predictor(model="infant68-heatmap-lite").predict(photo)
-    assert [f.detector for f in faces] == ["yunet"]
+    assert [f.detector for f in faces] == ["yunet-320"]
     assert faces[0].landmarks.shape == (68, 2)
-    assert repr(faces[0]).endswith("landmarks=<68 points>, detector='yunet')")
+    assert repr(faces[0]).endswith("landmarks=<68 points>, detector='yunet-320')")
     only = facealign.Predictor(model="infant68-heatmap-lite", detector="ultraface-rfb")
     assert only.predict(photo) == []
 

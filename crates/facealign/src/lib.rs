@@ -20,7 +20,7 @@
 //! let loc = Locations::discover(); // $FACEALIGN_HOME, else this checkout's models/
 //! let model = ModelFile::load("adult68", &loc)?; // a shipped name, a .safetensors or a run folder
 //! let net = TractNet::from_model_file(&model.path, TractOptions::default())?;
-//! // "ultraface-rfb,yunet": UltraFace, and YuNet where it finds no face (predict's default)
+//! // "ultraface-rfb,yunet-320": UltraFace, and YuNet (320 px) where it finds no face (predict's default)
 //! let mut p = Predictor::new(model, Box::new(net), facealign::infer::DEFAULT_DETECTORS, &loc)?;
 //! let (img, _exif_orientation) = facealign::imageio::decode_rgb_upright("photo.jpg".as_ref())?;
 //! for face in p.predict(&img)? {

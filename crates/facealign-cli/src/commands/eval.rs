@@ -52,7 +52,7 @@ pub struct EvalArgs {
     /// End to end: crop from this face detector's boxes (matched to the annotated faces at
     /// IoU ≥ 0.3) instead of the ground-truth landmark box; reports recall too. A list
     /// `first,second` searches a photo with the second only where the first found no face
-    /// (`ultraface-rfb,yunet` is what `predict` uses by default).
+    /// (`ultraface-rfb,yunet-320` is what `predict` uses by default).
     #[arg(long)]
     detector: Option<String>,
     /// With --detector: search each photo also turned by 90°, 180° and 270° and place each

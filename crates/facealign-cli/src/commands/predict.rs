@@ -29,10 +29,11 @@ pub struct PredictArgs {
     /// Write overlays (landmarks coloured by group, face box in red) into this folder.
     #[arg(long)]
     draw: Option<PathBuf>,
-    /// Face detector: ultraface-rfb, yunet, ultraface-slim, rustface, blazeface; or a list
-    /// `first,second` in which each searches only the photos where the ones before found no face.
-    /// The default list lets YuNet search where UltraFace found none (profiles, occluded faces); a
-    /// photo with no face then costs both searches (`--detector ultraface-rfb` skips the second).
+    /// Face detector: ultraface-rfb, yunet-320, yunet (YuNet at 640 px), ultraface-slim, rustface,
+    /// blazeface; or a list `first,second` in which each searches only the photos where the ones
+    /// before found no face. The default list lets YuNet search where UltraFace found none
+    /// (profiles, occluded faces); a photo with no face then costs both searches (`--detector
+    /// ultraface-rfb` skips the second).
     #[arg(long, default_value = facealign::infer::DEFAULT_DETECTORS)]
     detector: String,
     /// Skip detection: use this face box (x,y,w,h in pixels) for every image.

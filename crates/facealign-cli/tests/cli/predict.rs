@@ -149,11 +149,11 @@ fn the_default_detectors_search_with_yunet_where_ultraface_finds_no_face() {
         (v["detector"].as_str().unwrap().to_string(), by, stderr)
     };
     // The face names the detector of the list that found it.
-    let yunet = Some(serde_json::json!("yunet"));
+    let yunet = Some(serde_json::json!("yunet-320"));
     let (detector, by, note) = faces("infant68-heatmap-lite", &[]);
     assert_eq!(
         (detector.as_str(), by),
-        ("ultraface-rfb,yunet", vec![yunet.clone()])
+        ("ultraface-rfb,yunet-320", vec![yunet.clone()])
     );
     assert!(!note.contains("no calibration"), "{note}");
     let (detector, by, _) = faces("infant68-heatmap-lite", &["--detector", "ultraface-rfb"]);
@@ -162,7 +162,7 @@ fn the_default_detectors_search_with_yunet_where_ultraface_finds_no_face() {
     let (_, by, note) = faces("infanface-mnv2-l2", &[]);
     assert_eq!(by, vec![yunet]);
     assert!(
-        note.contains("no calibration for detector yunet;"),
+        note.contains("no calibration for detector yunet-320;"),
         "{note}"
     );
 }

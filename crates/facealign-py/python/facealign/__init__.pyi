@@ -25,7 +25,7 @@ class Face:
         """N x 2 float32 array of ``(x, y)`` in image pixels (0-based, pixel centres at integers)."""
     @property
     def detector(self) -> Optional[str]:
-        """The detector of a list that found the face when it was not the first (e.g. ``"yunet"``), else ``None``."""
+        """The detector of a list that found the face when it was not the first (e.g. ``"yunet-320"``), else ``None``."""
 
 class Predictor:
     """Face landmarks on photos: a face detector, then the landmark model on each face's crop.
@@ -33,9 +33,10 @@ class Predictor:
     Args:
         model: ``None`` for the shipped 68-point default, a shipped model name (e.g.
             ``"aflw19"``), or a path to a ``.safetensors`` model file (or a training run folder).
-        detector: ``"ultraface-rfb"`` or ``"yunet"``, or a list searching with each only where
-            the ones before found no face; the default ``"ultraface-rfb,yunet"`` (as
-            ``facealign predict``) lets YuNet search where UltraFace finds none.
+        detector: ``"ultraface-rfb"``, ``"yunet"`` (640-px input) or ``"yunet-320"``, or a list
+            searching with each only where the ones before found no face; the default
+            ``"ultraface-rfb,yunet-320"`` (as ``facealign predict``) lets YuNet search where
+            UltraFace finds none.
         refine: refinement passes after the first prediction (1 as in ``facealign predict``;
             as there, a face whose re-crop would barely move skips its pass).
         flip_average: average each refinement pass with the mirrored crop's prediction.
@@ -54,7 +55,7 @@ class Predictor:
     def __init__(
         self,
         model: Union[None, str, "os.PathLike[str]"] = None,
-        detector: str = "ultraface-rfb,yunet",
+        detector: str = "ultraface-rfb,yunet-320",
         refine: int = 1,
         flip_average: bool = False,
         threads: int = 1,
