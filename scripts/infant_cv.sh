@@ -81,6 +81,9 @@ end to end --refine 1 --flip-average --search-turned, detectors ultraface-rfb th
 end to end --refine 1, detectors ultraface-rfb then yunet-320|--detector ultraface-rfb,yunet-320 --refine 1
 end to end --refine 1 --search-turned, detectors ultraface-rfb then yunet-320|--detector ultraface-rfb,yunet-320 --refine 1 --search-turned
 end to end --refine 1 --flip-average --search-turned, detectors ultraface-rfb then yunet-320|--detector ultraface-rfb,yunet-320 --refine 1 --flip-average --search-turned
+end to end --refine 1, detectors yunet-320 then ultraface-rfb|--detector yunet-320,ultraface-rfb --refine 1
+end to end --refine 1 --search-turned, detectors yunet-320 then ultraface-rfb|--detector yunet-320,ultraface-rfb --refine 1 --search-turned
+end to end --refine 1 --flip-average --search-turned, detectors yunet-320 then ultraface-rfb|--detector yunet-320,ultraface-rfb --refine 1 --flip-average --search-turned
 P
 done
 # Pool: rows are `tag|| model | subset | n | NME | median | FR8 | FR10 | AUC |`; face-weighted means.
