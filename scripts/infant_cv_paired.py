@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 
+import shape_bias  # scripts/shape_bias.py, beside this file
+
 T = '../shared/data/infanface/train'
 B = os.environ.get('FACEALIGN', './target/release/facealign')
 
@@ -26,11 +28,6 @@ B = os.environ.get('FACEALIGN', './target/release/facealign')
 def fold_ids(k):
     f = 'configs/infanface/val_ids.txt' if k == 0 else f'configs/infanface/cv5_fold{k}_ids.txt'
     return [l.strip() for l in open(f) if l.strip() and not l.startswith('#')]
-
-
-def read_pts(path):
-    v = list(map(float, open(path).read().split('{')[1].split('}')[0].split()))
-    return [(v[i] - 1, v[i + 1] - 1) for i in range(0, len(v), 2)]
 
 
 def nme(pred, gt):
@@ -43,7 +40,7 @@ def scores(doc):
     out = {}
     for im in doc['images']:
         name = os.path.basename(im['image'])
-        gt = read_pts(os.path.join(T, os.path.splitext(name)[0] + '.pts'))
+        gt = shape_bias.pts_truth(os.path.join(T, name))  # 1-based .pts -> image_px
         gx, gy = (sum(p[i] for p in gt) / len(gt) for i in (0, 1))
         best = None
         for f in im['faces']:
