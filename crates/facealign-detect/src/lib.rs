@@ -157,6 +157,46 @@ pub fn model_file(name: &str) -> Option<&'static str> {
     }
 }
 
+/// [`open`], deferred to the detector's first search: for a detector that may never run (the
+/// second of a list `--detector a,b` searches only photos where the first found no face), so that
+/// start-up does not build and optimise its network. The name and the model file's presence are
+/// checked now (errors as [`open`]'s); a file that exists but cannot be read fails the first
+/// search, naming the file.
+pub fn open_lazy(name: &str, models_dir: &Path) -> Result<Box<dyn FaceDetector>> {
+    if !DETECTORS.contains(&name) {
+        return open(name, models_dir); // the unknown-name error
+    }
+    if let Some(f) = model_file(name) {
+        let path = models_dir.join(f);
+        std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(Box::new(Lazy {
+        name: name.to_string(),
+        dir: models_dir.to_path_buf(),
+        inner: None,
+    }))
+}
+
+/// A detector built on its first search ([`open_lazy`]).
+struct Lazy {
+    name: String,
+    dir: std::path::PathBuf,
+    inner: Option<Box<dyn FaceDetector>>,
+}
+
+impl FaceDetector for Lazy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn detect(&mut self, img: &image::RgbImage) -> Result<Vec<Detection>> {
+        let det = match &mut self.inner {
+            Some(d) => d,
+            None => self.inner.insert(open(&self.name, &self.dir)?),
+        };
+        det.detect(img)
+    }
+}
+
 /// Build the detector called `name` (one of [`DETECTORS`]) with its default thresholds,
 /// reading its model file from `models_dir`. Errors name a missing or unreadable file or an
 /// unknown detector name.

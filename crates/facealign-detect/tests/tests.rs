@@ -6,7 +6,7 @@ use std::path::Path;
 
 use common::{dlib_photos, evaluate, MODELS};
 use facealign_detect::geometry::iou_xywh;
-use facealign_detect::{open, DEFAULT_DETECTOR, DETECTORS};
+use facealign_detect::{open, open_lazy, DEFAULT_DETECTOR, DETECTORS};
 
 #[test]
 fn dlib_boxes_parse() {
@@ -100,6 +100,40 @@ fn keypoints_match_annotated_eyes() {
             "{name}: median {median}, worst {worst} (× iod)"
         );
     }
+}
+
+#[test]
+fn a_lazily_opened_detector_finds_what_the_opened_one_finds() {
+    // open_lazy builds the network on the first search: same name, same boxes and scores.
+    let photos = dlib_photos("testing_with_face_landmarks.xml");
+    let img = common::load(&photos[0].path);
+    for name in ["yunet-320", "ultraface-rfb"] {
+        let mut eager = open(name, Path::new(MODELS)).unwrap();
+        let mut lazy = open_lazy(name, Path::new(MODELS)).unwrap();
+        assert_eq!(lazy.name(), name);
+        let (a, b) = (eager.detect(&img).unwrap(), lazy.detect(&img).unwrap());
+        assert!(!a.is_empty(), "{name}");
+        assert_eq!(a.len(), b.len(), "{name}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((x.bbox, x.score), (y.bbox, y.score), "{name}");
+        }
+        // A second search reuses the network built by the first.
+        assert_eq!(lazy.detect(&img).unwrap().len(), b.len());
+    }
+    // The name and the model file are checked at once, not at the first search.
+    let tmp = std::env::temp_dir().join(format!("facealign-lazy-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let err = open_lazy("yunet-320", &tmp)
+        .err()
+        .expect("no model file")
+        .to_string();
+    assert!(err.contains("face_detection_yunet.onnx"), "{err}");
+    let err = open_lazy("no-such", Path::new(MODELS))
+        .err()
+        .expect("unknown")
+        .to_string();
+    assert!(err.contains("unknown detector `no-such`"), "{err}");
+    std::fs::remove_dir_all(&tmp).ok();
 }
 
 #[test]

@@ -190,8 +190,14 @@ impl Predictor {
         }
         let mut uncalibrated = Vec::new();
         let mut opened = Vec::with_capacity(names.len());
-        for n in &names {
-            let det = facealign_detect::open(n, &dir(n))?;
+        for (i, n) in names.iter().enumerate() {
+            // A fallback searches only photos where the detectors before it found nothing: its
+            // network is built on its first search, not at start-up.
+            let det = if i == 0 {
+                facealign_detect::open(n, &dir(n))?
+            } else {
+                facealign_detect::open_lazy(n, &dir(n))?
+            };
             let calibration = model.calibration(n)?.unwrap_or_else(|| {
                 uncalibrated.push(n.to_string());
                 BoxCalibration::IDENTITY
