@@ -156,7 +156,20 @@ impl Predictor {
         detector: &str,
         loc: &Locations,
     ) -> Result<Predictor> {
-        Self::with_detector_dirs(model, net, detector, |n| loc.detector_dir(n))
+        Self::with_detector_dirs(model, net, detector, |n| loc.detector_dir(n), false)
+    }
+
+    /// [`Predictor::new`] for runs that give the face boxes themselves (`predict --box`): every
+    /// detector of the list is built only if it searches a photo
+    /// ([`facealign_detect::open_lazy`]), so start-up skips their networks. Searching with it
+    /// works but forgoes the first detector's pre-processing on the loading thread.
+    pub fn new_for_boxes(
+        model: ModelFile,
+        net: Box<dyn CropNet>,
+        detector: &str,
+        loc: &Locations,
+    ) -> Result<Predictor> {
+        Self::with_detector_dirs(model, net, detector, |n| loc.detector_dir(n), true)
     }
 
     /// [`Predictor::new`] with the detector's model file read from `detector_dir` (an installed
@@ -168,16 +181,18 @@ impl Predictor {
         detector_dir: &std::path::Path,
     ) -> Result<Predictor> {
         let dir = detector_dir.to_path_buf();
-        Self::with_detector_dirs(model, net, detector, |_| dir.clone())
+        Self::with_detector_dirs(model, net, detector, |_| dir.clone(), false)
     }
 
     /// `detector` is a name or a list `first,second,…` (each searching only photos where the
-    /// ones before found no face); `dir(name)` is where a detector's model file lies.
+    /// ones before found no face); `dir(name)` is where a detector's model file lies;
+    /// `lazy_first`: the first detector too is built on its first search.
     fn with_detector_dirs(
         model: ModelFile,
         net: Box<dyn CropNet>,
         detector: &str,
         dir: impl Fn(&str) -> std::path::PathBuf,
+        lazy_first: bool,
     ) -> Result<Predictor> {
         let names: Vec<&str> = detector.split(',').map(str::trim).collect();
         for (i, n) in names.iter().enumerate() {
@@ -193,7 +208,7 @@ impl Predictor {
         for (i, n) in names.iter().enumerate() {
             // A fallback searches only photos where the detectors before it found nothing: its
             // network is built on its first search, not at start-up.
-            let det = if i == 0 {
+            let det = if i == 0 && !lazy_first {
                 facealign_detect::open(n, &dir(n))?
             } else {
                 facealign_detect::open_lazy(n, &dir(n))?
@@ -1073,6 +1088,40 @@ mod tests {
             // A face's `detector` field and the calibration key are the detector's own name.
             assert_eq!(det.name(), *name);
         }
+    }
+
+    #[test]
+    fn a_predictor_for_given_boxes_builds_its_detectors_only_when_they_search() {
+        // Lazily built detectors keep their names and find the same faces as built ones.
+        let loc = Locations::discover();
+        let list = crate::DEFAULT_DETECTORS;
+        let mut eager = Predictor::new(model(), Box::new(NoNet), list, &loc).unwrap();
+        let mut lazy = Predictor::new_for_boxes(model(), Box::new(NoNet), list, &loc).unwrap();
+        assert_eq!(lazy.detector.name(), "ultraface-rfb");
+        assert_eq!(lazy.fallbacks[0].detector.name(), "yunet-320");
+        assert_eq!(eager.fallbacks[0].detector.name(), "yunet-320");
+        let img = photos().remove(0);
+        let (a, b) = (
+            eager.detector.detect(&img).unwrap(),
+            lazy.detector.detect(&img).unwrap(),
+        );
+        assert!(!a.is_empty());
+        assert_eq!(
+            a.iter().map(|d| (d.bbox, d.score)).collect::<Vec<_>>(),
+            b.iter().map(|d| (d.bbox, d.score)).collect::<Vec<_>>()
+        );
+        // A missing model file is still refused at once.
+        let empty = tempfile::tempdir().expect("temp dir");
+        let err = Predictor::with_detector_dirs(
+            model(),
+            Box::new(NoNet),
+            list,
+            |_| empty.path().to_path_buf(),
+            true,
+        )
+        .err()
+        .expect("no detector files");
+        assert!(err.to_string().contains("version-RFB-320.onnx"), "{err}");
     }
 
     #[test]

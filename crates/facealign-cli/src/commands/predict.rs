@@ -125,7 +125,12 @@ pub fn run(a: PredictArgs) -> Result<()> {
             .to_string(),
     };
     let (model, net) = runtime::load(&model_path, a.runtime)?;
-    let mut pred = Predictor::new(model, net, &a.detector, super::locations())?;
+    // With --box no detector searches: none is built (their names and files are still checked).
+    let mut pred = if given_box.is_some() {
+        Predictor::new_for_boxes(model, net, &a.detector, super::locations())?
+    } else {
+        Predictor::new(model, net, &a.detector, super::locations())?
+    };
     // One refinement pass by default: a tilted face in a photo is the common case (issue 13), and
     // for the default model one pass beats two on upright and 45°-turned faces alike; since
     // session 9 skipped for faces whose re-crop barely moves (docs/RESULTS.md).
