@@ -27,7 +27,11 @@ from PIL import Image
 
 import face_recognition_models
 
+import dlib_infants  # scripts/dlib_infants.py: the same detector, face matching and NME
 import shape_bias  # scripts/shape_bias.py, beside this file
+
+PARTS = {'jaw': range(0, 17), 'brows': range(17, 27), 'nose': range(27, 36), 'eyes': range(36, 48),
+         'mouth': range(48, 68)}
 
 
 def faces(spec):
@@ -53,12 +57,14 @@ def faces(spec):
         sys.exit(f'{spec}: only dlib:, pts: and coco: specs')
 
 
-def nme(p, g):
-    return 100 * statistics.fmean(math.dist(a, b) for a, b in zip(p, g)) / math.dist(g[36], g[45])
+def part_nme(p, g, part):
+    """Mean error of the points of `part`, % of the outer-eye distance."""
+    return 100 * statistics.fmean(math.dist(p[i], g[i]) for i in PARTS[part]) / math.dist(g[36], g[45])
 
 
 def main(ours_path, specs):
-    ours = {f['id']: f for f in json.load(open(ours_path))['images']}
+    ours_file = json.load(open(ours_path))
+    ours = {f['id']: f for f in ours_file['images']}
     predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
     detector = dlib.get_frontal_face_detector()
     rows, dets = [], {}
@@ -70,16 +76,12 @@ def main(ours_path, specs):
                 im = np.asarray(Image.open(image).convert('RGB'))
                 dets[image] = (im, list(detector(im, 1)))
             im, found = dets[image]
-            xs, ys = [q[0] for q in g], [q[1] for q in g]
-            cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
-            err = None
-            for d in found:
-                if d.left() < cx < d.right() and d.top() < cy < d.bottom():
-                    s = predictor(im, d)
-                    err = nme([(s.part(i).x, s.part(i).y) for i in range(68)], g)
-                    break
-            rows.append((spec, fid, err, 100 * ours[fid]['nme']))
-    model = json.load(open(ours_path)).get('model', 'model')
+            d = dlib_infants.found_by(found, g)
+            shape = None if d is None else predictor(im, d)
+            pts = None if shape is None else [(shape.part(i).x, shape.part(i).y) for i in range(68)]
+            err = None if shape is None else dlib_infants.nme(shape, g)
+            rows.append((spec, fid, err, 100 * ours[fid]['nme'], pts, ours[fid]['landmarks'], g))
+    model = ours_file.get('model', 'model')
     print(f'| faces | n | found by dlib | dlib NME %, own detector | {model}, same faces | {model}, all faces |')
     print('|---|---|---|---|---|---|')
     groups = [(s, [r for r in rows if r[0] == s]) for s in specs]
@@ -92,9 +94,15 @@ def main(ours_path, specs):
         print(f'| {name} | {len(rs)} | {len(f)} | {statistics.fmean(r[2] for r in f):.2f} '
               f'| {statistics.fmean(r[3] for r in f):.2f} | {statistics.fmean(r[3] for r in rs):.2f} |')
     print()
-    for spec, fid, e, o in rows:
-        if not spec.startswith('dlib:'):
-            print(f'{fid}: dlib {"missed" if e is None else f"{e:.2f}"}, {model} {o:.2f}')
+    for spec, fid, e, o, *_ in others:
+        print(f'{fid}: dlib {"missed" if e is None else f"{e:.2f}"}, {model} {o:.2f}')
+    found = [r for r in others if r[2] is not None]
+    if found:
+        print(f'\nBy part, NME % on the {len(found)} faces dlib finds outside its own example photos:')
+        print('| | ' + ' | '.join(PARTS) + ' |\n|---|' + '---|' * len(PARTS))
+        for name, k in (('dlib', 4), (model, 5)):
+            print(f'| {name} | ' + ' | '.join(f'{statistics.fmean(part_nme(r[k], r[6], q) for r in found):.2f}'
+                                            for q in PARTS) + ' |')
 
 
 if __name__ == '__main__':

