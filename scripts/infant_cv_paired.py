@@ -9,8 +9,10 @@ finds. A face counts as found by the face whose box holds the centroid of its tr
 landmark centroid if several); NME = mean point error / outer-eye-corner distance (points 36, 45),
 the .pts coordinates being 1-based.
 
-Usage (repository root): [FACEALIGN=bin] scripts/infant_cv_paired.py NAME DETECTORS_A DETECTORS_B [FLAG...]
+Usage (repository root): [FACEALIGN=bin] scripts/infant_cv_paired.py NAME DETECTORS_A DETECTORS_B [FLAG...] [--per-face CSV]
   e.g. scripts/infant_cv_paired.py hm_ft_a68hmf16_e150 ultraface-rfb,yunet ultraface-rfb,yunet-320
+--per-face appends `image,setting,nme` rows (setting = the detector list and flags) for every face found, e.g.
+for scripts/mediapipe_anchor.py infants --ours CSV (another tool on the same faces).
 """
 import json
 import math
@@ -57,7 +59,13 @@ def scores(doc):
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
-    name, lists, flags = sys.argv[1], sys.argv[2:4], sys.argv[4:]
+    args = sys.argv[1:]
+    per_face = None
+    if '--per-face' in args:
+        i = args.index('--per-face')
+        per_face = args[i + 1]
+        del args[i:i + 2]
+    name, lists, flags = args[0], args[1:3], args[3:]
     dets = sorted({d for l in lists for d in l.split(',')} - {'ultraface-rfb'})
     res = [{}, {}]
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,6 +84,13 @@ def main():
                                 *flags, '--json', out], stderr=subprocess.DEVNULL, **q)
                 res[j].update(scores(json.load(open(out))))
     a, b = res
+    if per_face:
+        new = not os.path.exists(per_face)
+        with open(per_face, 'a') as f:
+            if new:
+                f.write('image,setting,nme\n')
+            for l, r in zip(lists, res):
+                f.write(''.join(f'{n},{" ".join([l, *flags])},{r[n][0]:.4f}\n' for n in sorted(r)))
     both = sorted(set(a) & set(b))
     mean = lambda r, ns: sum(r[n][0] for n in ns) / len(ns)
     print(f'| --detector | found | NME % on its faces | NME % on the {len(both)} both find |')
