@@ -79,9 +79,5 @@ def main(folder, id_files, found_out=None):
 
 if __name__ == '__main__':
     args = sys.argv[2:]
-    found = None
-    if '--found' in args:
-        i = args.index('--found')
-        found = args[i + 1]
-        del args[i:i + 2]
+    found = shape_bias.pop_option(args, '--found')
     main(sys.argv[1], args, found)

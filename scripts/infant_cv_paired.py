@@ -60,11 +60,7 @@ def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     args = sys.argv[1:]
-    per_face = None
-    if '--per-face' in args:
-        i = args.index('--per-face')
-        per_face = args[i + 1]
-        del args[i:i + 2]
+    per_face = shape_bias.pop_option(args, '--per-face')
     name, lists, flags = args[0], args[1:3], args[3:]
     dets = sorted({d for l in lists for d in l.split(',')} - {'ultraface-rfb'})
     res = [{}, {}]

@@ -206,8 +206,9 @@ def infants(tool, folder, found_out=None, per_face=None, ours=None):
 def adults(tool, ours_path, specs):
     import json
     import dlib_adults  # the same face list and ids as `facealign eval --predictions`
-    ours = {f['id']: f for f in json.load(open(ours_path))['images']}
-    model = json.load(open(ours_path)).get('model', 'model')
+    ours_file = json.load(open(ours_path))
+    ours = {f['id']: f for f in ours_file['images']}
+    model = ours_file.get('model', 'model')
     rows, cache = [], {}
     for spec in specs:
         for fid, image, g in dlib_adults.faces(spec):
@@ -251,8 +252,9 @@ def aflw(tool, ours_path, train_json, ids_file, fit_tool=None, fit_faces=3000):
     names = {i['id']: i['file_name'] for i in d['images']}
     anns = {names[a['image_id']]: a for a in d['annotations']}
     test = [line.strip() for line in open(ids_file) if line.strip() and not line.startswith('#')]
-    ours = {f['id']: f for f in json.load(open(ours_path))['images']}
-    model = json.load(open(ours_path)).get('model', 'model')
+    ours_file = json.load(open(ours_path))
+    ours = {f['id']: f for f in ours_file['images']}
+    model = ours_file.get('model', 'model')
     rest = sorted(set(anns) - set(test))[:fit_faces]
     root = os.path.dirname(train_json)
 
@@ -316,23 +318,14 @@ def check_mirror(images):
           f'median {statistics.median(dx):+.3f} px (0 = the convention holds; ±1 = off by half a pixel)')
 
 
-def option(args, flag, default=None):
-    if flag in args:
-        i = args.index(flag)
-        value = args[i + 1]
-        del args[i:i + 2]
-        return value
-    return default
-
-
 if __name__ == '__main__':
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     mode, args = sys.argv[1], sys.argv[2:]
-    faces_json, fit_json = option(args, '--faces'), option(args, '--fit-faces')
-    tool = External(faces_json) if faces_json else Mesh(float(option(args, '--pad', 0.0)))
+    faces_json, fit_json = shape_bias.pop_option(args, '--faces'), shape_bias.pop_option(args, '--fit-faces')
+    tool = External(faces_json) if faces_json else Mesh(float(shape_bias.pop_option(args, '--pad', 0.0)))
     if mode == 'infants':
-        found, per_face, ours = option(args, '--found'), option(args, '--per-face'), option(args, '--ours')
+        found, per_face, ours = shape_bias.pop_option(args, '--found'), shape_bias.pop_option(args, '--per-face'), shape_bias.pop_option(args, '--ours')
         infants(tool, args[0], found, per_face, ours)
     elif mode == 'adults':
         adults(tool, args[0], args[1:])

@@ -33,6 +33,16 @@ def dlib_truth(xml):
     return {i: [v[j] for j in range(68)] for i, v in out.items() if len(v) == 68}
 
 
+def pop_option(args, flag, default=None):
+    """The value after `flag` in the argument list `args` (both removed from it), or `default`."""
+    if flag in args:
+        i = args.index(flag)
+        value = args[i + 1]
+        del args[i:i + 2]
+        return value
+    return default
+
+
 def pts_truth(image):
     text = open(os.path.splitext(image)[0] + '.pts').read()
     v = list(map(float, text.split('{')[1].split('}')[0].split()))
