@@ -14,6 +14,7 @@ Usage (repository root): [FACEALIGN=bin] scripts/infant_cv_paired.py NAME DETECT
 --per-face appends `image,setting,nme` rows (setting = the detector list and flags) for every face found, e.g.
 for scripts/mediapipe_anchor.py infants --ours CSV (another tool on the same faces).
 """
+import csv
 import json
 import math
 import os
@@ -82,11 +83,12 @@ def main():
     a, b = res
     if per_face:
         new = not os.path.exists(per_face)
-        with open(per_face, 'a') as f:
+        with open(per_face, 'a', newline='') as f:
+            w = csv.writer(f)  # the setting holds commas (a detector list): quoted
             if new:
-                f.write('image,setting,nme\n')
+                w.writerow(['image', 'setting', 'nme'])
             for l, r in zip(lists, res):
-                f.write(''.join(f'{n},{" ".join([l, *flags])},{r[n][0]:.4f}\n' for n in sorted(r)))
+                w.writerows([n, ' '.join([l, *flags]), f'{r[n][0]:.4f}'] for n in sorted(r))
     both = sorted(set(a) & set(b))
     mean = lambda r, ns: sum(r[n][0] for n in ns) / len(ns)
     print(f'| --detector | found | NME % on its faces | NME % on the {len(both)} both find |')
