@@ -388,3 +388,10 @@ infant_variant('configs/infanface/heatmap_sep_ft_adult68lite2d_r90_96_e150.toml'
 write('configs/adult68/heatmap_sep_star_128ft.toml', 'adult68-heatmap-sep-star-128ft',
       adult_head(2, 2, 'init_from = "adult68-heatmap-lite"'),
       ADULT68_96_DLIB.replace('input_size = 96', 'input_size = 128'), 'heatmap_sep', 'star_virtual', FT1_OPTIM)
+
+# Session 24: aflw19 as a heatmap model (the light separable decoder and STAR of the 68-point default) on
+# AFLW's true labels only, from ImageNet, at 96 px (the default's input), two libtorch threads.
+write('configs/aflw/heatmap_sep_star_96.toml', 'aflw-heatmap-sep-star-96',
+      AFLW_HEAD.replace('epochs = 20\nbatch_size = 16', 'epochs = 12\nbatch_size = 32').replace('threads = 1', 'threads = 2'),
+      AFLW_DATA.replace('input_size = 80', 'input_size = 96'), 'heatmap_sep', 'star',
+      CPU_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.5'))
