@@ -181,7 +181,7 @@ fn bench_on_tract_reports_batch1_latency_per_thread_count() {
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     let row = &v[0];
     assert_eq!(row["model"], "aflw19");
-    assert_eq!(row["input"], 80);
+    assert_eq!(row["input"], 96);
     for k in ["tract_1t_ms", "tract_2t_ms"] {
         let ms = row[k].as_f64().unwrap();
         assert!(ms > 0.0 && ms < 10_000.0, "{k} = {ms}");
