@@ -846,9 +846,7 @@ impl<'a> Builder<'a> {
         }
         let logits = self.conv(&h, "head", true, None, 1, false, Act::Linear)?;
         let hm = match activation {
-            HeatmapActivation::Softplus => {
-                self.node("Softplus", "heatmaps", &[&logits.name], vec![])
-            }
+            HeatmapActivation::Softplus => self.stable_softplus(&logits.name, "heatmaps"),
             HeatmapActivation::Relu => self.node("Relu", "heatmaps", &[&logits.name], vec![]),
         };
         let hm = if decode_power > 1 {
@@ -859,6 +857,19 @@ impl<'a> Builder<'a> {
         };
         self.soft_argmax(&hm, logits.hw, s);
         Ok(())
+    }
+
+    /// softplus(x) = ln(1 + eˣ) written as max(x, 0) + ln(1 + e^−|x|), the form that cannot
+    /// overflow: tract's `Softplus` computes ln(1 + eˣ) as written, which is +∞ from x ≈ 89 on
+    /// (f32), and a sharp heatmap's logits get there (the soft-argmax then divides ∞ by ∞: NaN
+    /// landmarks), while PyTorch's softplus returns x itself above 20. Equal to both elsewhere
+    /// to f32 rounding.
+    fn stable_softplus(&mut self, x: &str, out: &str) -> String {
+        let pos = self.node("Relu", &format!("{out}.pos"), &[x], vec![]);
+        let abs = self.node("Abs", &format!("{out}.abs"), &[x], vec![]);
+        let neg = self.node("Neg", &format!("{out}.neg_abs"), &[&abs], vec![]);
+        let soft = self.node("Softplus", &format!("{out}.tail"), &[&neg], vec![]);
+        self.node("Add", out, &[&pos, &soft], vec![])
     }
 
     /// Soft-argmax of `[N, M, w, w]` maps `hm` to the output `landmarks` `[N, 2M]` crop_u, as
