@@ -184,6 +184,31 @@ impl Predictor {
         Self::with_detector_dirs(model, net, detector, |_| dir.clone(), false)
     }
 
+    /// [`Predictor::new`] (or, with `lazy_first`, [`Predictor::new_for_boxes`]) with the model
+    /// file and its network loaded by `load_net` on a second thread while the first detector's
+    /// network is built on this one: the two are independent, each mostly one core's tract graph
+    /// work, so a one-photo run starts in about the longer of the two instead of their sum
+    /// (docs/PERFORMANCE.md). `detector_dir(name)`: where a detector's model file lies (e.g.
+    /// `|n| loc.detector_dir(n)`). Errors as the sequential constructors; a load error comes first.
+    pub fn load_parallel<E: From<Error> + Send>(
+        load_net: impl FnOnce() -> std::result::Result<(ModelFile, Box<dyn CropNet>), E> + Send,
+        detector: &str,
+        detector_dir: impl Fn(&str) -> std::path::PathBuf,
+        lazy_first: bool,
+    ) -> std::result::Result<Predictor, E> {
+        let names = detector_names(detector)?;
+        let (loaded, dets) = std::thread::scope(|s| {
+            let h = s.spawn(load_net);
+            let dets = open_detectors(&names, detector_dir, lazy_first);
+            let loaded = h
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (loaded, dets)
+        });
+        let (model, net) = loaded?;
+        Ok(Self::assemble(model, net, &names, dets?)?)
+    }
+
     /// `detector` is a name or a list `first,second,…` (each searching only photos where the
     /// ones before found no face); `dir(name)` is where a detector's model file lies;
     /// `lazy_first`: the first detector too is built on its first search.
@@ -194,26 +219,22 @@ impl Predictor {
         dir: impl Fn(&str) -> std::path::PathBuf,
         lazy_first: bool,
     ) -> Result<Predictor> {
-        let names: Vec<&str> = detector.split(',').map(str::trim).collect();
-        for (i, n) in names.iter().enumerate() {
-            if n.is_empty() || names[..i].contains(n) {
-                return Err(Error::invalid(
-                    "detector",
-                    format!("`{detector}`: a list of distinct detector names separated by commas"),
-                ));
-            }
-        }
+        let names = detector_names(detector)?;
+        let dets = open_detectors(&names, dir, lazy_first)?;
+        Self::assemble(model, net, &names, dets)
+    }
+
+    /// The predictor of a model, its network and the opened detectors of `names` (in order),
+    /// each with the model file's box calibration for it.
+    fn assemble(
+        model: ModelFile,
+        net: Box<dyn CropNet>,
+        names: &[&str],
+        dets: Vec<Box<dyn FaceDetector>>,
+    ) -> Result<Predictor> {
         let mut uncalibrated = Vec::new();
         let mut opened = Vec::with_capacity(names.len());
-        for (i, n) in names.iter().enumerate() {
-            // A fallback searches only photos where the detectors before it found nothing (and
-            // with `lazy_first` none may search): its network is built on its first search, not
-            // at start-up.
-            let det = if i == 0 && !lazy_first {
-                facealign_detect::open(n, &dir(n))?
-            } else {
-                facealign_detect::open_lazy(n, &dir(n))?
-            };
+        for (n, det) in names.iter().zip(dets) {
             let calibration = model.calibration(n)?.unwrap_or_else(|| {
                 uncalibrated.push(n.to_string());
                 BoxCalibration::IDENTITY
@@ -807,6 +828,39 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
     let mut report = score(&p.model.name, &found, preds, protocol, opts)?;
     report.detection = Some(detection);
     Ok(report)
+}
+
+/// The names of a detector list `first,second,…`: non-empty and distinct.
+fn detector_names(detector: &str) -> Result<Vec<&str>> {
+    let names: Vec<&str> = detector.split(',').map(str::trim).collect();
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() || names[..i].contains(n) {
+            return Err(Error::invalid(
+                "detector",
+                format!("`{detector}`: a list of distinct detector names separated by commas"),
+            ));
+        }
+    }
+    Ok(names)
+}
+
+/// Opens the detectors of a list. A fallback searches only photos where the detectors before it
+/// found nothing (and with `lazy_first` none may search): its network is built on its first
+/// search, not at start-up.
+fn open_detectors(
+    names: &[&str],
+    dir: impl Fn(&str) -> std::path::PathBuf,
+    lazy_first: bool,
+) -> Result<Vec<Box<dyn FaceDetector>>> {
+    let mut dets = Vec::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        dets.push(if i == 0 && !lazy_first {
+            facealign_detect::open(n, &dir(n))?
+        } else {
+            facealign_detect::open_lazy(n, &dir(n))?
+        });
+    }
+    Ok(dets)
 }
 
 #[cfg(test)]

@@ -394,3 +394,128 @@ fn shipped_default_models_are_calibrated_for_the_default_detectors() {
         }
     }
 }
+
+/// The IEEE half-precision bits of `v`, for values it holds exactly (0 and normal numbers with
+/// at most 11 significant bits, e.g. 10 and 200).
+fn f16_bits(v: f32) -> u16 {
+    if v == 0.0 {
+        return 0;
+    }
+    let b = v.to_bits();
+    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+    assert!(
+        b & 0x1fff == 0 && (1..31).contains(&exp),
+        "{v} is not exact in f16"
+    );
+    (((b >> 16) & 0x8000) | ((exp as u32) << 10) | ((b >> 13) & 0x3ff)) as u16
+}
+
+/// A copy of a shipped heatmap model with the head's weights 0 and its bias `bias` (so every
+/// heatmap logit equals `bias`), written into `dir`.
+fn constant_logit_heatmap_model(dir: &Path, src: &str, bias: f32) -> PathBuf {
+    let bytes = std::fs::read(shipped(src)).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let encode = |dtype: safetensors::Dtype, v: f32| -> Vec<u8> {
+        match dtype {
+            safetensors::Dtype::F32 => v.to_le_bytes().to_vec(),
+            safetensors::Dtype::F16 => f16_bits(v).to_le_bytes().to_vec(),
+            d => panic!("unexpected dtype {d:?}"),
+        }
+    };
+    let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, t) in st.tensors() {
+        let n: usize = t.shape().iter().product();
+        let data = match name.as_str() {
+            "head.weight" => encode(t.dtype(), 0.0).repeat(n),
+            "head.bias" => encode(t.dtype(), bias).repeat(n),
+            _ => t.data().to_vec(),
+        };
+        owned.push((name, t.dtype(), t.shape().to_vec(), data));
+    }
+    assert!(
+        owned.iter().any(|t| t.0 == "head.bias"),
+        "{src} has a head bias"
+    );
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+        .iter()
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    let out = dir.join(format!("{src}-bias{bias}.safetensors"));
+    let bytes = safetensors::serialize(views, meta.metadata().clone()).unwrap();
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+#[test]
+fn heatmap_logits_past_exp_overflow_decode_like_any_others() {
+    // Every logit equal: softplus maps every cell to the same value, the soft-argmax of a
+    // uniform w×w map is the centre cell (w − 1)/2, i.e. u = ((w/2)·S/w − 0.5)/S − 0.5 = −0.5/S
+    // for every point. At logit 200 ln(1 + e²⁰⁰) overflows f32: tract's own Softplus gave ∞,
+    // then ∞/∞ = NaN landmarks (a sharp 5-point model reached such logits, session 25); the
+    // graph's max(x, 0) + ln(1 + e^−|x|) gives 200.
+    let dir = tempfile::tempdir().unwrap();
+    for bias in [10.0f32, 200.0] {
+        let path = constant_logit_heatmap_model(dir.path(), "aflw19", bias);
+        let net = TractNet::from_model_file(&path, TractOptions::with_threads(1)).unwrap();
+        let s = net.input_size();
+        let out = net.run(&pseudo_images(2, s), 2).unwrap();
+        assert_eq!(out.len(), 2 * 2 * net.n_points());
+        let want = -0.5 / s as f32;
+        for (k, v) in out.iter().enumerate() {
+            assert!(
+                (v - want).abs() < 1e-5,
+                "logit {bias}: output {k} = {v}, want {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_predictor_loaded_in_parallel_equals_the_sequential_one() {
+    // `Predictor::load_parallel` builds the network on a second thread while the detector is
+    // built: same faces and landmarks as `Predictor::new`; the loader's error and a bad
+    // detector list are reported as before.
+    use facealign_infer::model_file::{Locations, ModelFile};
+    use facealign_infer::{Error, Predictor};
+    let loc = Locations::at(&repo());
+    let path = shipped("adult68-heatmap-lite");
+    let load = || -> Result<(ModelFile, Box<dyn facealign_infer::CropNet>), Error> {
+        let net = TractNet::from_model_file(&path, TractOptions::with_threads(1))?;
+        Ok((ModelFile::open(&path)?, Box::new(net)))
+    };
+    let dir = |n: &str| loc.detector_dir(n);
+    let (model, net) = load().unwrap();
+    let mut seq = Predictor::new(model, net, "ultraface-rfb,yunet-320", &loc).unwrap();
+    let mut par = Predictor::load_parallel(load, "ultraface-rfb,yunet-320", dir, false).unwrap();
+    assert_eq!(par.detector_name, seq.detector_name);
+    assert_eq!(par.calibration, seq.calibration);
+    let photo = repo().join("../shared/data/fixtures/dlib/2008_001322.jpg");
+    let img = image::open(&photo).unwrap().to_rgb8();
+    let want = seq.predict(&img).unwrap();
+    assert!(!want.is_empty());
+    assert_eq!(par.predict(&img).unwrap(), want);
+    let missing = || -> Result<(ModelFile, Box<dyn facealign_infer::CropNet>), Error> {
+        let p = repo().join("models/no-such-model.safetensors");
+        let net = TractNet::from_model_file(&p, TractOptions::with_threads(1))?;
+        Ok((ModelFile::open(&p)?, Box::new(net)))
+    };
+    let err = Predictor::load_parallel(missing, "ultraface-rfb", dir, false)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no-such-model.safetensors"), "{err}");
+    let err = Predictor::load_parallel(load, "yunet,yunet", dir, true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("detector") && err.contains("yunet,yunet"),
+        "{err}"
+    );
+}

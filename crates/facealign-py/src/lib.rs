@@ -161,10 +161,13 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> Failure {
 }
 
 fn build(s: &Setup) -> Result<RustPredictor, Failure> {
-    let model = ModelFile::open(&s.model_path)?;
-    let net = TractNet::from_model_file(&s.model_path, TractOptions::with_threads(s.threads))?;
-    let mut p =
-        RustPredictor::with_detector_dir(model, Box::new(net), &s.detector, &s.detector_dir)?;
+    // The network loads on a second thread while the detector's is built (start-up).
+    let load = || -> Result<(ModelFile, Box<dyn facealign_infer::CropNet>), Failure> {
+        let model = ModelFile::open(&s.model_path)?;
+        let net = TractNet::from_model_file(&s.model_path, TractOptions::with_threads(s.threads))?;
+        Ok((model, Box::new(net)))
+    };
+    let mut p = RustPredictor::load_parallel(load, &s.detector, |_| s.detector_dir.clone(), false)?;
     p.refine = s.refine;
     p.search_turned = s.search_turned;
     if p.refine.passes > 0 {

@@ -344,8 +344,12 @@ fn end_to_end(
     opts: &EvalOptions,
     rt: Runtime,
 ) -> Result<eval::EvalReport> {
-    let (m, net) = runtime::load(model, rt)?;
-    let mut p = facealign::infer::Predictor::new(m, net, detector, super::locations())?;
+    let mut p = facealign::infer::Predictor::load_parallel(
+        || runtime::load(model, rt),
+        detector,
+        |n| super::locations().detector_dir(n),
+        false,
+    )?;
     p.refine = opts.refine;
     p.search_turned = search_turned;
     Ok(facealign::infer::predictor::end_to_end(&mut p, ds, opts)?)

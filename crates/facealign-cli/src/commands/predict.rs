@@ -124,13 +124,14 @@ pub fn run(a: PredictArgs) -> Result<()> {
             .display()
             .to_string(),
     };
-    let (model, net) = runtime::load(&model_path, a.runtime)?;
-    // With --box no detector searches: none is built (their names and files are still checked).
-    let mut pred = if given_box.is_some() {
-        Predictor::new_for_boxes(model, net, &a.detector, super::locations())?
-    } else {
-        Predictor::new(model, net, &a.detector, super::locations())?
-    };
+    // The network loads on a second thread while the detector's is built. With --box no
+    // detector searches: none is built (their names and files are still checked).
+    let mut pred = Predictor::load_parallel(
+        || runtime::load(&model_path, a.runtime),
+        &a.detector,
+        |n| super::locations().detector_dir(n),
+        given_box.is_some(),
+    )?;
     // One refinement pass by default: a tilted face in a photo is the common case (issue 13), and
     // for the default model one pass beats two on upright and 45°-turned faces alike; since
     // session 9 skipped for faces whose re-crop barely moves (docs/RESULTS.md).
