@@ -189,7 +189,8 @@ impl Predictor {
     /// network is built on this one: the two are independent, each mostly one core's tract graph
     /// work, so a one-photo run starts in about the longer of the two instead of their sum
     /// (docs/PERFORMANCE.md). `detector_dir(name)`: where a detector's model file lies (e.g.
-    /// `|n| loc.detector_dir(n)`). Errors as the sequential constructors; a load error comes first.
+    /// `|n| loc.detector_dir(n)`). Errors as the sequential constructors': a malformed detector
+    /// list is reported before anything loads, then a load error before a detector's.
     pub fn load_parallel<E: From<Error> + Send>(
         load_net: impl FnOnce() -> std::result::Result<(ModelFile, Box<dyn CropNet>), E> + Send,
         detector: &str,
