@@ -1,9 +1,11 @@
-//! Probe (issue 17): where a landmark network's start-up goes, and what a cached NNEF form of the
-//! decluttered graph would save. Times, per stage, the median of ROUNDS builds of MODEL:
-//! reading the safetensors, generating the ONNX graph, tract's ONNX import + typing, declutter,
-//! the batch-1 plan (batch fixed, channel-last, optimise); then writes the decluttered graph
-//! (batch symbolic) and the batch-1 channel-last graph as NNEF tars to memory and times loading
-//! each back and finishing its plan.
+//! Probe (issue 17): where a landmark network's start-up goes, and what two alternatives would
+//! save. Times, per stage, the median of ROUNDS builds of MODEL: reading the safetensors,
+//! generating the ONNX graph, tract's ONNX import + typing, declutter, the batch-1 plan (batch
+//! fixed, channel-last, optimise), as `TractNet` builds it; then (a) one declutter only, with the
+//! batch fixed and channel-last applied to the typed graph (its output is compared with the
+//! plan's), and (b) the typed graph written as an NNEF tar to memory, loaded back and planned
+//! (tract 0.23.9 cannot write the decluttered graph: `DepthWiseConv` has no NNEF serialiser).
+//! `PROBE_DECLUTTER_ONLY=N`: only import and declutter N times (for `perf record`).
 //!
 //! `cargo run --release -p facealign-infer --example startup_probe -- [MODEL] [ROUNDS]`
 use std::collections::HashMap;
@@ -63,7 +65,7 @@ fn main() -> TractResult<()> {
             .push(s.elapsed().as_secs_f64() * 1e3);
         Instant::now()
     };
-    let mut sizes = (0, 0);
+    let mut tar_bytes = 0;
     let mut maxdiff = 0f32;
     for _ in 0..rounds {
         let s = Instant::now();
@@ -81,7 +83,7 @@ fn main() -> TractResult<()> {
         let s = push("5a batch 1 + channel-last", s);
         let plan = one.clone().into_optimized()?.into_runnable()?;
         push("5b optimise + runnable", s);
-        // One declutter: batch fixed and channel-last on the typed graph, then declutter once.
+        // (a) One declutter: batch fixed and channel-last on the typed graph, then declutter once.
         let s = Instant::now();
         let typed = tract_onnx::onnx()
             .model_for_proto_model(&g.proto)?
@@ -90,9 +92,10 @@ fn main() -> TractResult<()> {
         let s = push("8a one declutter: typed, batch 1, channel-last", s);
         let p1 = v.into_optimized()?.into_runnable()?;
         push("8b  + optimise + runnable", s);
+        let side = usize::try_from(one.input_fact(0)?.shape[2].to_i64()?)?;
         let x = Tensor::from_shape(
-            &[1, 3, 96, 96],
-            &(0..3 * 96 * 96)
+            &[1, 3, side, side],
+            &(0..3 * side * side)
                 .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
                 .collect::<Vec<_>>(),
         )?;
@@ -105,14 +108,13 @@ fn main() -> TractResult<()> {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         maxdiff = maxdiff.max(d);
-        // NNEF of the typed graph before declutter (tract 0.23.9 cannot serialise the
-        // decluttered graph: its DepthWiseConv op has no NNEF serialiser).
+        // (b) NNEF of the typed graph before declutter.
         let typed = tract_onnx::onnx()
             .model_for_proto_model(&g.proto)?
             .into_typed()?;
         let mut a = Vec::new();
         nnef.write_to_tar(&typed, &mut a)?;
-        sizes = (a.len(), 0);
+        tar_bytes = a.len();
         let s = Instant::now();
         let m2 = nnef.model_for_read(&mut &a[..])?;
         let s = push("6a load NNEF (typed)", s);
@@ -126,10 +128,7 @@ fn main() -> TractResult<()> {
     }
     let mut keys: Vec<_> = t.keys().copied().collect();
     keys.sort();
-    println!(
-        "{name}: median of {rounds} rounds (ms); NNEF tar {} bytes",
-        sizes.0
-    );
+    println!("{name}: median of {rounds} rounds (ms); NNEF tar {tar_bytes} bytes");
     println!("max |difference| of the one-declutter plan from the current one: {maxdiff:e}");
     for k in keys {
         println!("{k:40} {:8.2}", med(t[k].clone()));

@@ -395,21 +395,6 @@ fn shipped_default_models_are_calibrated_for_the_default_detectors() {
     }
 }
 
-/// The IEEE half-precision bits of `v`, for values it holds exactly (0 and normal numbers with
-/// at most 11 significant bits, e.g. 10 and 200).
-fn f16_bits(v: f32) -> u16 {
-    if v == 0.0 {
-        return 0;
-    }
-    let b = v.to_bits();
-    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
-    assert!(
-        b & 0x1fff == 0 && (1..31).contains(&exp),
-        "{v} is not exact in f16"
-    );
-    (((b >> 16) & 0x8000) | ((exp as u32) << 10) | ((b >> 13) & 0x3ff)) as u16
-}
-
 /// A copy of a shipped heatmap model with the head's weights 0 and its bias `bias` (so every
 /// heatmap logit equals `bias`), written into `dir`.
 fn constant_logit_heatmap_model(dir: &Path, src: &str, bias: f32) -> PathBuf {
@@ -419,7 +404,7 @@ fn constant_logit_heatmap_model(dir: &Path, src: &str, bias: f32) -> PathBuf {
     let encode = |dtype: safetensors::Dtype, v: f32| -> Vec<u8> {
         match dtype {
             safetensors::Dtype::F32 => v.to_le_bytes().to_vec(),
-            safetensors::Dtype::F16 => f16_bits(v).to_le_bytes().to_vec(),
+            safetensors::Dtype::F16 => f16::from_f32(v).to_le_bytes().to_vec(),
             d => panic!("unexpected dtype {d:?}"),
         }
     };
