@@ -24,6 +24,8 @@ Needs mediapipe (a throw-away virtualenv; the project does not depend on it):
     /tmp/dlibenv/bin/python scripts/mediapipe_anchor.py adults OURS.json SPECS...   # OURS.json: facealign eval --predictions
     /tmp/dlibenv/bin/python scripts/mediapipe_anchor.py aflw OURS.json ../shared/data/aflw/train.json configs/aflw/test_ids.txt [--pad 0.5]
         # OURS.json: facealign eval --model M --data "coco:../shared/data/aflw/train.json#@configs/aflw/test_ids.txt" --norm box --predictions OURS.json
+    /tmp/dlibenv/bin/python scripts/mediapipe_anchor.py aflw OURS.json ../shared/data/aflw/train.json configs/aflw/test_ids.txt --dlib
+        # --dlib: dlib (its HOG detector, upsampled once, and 68-point predictor) instead of MediaPipe
     /tmp/dlibenv/bin/python scripts/mediapipe_anchor.py check-mirror IMAGE...
 """
 import csv
@@ -103,6 +105,30 @@ class External:
 
     def to68(self, m, table=None):
         return [tuple(m[ix].mean(axis=0)) for ix in table] if table else [tuple(q) for q in m]
+
+
+class DlibFaces:
+    """dlib's 68-point predictor from its own frontal HOG detector (the image upsampled once), as
+    scripts/dlib_adults.py runs it (`--dlib`: dlib on the AFLW yaw rows, session 26)."""
+    name = 'dlib'
+
+    def __init__(self, upsample=1):
+        import dlib
+        import face_recognition_models
+        self.detector = dlib.get_frontal_face_detector()
+        self.predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self.upsample = upsample
+
+    def faces(self, path):
+        im = np.asarray(Image.open(path).convert('RGB'))
+        out = []
+        for d in self.detector(im, self.upsample):
+            s = self.predictor(im, d)
+            out.append(np.array([(s.part(i).x, s.part(i).y) for i in range(68)], dtype=float))
+        return out
+
+    def to68(self, m, table=None):
+        return [tuple(q) for q in m]
 
 
 def nme(p, g):
@@ -323,7 +349,11 @@ if __name__ == '__main__':
         sys.exit(__doc__)
     mode, args = sys.argv[1], sys.argv[2:]
     faces_json, fit_json = shape_bias.pop_option(args, '--faces'), shape_bias.pop_option(args, '--fit-faces')
-    tool = External(faces_json) if faces_json else Mesh(float(shape_bias.pop_option(args, '--pad', 0.0)))
+    use_dlib = '--dlib' in args
+    if use_dlib:
+        args.remove('--dlib')
+    tool = (External(faces_json) if faces_json else DlibFaces() if use_dlib
+            else Mesh(float(shape_bias.pop_option(args, '--pad', 0.0))))
     if mode == 'infants':
         found, per_face, ours = shape_bias.pop_option(args, '--found'), shape_bias.pop_option(args, '--per-face'), shape_bias.pop_option(args, '--ours')
         infants(tool, args[0], found, per_face, ours)

@@ -159,11 +159,13 @@ fi
 # (pose is the gap users feel).
 # Since session 25 the shipped models/adult5.safetensors is scored on both validation splits and takes part in
 # the same rule (runs/ may hold only some of the runs that were compared): a run replaces it only by winning.
+# Since session 26 MTFL validation and the calibration read the corrected list of scripts/mtfl_shift.py.
 adult5=
 if [ "$what" = all ] || [ "$what" = adult5 ]; then
+  python3 scripts/mtfl_shift.py fix runs/data/mtfl > /dev/null  # session 26: MTFL with its shifted labels moved back
   cur5=$(mktemp -d)
   if [ -f models/adult5.safetensors ]; then
-    $B eval --model models/adult5.safetensors --data 'mtfl:../shared/data/mtfl/train.txt#@configs/mtfl/val_ids.txt' \
+    $B eval --model models/adult5.safetensors --data 'mtfl:runs/data/mtfl/train.txt#@configs/mtfl/val_ids.txt' \
       --json "$cur5/mtfl_val.json" >/dev/null
     $B eval --model models/adult5.safetensors --data 'coco:../shared/data/aflw/train.json#@configs/aflw/val_ids.txt' \
       --crop-calibration 0.01,-0.07,0.56 --norm box --json "$cur5/aflw_val.json" >/dev/null
@@ -189,9 +191,9 @@ fi
 if [ -n "$adult5" ]; then
   echo "adult5 <- $adult5"
   $B model export "$adult5" models/adult5.safetensors
-  calibrate_defaults models/adult5.safetensors 'mtfl:../shared/data/mtfl/train.txt'
+  calibrate_defaults models/adult5.safetensors 'mtfl:runs/data/mtfl/train.txt'
   tmp=$(mktemp -d)
-  $B eval --model mtfl-mnv2-l2 --data 'mtfl:../shared/data/mtfl/train.txt#@configs/mtfl/val_ids.txt' --json "$tmp/mtfl.json" >/dev/null
+  $B eval --model mtfl-mnv2-l2 --data 'mtfl:runs/data/mtfl/train.txt#@configs/mtfl/val_ids.txt' --json "$tmp/mtfl.json" >/dev/null
   $B eval --model mtfl-mnv2-l2 --data 'coco:../shared/data/aflw/train.json#@configs/aflw/val_ids.txt' --crop-calibration 0.01,-0.07,0.56 \
     --norm box --json "$tmp/aflw.json" >/dev/null
   if python3 - "$adult5" "$tmp" <<'PY'
