@@ -68,7 +68,7 @@ def measure():
     root = os.path.dirname(MTFL)
     for line in open(MTFL):
         f = line.split()
-        if len(f) < 11 or not f[0].startswith('net_7876/'):
+        if len(f) < 11:
             continue
         v = [float(x) for x in f[1:11]]
         g = np.array([(v[i], v[5 + i]) for i in range(5)])
@@ -82,9 +82,9 @@ def measure():
         s = predictor(im, d)
         p = np.array([np.mean([(s.part(i).x, s.part(i).y) for i in ix], axis=0) for ix in five])
         name = os.path.basename(f[0])
-        key = ('_' + name.split('_')[1]) if shifted(f[0]) else 'other web faces'
+        key = ('_' + name.split('_')[1]) if shifted(f[0]) else 'other web faces' if f[0].startswith('net_7876/') else 'LFW faces'
         groups.setdefault(key, []).append((g - p).mean(axis=0))
-    print('| web faces | n found | truth - dlib, x (spread) | y (spread) |')
+    print('| faces | n found | truth - dlib, x (spread) | y (spread) |')
     print('|---|---|---|---|')
     for k, o in sorted(groups.items()):
         o = np.array(o)
