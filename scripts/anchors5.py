@@ -69,14 +69,10 @@ def faces(kind):
     out = {}
     if kind == 'mtfl':
         root = os.path.dirname(MTFL)
-        for line in open(MTFL):
-            f = line.split()
-            if len(f) < 11:
-                continue
-            v = [float(x) for x in f[1:11]]
+        for rel, g in mtfl_shift.entries(MTFL):
             # The web faces whose labels are 27.7 px too high, moved back (scripts/mtfl_shift.py), unless `raw`.
-            dx, dy = mtfl_shift.SHIFT if mtfl_shift.shifted(f[0]) and not RAW else (0.0, 0.0)
-            out[f[0]] = (os.path.join(root, f[0]), [(v[i] - dx, v[5 + i] - dy) for i in range(5)], None)
+            dx, dy = mtfl_shift.SHIFT if mtfl_shift.shifted(rel) and not RAW else (0.0, 0.0)
+            out[rel] = (os.path.join(root, rel), [(x - dx, y - dy) for x, y in g], None)
     else:
         d = json.load(open(AFLW))
         names = {i['id']: i['file_name'] for i in d['images']}

@@ -31,6 +31,15 @@ def shifted(rel):
     return rel.replace('\\', '/').startswith('net_7876/_')
 
 
+def entries(path=MTFL):
+    """(image path relative to the list, its five points as given) of every face of an MTFL list."""
+    for line in open(path):
+        f = line.split()
+        if len(f) >= 11:
+            v = [float(x) for x in f[1:11]]
+            yield f[0], [(v[i], v[5 + i]) for i in range(5)]
+
+
 def fix(out_dir='runs/data/mtfl'):
     os.makedirs(out_dir, exist_ok=True)
     lines, n = [], 0
@@ -66,13 +75,9 @@ def measure():
     five = (range(36, 42), range(42, 48), [30], [48], [54])
     groups = {}
     root = os.path.dirname(MTFL)
-    for line in open(MTFL):
-        f = line.split()
-        if len(f) < 11:
-            continue
-        v = [float(x) for x in f[1:11]]
-        g = np.array([(v[i], v[5 + i]) for i in range(5)])
-        im = np.asarray(Image.open(os.path.join(root, f[0])).convert('RGB'))
+    for rel, points in entries():
+        g = np.array(points)
+        im = np.asarray(Image.open(os.path.join(root, rel)).convert('RGB'))
         ds = detector(im, 1)
         if not ds:
             continue
@@ -81,8 +86,8 @@ def measure():
         d = min(ds, key=lambda d: np.hypot((d.left() + d.right()) / 2 - c[0], (d.top() + d.bottom()) / 2 - c[1] - 14))
         s = predictor(im, d)
         p = np.array([np.mean([(s.part(i).x, s.part(i).y) for i in ix], axis=0) for ix in five])
-        name = os.path.basename(f[0])
-        key = ('_' + name.split('_')[1]) if shifted(f[0]) else 'other web faces' if f[0].startswith('net_7876/') else 'LFW faces'
+        name = os.path.basename(rel)
+        key = ('_' + name.split('_')[1]) if shifted(rel) else 'other web faces' if rel.startswith('net_7876/') else 'LFW faces'
         groups.setdefault(key, []).append((g - p).mean(axis=0))
     print('| faces | n found | truth - dlib, x (spread) | y (spread) |')
     print('|---|---|---|---|')
