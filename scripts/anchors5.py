@@ -41,7 +41,6 @@ import statistics
 import sys
 
 import dlib
-import face_recognition_models
 import numpy as np
 from PIL import Image
 
@@ -57,22 +56,20 @@ AFLW_TO_FIVE = (7, 10, 13, 15, 17)
 # iBUG-68 (0-based) -> five, as facealign_core::scheme_map reads a 68-point model in the 5-point scheme.
 IBUG68_TO_FIVE = (list(range(36, 42)), list(range(42, 48)), [30], [48], [54])
 YAW_BINS = ((0, 30), (30, 60), (60, 90))
-RAW = False
 
 
 def ids(path):
     return [line.strip() for line in open(path) if line.strip() and not line.startswith('#')]
 
 
-def faces(kind):
-    """{id: (image path, five true points (None = unlabelled), yaw or None)} of every face of the dataset."""
+def faces(kind, raw=False):
+    """{id: (image path, five true points (None = unlabelled), yaw or None)} of every face of the dataset; MTFL's
+    shifted web faces moved back (scripts/mtfl_shift.py) unless `raw`."""
     out = {}
     if kind == 'mtfl':
         root = os.path.dirname(MTFL)
         for rel, g in mtfl_shift.entries(MTFL):
-            # The web faces whose labels are 27.7 px too high, moved back (scripts/mtfl_shift.py), unless `raw`.
-            dx, dy = mtfl_shift.SHIFT if mtfl_shift.shifted(rel) and not RAW else (0.0, 0.0)
-            out[rel] = (os.path.join(root, rel), [(x - dx, y - dy) for x, y in g], None)
+            out[rel] = (os.path.join(root, rel), g if raw else mtfl_shift.corrected(rel, g), None)
     else:
         d = json.load(open(AFLW))
         names = {i['id']: i['file_name'] for i in d['images']}
@@ -104,12 +101,9 @@ def nme(p, g, kind):
     return 100 * statistics.fmean(e) / d if d > 0 and e else None
 
 
-class Dlib:
-    def __init__(self, upsample):
-        self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
-        self.upsample = upsample
-        self.calibration = None
+class Dlib(mediapipe_anchor.DlibFaces):
+    """dlib's detector and predictor (mediapipe_anchor.DlibFaces), matched to a face and read as the five."""
+    calibration = None
 
     def detect(self, im, g):
         """dlib's detection holding the centre of the true points' box, or None."""
@@ -165,8 +159,8 @@ def ours_nme(path, kind, truth):
     return d.get('model', os.path.basename(path)), {f['id']: nme(f['landmarks'], truth[f['id']][1], kind) for f in d['images']}
 
 
-def main(kind, ours_paths, faces_json=None, pad=0.5, upsample=1, n_calibrate=2000):
-    everything = faces(kind)
+def main(kind, ours_paths, faces_json=None, pad=0.5, upsample=1, n_calibrate=2000, raw=False):
+    everything = faces(kind, raw)
     split = ids(SPLITS[kind])
     held = set(split)
     if kind == 'aflw':
@@ -231,11 +225,11 @@ if __name__ == '__main__':
         every = faces(args[1])
         print('\n'.join(os.path.realpath(every[i][0]) for i in ids(SPLITS[args[1]])))
         sys.exit(0)
-    if '--raw' in args:
+    raw = '--raw' in args
+    if raw:
         args.remove('--raw')
-        RAW = True
     faces_json = shape_bias.pop_option(args, '--faces')
     pad = float(shape_bias.pop_option(args, '--pad', 0.5))
     upsample = int(shape_bias.pop_option(args, '--upsample', 1))
     n_cal = int(shape_bias.pop_option(args, '--calibrate', 2000))
-    main(args[0], args[1:], faces_json, pad, upsample, n_cal)
+    main(args[0], args[1:], faces_json, pad, upsample, n_cal, raw)

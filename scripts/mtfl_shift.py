@@ -40,6 +40,13 @@ def entries(path=MTFL):
             yield f[0], [(v[i], v[5 + i]) for i in range(5)]
 
 
+def corrected(rel, points):
+    """The five points of list entry `rel`, moved back by SHIFT when it is one of the shifted faces."""
+    if not shifted(rel):
+        return points
+    return [(x - SHIFT[0], y - SHIFT[1]) for x, y in points]
+
+
 def fix(out_dir='runs/data/mtfl'):
     os.makedirs(out_dir, exist_ok=True)
     lines, n = [], 0
@@ -47,8 +54,8 @@ def fix(out_dir='runs/data/mtfl'):
         f = line.split()
         if len(f) >= 11 and shifted(f[0]):
             v = [float(x) for x in f[1:11]]
-            v = [x - SHIFT[0] for x in v[:5]] + [y - SHIFT[1] for y in v[5:]]
-            line = ' '.join([f[0]] + [f'{x:.2f}' for x in v] + f[11:]) + '\n'
+            p = corrected(f[0], [(v[i], v[5 + i]) for i in range(5)])
+            line = ' '.join([f[0]] + [f'{q[0]:.2f}' for q in p] + [f'{q[1]:.2f}' for q in p] + f[11:]) + '\n'
             n += 1
         lines.append(line)
     tmp = os.path.join(out_dir, 'train.txt.tmp')
@@ -82,8 +89,8 @@ def measure():
         if not ds:
             continue
         # The detection nearest the labels' centre moved down by half the shift (either case).
-        c = g.mean(axis=0)
-        d = min(ds, key=lambda d: np.hypot((d.left() + d.right()) / 2 - c[0], (d.top() + d.bottom()) / 2 - c[1] - 14))
+        c = g.mean(axis=0) - np.array(SHIFT) / 2
+        d = min(ds, key=lambda d: np.hypot((d.left() + d.right()) / 2 - c[0], (d.top() + d.bottom()) / 2 - c[1]))
         s = predictor(im, d)
         p = np.array([np.mean([(s.part(i).x, s.part(i).y) for i in ix], axis=0) for ix in five])
         name = os.path.basename(rel)
