@@ -21,6 +21,11 @@ face, and keeps a face only where the labels agree with its true points as the s
 Needs dlib and its model, which the project does not depend on: a throw-away virtualenv,
     python3 -m venv /tmp/dlibenv && /tmp/dlibenv/bin/pip install dlib-bin face_recognition_models pillow numpy
     /tmp/dlibenv/bin/python scripts/dlib_teacher.py runs/teacher_dlib [--jobs 2]
+
+Session 27: `--mtfl-list runs/data/mtfl/train.txt` reads MTFL's points from the list with the 2,350 shifted
+faces moved back (scripts/mtfl_shift.py fix; its images are links to the shared ones), and `--parts mtfl`
+(or `aflw`) makes only that part: MTFL's corrected teacher set goes to its own directory,
+    /tmp/dlibenv/bin/python scripts/dlib_teacher.py runs/teacher_dlib_fix --parts mtfl --mtfl-list runs/data/mtfl/train.txt
 """
 import json
 import math
@@ -69,12 +74,13 @@ def dlib68(path, centre):
     return [((s.part(k).x + 0.5) / 2 - 0.5, (s.part(k).y + 0.5) / 2 - 0.5) for k in range(68)]
 
 
-def mtfl_job(line):
+def mtfl_job(item):
+    root, line = item
     f = line.split()
     rel, v = f[0], list(map(float, f[1:11]))
     true5 = list(zip(v[:5], v[5:]))
     centre = (statistics.fmean(v[:5]), statistics.fmean(v[5:]))
-    p = dlib68(os.path.join(SHARED, 'mtfl', rel), centre)
+    p = dlib68(os.path.join(root, rel), centre)
     if p is None:
         return rel, None, None
     ours = [mean_of(p, RIGHT_EYE), mean_of(p, LEFT_EYE), p[30], p[48], p[54]]
@@ -121,43 +127,52 @@ def accepted(pool, job, items, limit, found):
             yield key, p, agree
 
 
-def main(out, jobs):
+def main(out, jobs, parts, mtfl_list):
     with multiprocessing.Pool(jobs, _init) as pool:
-        # MTFL
-        lines = [l for l in open(os.path.join(SHARED, 'mtfl/train.txt')) if l.strip()]
-        found, kept = [0], 0
-        for rel, p, _ in accepted(pool, mtfl_job, lines, 8.0, found):
-            kept += 1
-            base = os.path.join(out, 'mtfl', rel)
-            os.makedirs(os.path.dirname(base), exist_ok=True)
-            link(os.path.join(SHARED, 'mtfl', rel), base)
-            body = '\n'.join(f'{x + 1:.3f} {y + 1:.3f}' for x, y in p)  # 1-based
-            write_atomic(os.path.splitext(base)[0] + '.pts', f'version: 1\nn_points: 68\n{{\n{body}\n}}\n')
-        print(f'MTFL: {len(lines)} faces, {found[0]} found by the detector, {kept} kept (within 8 % of the inter-eye distance)')
-        # AFLW
-        coco = json.load(open(os.path.join(SHARED, 'aflw/train.json')))
-        images = {im['id']: im for im in coco['images']}
-        items = [(images[a['image_id']], a) for a in coco['annotations']]
-        anns = {a['id']: a for a in coco['annotations']}
-        out_anns, found = [], [0]
-        for aid, p, agree in accepted(pool, aflw_job, items, 5.0, found):
-            a = dict(anns[aid])
-            a['keypoints'] = [c for x, y in p for c in (x, y, 2)]
-            a['num_keypoints'] = 68
-            a['teacher'] = 'dlib-own-box'
-            a['agreement'] = round(agree, 2)
-            out_anns.append(a)
-        kept_ids = {a['image_id'] for a in out_anns}
-        doc = {
-            'info': {'description': 'AFLW faces re-labelled by dlib 68 in its own detector box (scripts/dlib_teacher.py); teacher labels, not ground truth'},
-            'categories': json.load(open(os.path.join(SHARED, 'aflw/teacher68.json')))['categories'],
-            'images': [im for im in coco['images'] if im['id'] in kept_ids],
-            'annotations': out_anns,
-        }
-        os.makedirs(os.path.join(out, 'aflw'), exist_ok=True)
-        link(os.path.join(SHARED, 'aflw/images'), os.path.join(out, 'aflw/images'))
-        write_atomic(os.path.join(out, 'aflw/dlib68.json'), json.dumps(doc))
-        print(f'AFLW: {len(items)} faces, {found[0]} found by the detector, {len(out_anns)} kept (within 5 % of the box size)')
+        if 'mtfl' in parts:
+            make_mtfl(pool, out, mtfl_list)
+        if 'aflw' in parts:
+            make_aflw(pool, out)
+
+
+def make_mtfl(pool, out, mtfl_list):
+    root = os.path.dirname(mtfl_list)
+    lines = [(root, l) for l in open(mtfl_list) if l.strip()]
+    found, kept = [0], 0
+    for rel, p, _ in accepted(pool, mtfl_job, lines, 8.0, found):
+        kept += 1
+        base = os.path.join(out, 'mtfl', rel)
+        os.makedirs(os.path.dirname(base), exist_ok=True)
+        link(os.path.join(root, rel), base)
+        body = '\n'.join(f'{x + 1:.3f} {y + 1:.3f}' for x, y in p)  # 1-based
+        write_atomic(os.path.splitext(base)[0] + '.pts', f'version: 1\nn_points: 68\n{{\n{body}\n}}\n')
+    print(f'MTFL: {len(lines)} faces, {found[0]} found by the detector, {kept} kept (within 8 % of the inter-eye distance)')
+
+
+def make_aflw(pool, out):
+    coco = json.load(open(os.path.join(SHARED, 'aflw/train.json')))
+    images = {im['id']: im for im in coco['images']}
+    items = [(images[a['image_id']], a) for a in coco['annotations']]
+    anns = {a['id']: a for a in coco['annotations']}
+    out_anns, found = [], [0]
+    for aid, p, agree in accepted(pool, aflw_job, items, 5.0, found):
+        a = dict(anns[aid])
+        a['keypoints'] = [c for x, y in p for c in (x, y, 2)]
+        a['num_keypoints'] = 68
+        a['teacher'] = 'dlib-own-box'
+        a['agreement'] = round(agree, 2)
+        out_anns.append(a)
+    kept_ids = {a['image_id'] for a in out_anns}
+    doc = {
+        'info': {'description': 'AFLW faces re-labelled by dlib 68 in its own detector box (scripts/dlib_teacher.py); teacher labels, not ground truth'},
+        'categories': json.load(open(os.path.join(SHARED, 'aflw/teacher68.json')))['categories'],
+        'images': [im for im in coco['images'] if im['id'] in kept_ids],
+        'annotations': out_anns,
+    }
+    os.makedirs(os.path.join(out, 'aflw'), exist_ok=True)
+    link(os.path.join(SHARED, 'aflw/images'), os.path.join(out, 'aflw/images'))
+    write_atomic(os.path.join(out, 'aflw/dlib68.json'), json.dumps(doc))
+    print(f'AFLW: {len(items)} faces, {found[0]} found by the detector, {len(out_anns)} kept (within 5 % of the box size)')
 
 
 if __name__ == '__main__':
@@ -167,4 +182,10 @@ if __name__ == '__main__':
         i = args.index('--jobs')
         jobs = int(args[i + 1])
         del args[i:i + 2]
-    main(args[0] if args else 'runs/teacher_dlib', jobs)
+    opts = {'--parts': 'mtfl,aflw', '--mtfl-list': os.path.join(SHARED, 'mtfl/train.txt')}
+    for flag in opts:
+        if flag in args:
+            i = args.index(flag)
+            opts[flag] = args[i + 1]
+            del args[i:i + 2]
+    main(args[0] if args else 'runs/teacher_dlib', jobs, opts['--parts'].split(','), opts['--mtfl-list'])
