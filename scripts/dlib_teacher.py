@@ -177,15 +177,11 @@ def make_aflw(pool, out):
 
 if __name__ == '__main__':
     args = sys.argv[1:]
-    jobs = 2
-    if '--jobs' in args:
-        i = args.index('--jobs')
-        jobs = int(args[i + 1])
-        del args[i:i + 2]
-    opts = {'--parts': 'mtfl,aflw', '--mtfl-list': os.path.join(SHARED, 'mtfl/train.txt')}
+    opts = {'--jobs': '2', '--parts': 'mtfl,aflw', '--mtfl-list': os.path.join(SHARED, 'mtfl/train.txt')}
     for flag in opts:
         if flag in args:
             i = args.index(flag)
             opts[flag] = args[i + 1]
             del args[i:i + 2]
-    main(args[0] if args else 'runs/teacher_dlib', jobs, opts['--parts'].split(','), opts['--mtfl-list'])
+    main(args[0] if args else 'runs/teacher_dlib', int(opts['--jobs']), opts['--parts'].split(','),
+         opts['--mtfl-list'])
