@@ -440,3 +440,8 @@ write('configs/adult68/mnv2w025_kd_96r3.toml', 'adult68-mnv2w025-kd-96r3',
       ADULT68_96_DLIB, 'mnv2w025', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
       + '\n[distill]\nteacher = "models/adult68-heatmap-lite.safetensors"\nweight = 1.0\n')
+# ... and a second restart of that run at a lower peak (3 epochs at 1e-4, as the default's fine-tunes), one thread.
+write('configs/adult68/mnv2w025_kd_96r4.toml', 'adult68-mnv2w025-kd-96r4',
+      adult_head(3, 1, 'init_from = "runs/adult68/mnv2w025_kd_96r3-s0"'),
+      ADULT68_96_DLIB, 'mnv2w025', 'l2',
+      FT1_OPTIM + '\n[distill]\nteacher = "models/adult68-heatmap-lite.safetensors"\nweight = 1.0\n')
