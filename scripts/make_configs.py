@@ -212,27 +212,32 @@ write('configs/adult68/mnv2_l2_96r.toml', 'adult68-mnv2-l2-96r',
 # predictions on the same augmented crops (knowledge distillation, `[distill]`). Same data, epochs, seed.
 W025_HEAD = ('epochs = 8\nbatch_size = 32\nseed = 0\nthreads = 2\ninit = "random"\nhead_init = "mean-shape"\n'
              'val_norm = "box"\n')
+def distill(teacher):
+    """The `[distill]` section of a run that also matches the shipped model `teacher`'s outputs (weight 1)."""
+    return f'\n[distill]\nteacher = "models/{teacher}.safetensors"\nweight = 1.0\n'
+
+
 W025_MODEL = '[model]\narch = "mobilenet_v2"\nwidth = 0.25\n'
 MODELS['mnv2w025'] = W025_MODEL
 write('configs/adult68/mnv2w025_l2_96.toml', 'adult68-mnv2w025-l2-96', W025_HEAD,
       ADULT68_96, 'mnv2w025', 'l2', CPU_OPTIM)
 write('configs/adult68/mnv2w025_kd_96.toml', 'adult68-mnv2w025-kd-96', W025_HEAD,
       ADULT68_96, 'mnv2w025', 'l2',
-      CPU_OPTIM + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
+      CPU_OPTIM + distill('adult68'))
 # Session 12: a warm restart of the distilled run (its validation error fell until the learning rate ran
 # out), as adult68 had: every weight from runs/adult68/mnv2w025_kd_96-s0, 5 more epochs at a lower peak rate.
 write('configs/adult68/mnv2w025_kd_96r.toml', 'adult68-mnv2w025-kd-96r',
       adult_head(5, 2, 'init_from = "runs/adult68/mnv2w025_kd_96-s0"'),
       ADULT68_96, 'mnv2w025', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
-      + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
+      + distill('adult68'))
 # Session 13: a second, longer warm restart (8 epochs from the shipped kd_96r) to see how far the quarter-width
 # network goes with more distillation.
 write('configs/adult68/mnv2w025_kd_96r2.toml', 'adult68-mnv2w025-kd-96r2',
       adult_head(8, 1, 'init_from = "runs/adult68/mnv2w025_kd_96r-s0"'),
       ADULT68_96, 'mnv2w025', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
-      + '\n[distill]\nteacher = "models/adult68.safetensors"\nweight = 1.0\n')
+      + distill('adult68'))
 # Session 13: adult68 as a heatmap model (STAR), the encoder from the shipped adult68 (`init_backbone_from`), the
 # decoder from scratch, adult68's mixed data (STAR supervises the points that map to one iBUG point each).
 write('configs/adult68/heatmap_star_96.toml', 'adult68-heatmap-star-96',
@@ -439,9 +444,9 @@ write('configs/adult68/mnv2w025_kd_96r3.toml', 'adult68-mnv2w025-kd-96r3',
       adult_head(4, 2, 'init_from = "adult68-fast"'),
       ADULT68_96_DLIB, 'mnv2w025', 'l2',
       FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
-      + '\n[distill]\nteacher = "models/adult68-heatmap-lite.safetensors"\nweight = 1.0\n')
+      + distill('adult68-heatmap-lite'))
 # ... and a second restart of that run at a lower peak (3 epochs at 1e-4, as the default's fine-tunes), one thread.
 write('configs/adult68/mnv2w025_kd_96r4.toml', 'adult68-mnv2w025-kd-96r4',
       adult_head(3, 1, 'init_from = "runs/adult68/mnv2w025_kd_96r3-s0"'),
       ADULT68_96_DLIB, 'mnv2w025', 'l2',
-      FT1_OPTIM + '\n[distill]\nteacher = "models/adult68-heatmap-lite.safetensors"\nweight = 1.0\n')
+      FT1_OPTIM + distill('adult68-heatmap-lite'))
