@@ -450,3 +450,9 @@ write('configs/adult68/mnv2w025_kd_96r4.toml', 'adult68-mnv2w025-kd-96r4',
       adult_head(3, 1, 'init_from = "runs/adult68/mnv2w025_kd_96r3-s0"'),
       ADULT68_96_DLIB, 'mnv2w025', 'l2',
       FT1_OPTIM + distill('adult68-heatmap-lite'))
+# Session 28: a third restart, longer and at the higher peak again (6 epochs at 3e-4 from the shipped kd_96r4 run).
+write('configs/adult68/mnv2w025_kd_96r5.toml', 'adult68-mnv2w025-kd-96r5',
+      adult_head(6, 2, 'init_from = "runs/adult68/mnv2w025_kd_96r4-s0"'),
+      ADULT68_96_DLIB, 'mnv2w025', 'l2',
+      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
+      + distill('adult68-heatmap-lite'))

@@ -221,8 +221,9 @@ fi
 # the dlib training photos for both default detectors. Not a default: `--model adult68-fast`.
 # Session 27: and mnv2w025_kd_96r3.toml (from the shipped file, distilled from the 68-point default on its dlib
 # own-box teacher labels). That session's machine had only the shipped file of the session-13 restart, not its
-# run: the two were compared by hand on AFLW validation (docs/RESULTS.md).
-fast=$(lowest_val adult.json runs/adult68/{mnv2w025_kd_96,mnv2w025_kd_96r,mnv2w025_kd_96r2,mnv2w025_kd_96r3,mnv2w025_kd_96r4,mnv2w025_l2_96}-s0)
+# run: the two were compared by hand on AFLW validation (docs/RESULTS.md). Session 28: kd_96r4 (a restart of r3 at 1e-4,
+# shipped) and kd_96r5 (a longer restart of r4 at 3e-4).
+fast=$(lowest_val adult.json runs/adult68/{mnv2w025_kd_96,mnv2w025_kd_96r,mnv2w025_kd_96r2,mnv2w025_kd_96r3,mnv2w025_kd_96r4,mnv2w025_kd_96r5,mnv2w025_l2_96}-s0)
 if [ -n "$fast" ] && { [ "$what" = all ] || [ "$what" = adult68-fast ]; }; then
   echo "adult68-fast <- $fast"
   $B model export "$fast" models/adult68-fast.safetensors
