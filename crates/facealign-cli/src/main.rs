@@ -324,6 +324,21 @@ fn train(a: TrainArgs) -> Result<()> {
     }
 }
 
+/// The text printed for a failed command: the error, then each cause not already spelled out by
+/// the line before it (an I/O error's message ends with its source: `path: Is a directory`).
+fn error_report(e: &anyhow::Error) -> String {
+    let mut out = format!("error: {e}\n");
+    let mut last = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            out.push_str(&format!("  caused by: {text}\n"));
+        }
+        last = text;
+    }
+    out
+}
+
 fn main() -> ExitCode {
     // libtorch's OpenMP threads sleep instead of spinning while they wait (re-executes once).
     #[cfg(feature = "train")]
@@ -349,11 +364,28 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprint!("{}", error_report(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_report_skips_a_cause_the_message_already_gives() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::new(facealign::Error::io("ids.txt", io));
+        assert_eq!(
+            error_report(&e),
+            "error: ids.txt: No such file or directory\n"
+        );
+        let e = anyhow::anyhow!("invalid float literal").context("--box a: expected x,y,w,h");
+        assert_eq!(
+            error_report(&e),
+            "error: --box a: expected x,y,w,h\n  caused by: invalid float literal\n"
+        );
     }
 }

@@ -13,6 +13,9 @@
 //! Errors always name the path the user gave (plus the resolved file for a symlink), never the
 //! temporary file. [`check_writable`] runs the same resolution and probes the folder, so a command
 //! can refuse a bad output path before it starts hours of work.
+//!
+//! [`read_text`] reads an input text file (lists, JSON): bytes that are not UTF-8 are an error
+//! naming the line and byte offset, not the OS-level "stream did not contain valid UTF-8".
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -230,6 +233,33 @@ pub fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Read the text file `path` (a leading UTF-8 byte-order mark is dropped). Bytes that are not
+/// UTF-8 are an [`Error::Parse`] naming the line and byte offset of the first bad byte.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut text =
+        String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error()))?;
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    Ok(text)
+}
+
+/// `bytes` (of the file `path`) as UTF-8 text; otherwise an error as [`read_text`] gives.
+pub fn utf8_text<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| not_utf8(path, bytes, e))
+}
+
+fn not_utf8(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> Error {
+    let at = e.valid_up_to();
+    let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+    Error::parse(
+        path,
+        format!("line {line}"),
+        format!("not UTF-8 text (invalid byte at offset {at})"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +271,27 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn read_text_names_the_line_of_bytes_that_are_not_utf8_and_drops_a_bom() {
+        let dir = tempfile::tempdir().expect("temp dir should be creatable");
+        let p = dir.path().join("list.txt");
+        fs::write(&p, b"ok\nstill ok\nbad \xff here\n").expect("write");
+        let err = read_text(&p).unwrap_err();
+        assert!(
+            matches!(&err, Error::Parse { location, .. } if location == "line 3"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: line 3: not UTF-8 text (invalid byte at offset 16)",
+                p.display()
+            )
+        );
+        fs::write(&p, "\u{feff}{\"a\": 1}").expect("write");
+        assert_eq!(read_text(&p).expect("UTF-8 with a BOM"), "{\"a\": 1}");
     }
 
     #[test]

@@ -72,6 +72,26 @@ pub fn decode_rgb_upright_bytes(bytes: &[u8], path: &Path) -> Result<(RgbImage, 
         .into_decoder()
         .map_err(failed)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    if matches!(format, ImageFormat::Pnm | ImageFormat::Bmp) {
+        // Their decoders allocate the whole pixel buffer from the header before reading any pixel:
+        // hold them to the allocation limit `decode_rgb` gets from `ImageReader::decode`, so that a
+        // forged header (100000x100000 in a 100-byte file) is an error, not an aborted process.
+        let need = decoder.total_bytes();
+        let limit = image::Limits::default().max_alloc.unwrap_or(u64::MAX);
+        if need > limit {
+            let (w, h) = decoder.dimensions();
+            return Err(image_error(
+                path,
+                format!(
+                    "{} header declares {w}x{h} pixels: {} MB decoded, above the decoder's limit \
+                     of {} MB",
+                    name(format),
+                    need >> 20,
+                    limit >> 20
+                ),
+            ));
+        }
+    }
     let mut img = DynamicImage::from_decoder(decoder).map_err(failed)?;
     img.apply_orientation(orientation);
     Ok((img.to_rgb8(), orientation.to_exif()))
@@ -250,6 +270,23 @@ mod tests {
 
     fn err(r: Result<impl std::fmt::Debug>) -> String {
         r.expect_err("should be an error").to_string()
+    }
+
+    #[test]
+    fn a_pnm_header_declaring_huge_pixels_is_an_error_not_an_abort() {
+        // 100000 x 100000 RGB would be 30 GB: the decoder used to allocate it and abort.
+        let bytes = b"P6\n100000 100000\n255\n\x00\x00\x00";
+        let e = decode_rgb_upright_bytes(bytes, Path::new("huge.ppm")).unwrap_err();
+        assert!(
+            matches!(&e, Error::Image { path, .. } if path == Path::new("huge.ppm")),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "huge.ppm: cannot read image: PNM header declares 100000x100000 pixels: 28610 MB \
+             decoded, above the decoder's limit of 512 MB"
+        );
+        assert!(decode_rgb_bytes(bytes, Path::new("huge.ppm")).is_err());
     }
 
     #[test]

@@ -228,12 +228,14 @@ impl Dataset {
     pub fn select_subset(self, subset: &str) -> Result<Dataset> {
         let Some(idx) = self.subsets.get(subset) else {
             let known: Vec<&str> = self.subsets.keys().map(String::as_str).collect();
+            let has = if known.is_empty() {
+                "this dataset has no named subsets (`#@ids.txt` selects samples by id)".to_string()
+            } else {
+                format!("this dataset has: {}", known.join(", "))
+            };
             return Err(Error::Spec {
                 spec: self.source.clone(),
-                message: format!(
-                    "unknown subset `{subset}`; this dataset has: {}",
-                    known.join(", ")
-                ),
+                message: format!("unknown subset `{subset}`; {has}"),
             });
         };
         let ds = self.subset_of(idx, &format!("#{subset}"));
@@ -245,7 +247,7 @@ impl Dataset {
     /// lines and `#` comments ignored). Every listed id must exist, so a typo cannot silently
     /// shrink a split; the error names the file and line.
     pub fn indices_of_ids(&self, list: &std::path::Path) -> Result<Vec<usize>> {
-        let text = std::fs::read_to_string(list).map_err(|e| Error::io(list, e))?;
+        let text = crate::fsio::read_text(list)?;
         let pos: BTreeMap<&str, usize> = self
             .samples
             .iter()
@@ -413,5 +415,42 @@ mod tests {
         let five = ds("m", SchemeId::Five, &["m0"], None);
         let err = a.append(five).unwrap_err().to_string();
         assert!(err.contains("five") && err.contains("ibug68"), "{err}");
+    }
+
+    #[test]
+    fn unknown_subset_of_a_dataset_without_subsets_says_so() {
+        let d = ds("mtfl:x.txt", SchemeId::Five, &["m0"], None);
+        let err = d.select_subset("hard").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "data spec `mtfl:x.txt`: unknown subset `hard`; this dataset has no named subsets \
+             (`#@ids.txt` selects samples by id)"
+        );
+        let d = ds("a", SchemeId::Five, &["m0"], Some(("easy", vec![0])));
+        let err = d.select_subset("hard").unwrap_err().to_string();
+        assert!(
+            err.ends_with("unknown subset `hard`; this dataset has: easy"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn id_list_that_is_not_utf8_names_the_file_and_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let list = dir.path().join("ids.txt");
+        std::fs::write(&list, b"a0\n\xff\xfe\n").expect("write");
+        let d = ds("a", SchemeId::Five, &["a0", "a1"], None);
+        let err = d.indices_of_ids(&list).unwrap_err();
+        assert!(
+            matches!(&err, Error::Parse { location, .. } if location == "line 2"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: line 2: not UTF-8 text (invalid byte at offset 3)",
+                list.display()
+            )
+        );
     }
 }

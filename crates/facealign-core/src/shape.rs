@@ -494,7 +494,7 @@ impl ShapeModel {
     /// Load a model written by [`Self::save`]; checks its internal consistency.
     pub fn load(path: impl AsRef<Path>) -> Result<ShapeModel> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::fsio::read_text(path)?;
         let m: ShapeModel = serde_json::from_str(&text).map_err(|e| {
             Error::parse(
                 path,

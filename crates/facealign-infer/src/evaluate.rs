@@ -549,10 +549,21 @@ pub fn write_predictions(path: &Path, report: &EvalReport) -> Result<()> {
 
 /// Read a predictions file and order it like `ds` (by sample id); every sample must be present.
 pub fn read_predictions(path: &Path, ds: &Dataset) -> Result<(String, Vec<Vec<Point>>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = facealign_core::fsio::read_text(path)?;
     let f: PredictionsFile = serde_json::from_str(&text).map_err(|e| {
         facealign_core::Error::parse(path, format!("line {}", e.line()), e.to_string())
     })?;
+    if f.coordinates != "image_px" {
+        return Err(facealign_core::Error::parse(
+            path,
+            "coordinates",
+            format!(
+                "`{}`: only `image_px` (0-based pixels of the source image) is read",
+                f.coordinates
+            ),
+        )
+        .into());
+    }
     let by_id: std::collections::HashMap<&str, &ImagePrediction> =
         f.images.iter().map(|p| (p.id.as_str(), p)).collect();
     let mut out = Vec::with_capacity(ds.samples.len());
@@ -572,6 +583,22 @@ pub fn read_predictions(path: &Path, ds: &Dataset) -> Result<(String, Vec<Vec<Po
                     "{} points, the data has {}",
                     p.landmarks.len(),
                     ds.scheme.n_points()
+                ),
+            )
+            .into());
+        }
+        let bad = p.landmarks.iter().position(|q| {
+            !q.iter()
+                .all(|v| v.is_finite() && v.abs() <= facealign_core::data::MAX_COORD)
+        });
+        if let Some(k) = bad {
+            return Err(facealign_core::Error::parse(
+                path,
+                format!("images[id={}].landmarks[{k}]", s.id),
+                format!(
+                    "{:?} is not a point within ±{} px",
+                    p.landmarks[k],
+                    facealign_core::data::MAX_COORD
                 ),
             )
             .into());
@@ -798,5 +825,47 @@ mod tests {
         assert_eq!(back, preds);
         let r2 = score(&name, &ds, back, "p".into(), &EvalOptions::default()).unwrap();
         assert_eq!(r.nmes, r2.nmes);
+    }
+
+    #[test]
+    fn bad_predictions_files_name_the_file_and_field() {
+        let ds = toy();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let file = |coordinates: &str, first: &str| {
+            let images: Vec<String> = (0..4)
+                .map(|i| {
+                    let p0 = if i == 1 { first } else { "[1, 2]" };
+                    format!(
+                        r#"{{"id": "f{i}", "image": "f{i}", "landmarks": [{p0}, [1, 2], [1, 2], [1, 2], [1, 2]]}}"#
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"model": "m", "data": "mem", "scheme": "five", "coordinates": "{coordinates}", "images": [{}]}}"#,
+                images.join(", ")
+            )
+        };
+        std::fs::write(&path, file("image_px", "[1, 2]")).unwrap();
+        assert_eq!(read_predictions(&path, &ds).unwrap().1[1][0], [1.0, 2.0]);
+        let err = |text: &[u8]| {
+            std::fs::write(&path, text).unwrap();
+            read_predictions(&path, &ds).unwrap_err().to_string()
+        };
+        let p = path.display();
+        assert_eq!(
+            err(file("image_px", "[1e39, 2]").as_bytes()),
+            format!(
+                "{p}: images[id=f1].landmarks[0]: [inf, 2.0] is not a point within ±1000000 px"
+            )
+        );
+        assert_eq!(
+            err(file("crop_u", "[1, 2]").as_bytes()),
+            format!("{p}: coordinates: `crop_u`: only `image_px` (0-based pixels of the source image) is read")
+        );
+        assert_eq!(
+            err(b"{\"model\": \"m\xff\"}"),
+            format!("{p}: line 1: not UTF-8 text (invalid byte at offset 12)")
+        );
     }
 }

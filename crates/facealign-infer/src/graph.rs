@@ -259,6 +259,22 @@ pub fn net_spec(weights: &Weights) -> Result<NetSpec> {
             "has no outputs (0 landmarks)",
         ));
     }
+    // The scheme decides how the points are used (eye corners, flip pairs): a scheme of another
+    // size than the head would index past the prediction.
+    if let Some(name) = weights.metadata().get(META_SCHEME) {
+        if let Some(id) = facealign_core::SchemeId::parse(name) {
+            if id.n_points() != n_points {
+                return Err(Error::model(
+                    path,
+                    format!("metadata {META_SCHEME}"),
+                    format!(
+                        "scheme `{name}` has {} landmarks but the network's head predicts {n_points}",
+                        id.n_points()
+                    ),
+                ));
+            }
+        }
+    }
     Ok(NetSpec {
         arch,
         input_size,
@@ -1056,6 +1072,41 @@ mod tests {
             e.contains("model.activation") && e.contains(r#"must be "softplus" or "relu", got 1"#),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_scheme_of_another_size_than_the_head_is_a_named_error() {
+        // A 68-point regression head in a file whose metadata says `wflw98` (used to panic with
+        // an index out of bounds when refinement looked up the eye corners).
+        let head = vec![0u8; 4 * 136 * 8];
+        let spec = |scheme: &str| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![136, 8], &head)
+                    .unwrap();
+            let meta = std::collections::HashMap::from([
+                (
+                    META_CONFIG.to_string(),
+                    "[data]\ninput_size = 96\n".to_string(),
+                ),
+                (META_SCHEME.to_string(), scheme.to_string()),
+            ]);
+            let bytes = safetensors::serialize([("head.weight", view)], Some(meta)).unwrap();
+            net_spec(&Weights::from_bytes(&bytes, Path::new("m.safetensors")).unwrap())
+        };
+        assert_eq!(spec("ibug68").expect("68 points match").n_points, 68);
+        let e = spec("wflw98").unwrap_err();
+        assert!(
+            matches!(&e, Error::Model { location, .. } if location == "metadata facealign.scheme")
+        );
+        assert_eq!(
+            e.to_string(),
+            "m.safetensors: metadata facealign.scheme: scheme `wflw98` has 98 landmarks but the \
+             network's head predicts 68"
+        );
+        assert!(spec("five")
+            .unwrap_err()
+            .to_string()
+            .contains("`five` has 5 landmarks"));
     }
 
     #[test]

@@ -23,6 +23,11 @@ pub const META_CALIBRATION: &str = "facealign.calibration.";
 /// Metadata key of the file a shipped model was exported from.
 pub const META_EXPORTED_FROM: &str = "facealign.exported_from";
 
+/// Largest `|dx|`, `|dy|` of a stored detector calibration (in box widths / heights).
+const MAX_CALIBRATION_SHIFT: f32 = 10.0;
+/// A stored calibration's scale must lie in (1 / this, this].
+const MAX_CALIBRATION_SCALE: f32 = 100.0;
+
 /// Input side when a config does not say (the config's own default).
 const DEFAULT_INPUT_SIZE: u32 = 224;
 /// Crop enlargement when a config does not say (SPEC Decision 8).
@@ -106,7 +111,13 @@ impl ModelFile {
             .and_then(|a| a.as_str())
             .unwrap_or("mobilenet_v2")
             .to_string();
-        let scheme_name = meta.get(META_SCHEME).cloned().unwrap_or_default();
+        let scheme_name = meta.get(META_SCHEME).cloned().ok_or_else(|| {
+            Error::model(
+                path,
+                format!("metadata {META_SCHEME}"),
+                "missing: the file does not say which landmark scheme it predicts",
+            )
+        })?;
         let scheme_id = SchemeId::parse(&scheme_name).ok_or_else(|| {
             Error::model(
                 path,
@@ -127,12 +138,33 @@ impl ModelFile {
     /// The stored calibration of a detector's boxes, if the model has one.
     pub fn calibration(&self, detector: &str) -> Result<Option<BoxCalibration>> {
         let key = format!("{META_CALIBRATION}{detector}");
-        match self.meta.get(&key) {
-            None => Ok(None),
-            Some(text) => serde_json::from_str(text)
-                .map(Some)
-                .map_err(|e| Error::model(&self.path, format!("metadata {key}"), e.to_string())),
+        let Some(text) = self.meta.get(&key) else {
+            return Ok(None);
+        };
+        let c: BoxCalibration = serde_json::from_str(text)
+            .map_err(|e| Error::model(&self.path, format!("metadata {key}"), e.to_string()))?;
+        // A fitted calibration moves the box by a fraction of its size and scales it by about 1;
+        // anything far outside that (or not finite) is a corrupt file, and used to surface only
+        // as a singular crop transform naming no file.
+        let plausible = c.dx.abs() <= MAX_CALIBRATION_SHIFT
+            && c.dy.abs() <= MAX_CALIBRATION_SHIFT
+            && c.scale > 1.0 / MAX_CALIBRATION_SCALE
+            && c.scale <= MAX_CALIBRATION_SCALE;
+        if !plausible {
+            return Err(Error::model(
+                &self.path,
+                format!("metadata {key}"),
+                format!(
+                    "dx {:?}, dy {:?}, scale {:?}: expected |dx|, |dy| ≤ {MAX_CALIBRATION_SHIFT} and \
+                     scale in ({}, {MAX_CALIBRATION_SCALE}]",
+                    c.dx,
+                    c.dy,
+                    c.scale,
+                    1.0 / MAX_CALIBRATION_SCALE
+                ),
+            ));
         }
+        Ok(Some(c))
     }
 }
 
@@ -333,6 +365,65 @@ pub fn store_calibration(path: &Path, detector: &str, c: &BoxCalibration) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn meta(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_scheme_is_named_as_missing() {
+        let p = Path::new("m.safetensors");
+        let e = ModelFile::from_metadata(p, meta(&[(META_CONFIG, "")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.safetensors: metadata facealign.scheme: missing: the file does not say which \
+             landmark scheme it predicts"
+        );
+    }
+
+    #[test]
+    fn an_implausible_calibration_names_the_file_and_key() {
+        let p = Path::new("m.safetensors");
+        let key = format!("{META_CALIBRATION}ultraface-rfb");
+        let model = |calib: &str| {
+            ModelFile::from_metadata(
+                p,
+                meta(&[(META_CONFIG, ""), (META_SCHEME, "five"), (&key, calib)]),
+            )
+            .expect("the metadata is otherwise valid")
+        };
+        let ok = model(r#"{"dx":0.005,"dy":0.13,"scale":0.77}"#);
+        assert_eq!(
+            ok.calibration("ultraface-rfb").unwrap(),
+            Some(BoxCalibration {
+                dx: 0.005,
+                dy: 0.13,
+                scale: 0.77
+            })
+        );
+        assert_eq!(ok.calibration("yunet").unwrap(), None);
+        for bad in [
+            r#"{"dx":0,"dy":0,"scale":0}"#,
+            r#"{"dx":0,"dy":0,"scale":-1}"#,
+            r#"{"dx":1e30,"dy":0,"scale":1}"#,
+            r#"{"dx":0,"dy":0,"scale":1e30}"#,
+        ] {
+            let e = model(bad).calibration("ultraface-rfb").unwrap_err();
+            assert!(
+                matches!(&e, Error::Model { location, .. } if *location == format!("metadata {key}")),
+                "{bad}: {e:?}"
+            );
+            assert!(
+                e.to_string().starts_with(
+                    "m.safetensors: metadata facealign.calibration.ultraface-rfb: dx "
+                ) && e.to_string().contains("scale in (0.01, 100]"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn locations_resolve_names_run_folders_and_paths_under_their_root() {

@@ -1,7 +1,7 @@
 //! `facealign data inspect`.
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use facealign::data::DataSpec;
 
 pub fn inspect(spec: &str, draw: Option<PathBuf>, limit: usize, json: bool) -> Result<()> {
@@ -13,7 +13,7 @@ pub fn inspect(spec: &str, draw: Option<PathBuf>, limit: usize, json: bool) -> R
         print!("{}", report.to_text());
     }
     if let Some(dir) = draw {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        super::create_output_dir("--draw", &dir)?;
         let mut written = 0;
         for s in ds.samples.iter().take(limit) {
             let img = match s.image.load_rgb() {

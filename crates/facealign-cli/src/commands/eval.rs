@@ -287,7 +287,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .parse()
             .with_context(|| format!("--worst {n}: expected a number"))?;
         let dir = PathBuf::from(dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        super::create_output_dir("--worst", &dir)?;
         let r = &reports[0];
         let worst = eval::worst_faces(&r.nmes, &r.scored, n);
         // With --rotate the predictions are in each face's turned view: draw on that view.

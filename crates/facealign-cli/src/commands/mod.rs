@@ -137,3 +137,40 @@ pub fn prepare_output(path: &std::path::Path) -> anyhow::Result<()> {
     facealign::fsio::check_writable(path)?;
     Ok(())
 }
+
+/// Create the folder `dir` given to `flag` (`--draw`, `--worst`), parents included; a file
+/// already at that path is named as such (not the OS's "File exists").
+pub fn create_output_dir(flag: &str, dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!(
+            "{flag} {}: a file is there, not a folder (overlays go into a folder)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("{flag} {}: cannot create the folder: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_folder_that_is_a_file_is_named_and_left_alone() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let file = tmp.path().join("out.json");
+        std::fs::write(&file, b"keep").unwrap();
+        let e = create_output_dir("--draw", &file).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "--draw {}: a file is there, not a folder (overlays go into a folder)",
+                file.display()
+            )
+        );
+        assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+        let dir = tmp.path().join("a/b");
+        create_output_dir("--draw", &dir).expect("nested folders are created");
+        assert!(dir.is_dir());
+    }
+}

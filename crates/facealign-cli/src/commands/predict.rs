@@ -147,7 +147,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         );
     }
     if let Some(d) = &a.draw {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        super::create_output_dir("--draw", d)?;
     }
     let opts = PhotoOptions {
         given_box,

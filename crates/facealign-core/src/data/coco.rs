@@ -42,7 +42,7 @@ impl super::Reader for CocoReader {
         "coco"
     }
     fn read(&self, path: &Path) -> Result<Dataset> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::fsio::read_text(path)?;
         let base = path.parent().unwrap_or(Path::new(""));
         let (scheme_id, samples) = parse_coco_json(&text, path, base)?;
         for s in &samples {
@@ -462,6 +462,21 @@ mod tests {
         let (_, s) = parse(&json).expect("valid");
         assert_eq!(s[0].occluded, None);
         assert!(s[0].attributes.is_empty());
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_names_the_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, b"{\"images\": [],\n \"annotations\": [\xff]}").expect("write");
+        let e = err_text(CocoReader.read(&path));
+        assert_eq!(
+            e,
+            format!(
+                "{}: line 2: not UTF-8 text (invalid byte at offset 32)",
+                path.display()
+            )
+        );
     }
 
     #[test]

@@ -96,6 +96,11 @@ impl DataSpec {
         if path.is_empty() {
             return Err(err("the path is empty".into()));
         }
+        if subset.as_deref() == Some("@") {
+            return Err(err(
+                "`#@` must be followed by the id-list file (`#@ids.txt`)".into(),
+            ));
+        }
         Ok(DataSpec {
             format: format.to_string(),
             path: PathBuf::from(path),
@@ -136,4 +141,21 @@ impl std::fmt::Display for DataSpec {
 /// Parse and load a spec string.
 pub fn load(spec: &str) -> Result<Dataset> {
     DataSpec::parse(spec)?.load()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_list_suffix_without_a_file_is_a_spec_error() {
+        let err = DataSpec::parse("mtfl:train.txt#@").unwrap_err();
+        assert!(matches!(err, Error::Spec { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "data spec `mtfl:train.txt#@`: `#@` must be followed by the id-list file (`#@ids.txt`)"
+        );
+        let ok = DataSpec::parse("mtfl:train.txt#@ids.txt").expect("a list file is fine");
+        assert_eq!(ok.subset.as_deref(), Some("@ids.txt"));
+    }
 }

@@ -44,7 +44,7 @@ impl super::Reader for MtflReader {
                 message: "expects a list file such as train.txt, not a folder".into(),
             });
         }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::fsio::read_text(path)?;
         let base = path.parent().unwrap_or(Path::new(""));
         let parsed = parse_mtfl_list(&text, path, base)?;
         let mut samples = Vec::with_capacity(parsed.len());

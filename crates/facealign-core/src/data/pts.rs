@@ -223,15 +223,7 @@ pub fn read_pts(path: &Path) -> Result<Vec<Point>> {
 
 /// [`parse_pts`] on the raw bytes of a file: text that is not UTF-8 is an error naming the line.
 pub fn parse_pts_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Point>> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let at = e.valid_up_to();
-        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        Error::parse(
-            path,
-            format!("line {line}"),
-            format!("not UTF-8 text (invalid byte at offset {at})"),
-        )
-    })?;
+    let text = crate::fsio::utf8_text(bytes, path)?;
     parse_pts(text, path)
 }
 
@@ -434,7 +426,7 @@ fn split_csv(line: &str) -> Vec<String> {
 /// Read an InfAnFace-style `attributes.csv`: flags go to `Sample::attributes`, flag-1 samples to
 /// subsets named after the columns. A row naming no sample, or a row of the wrong width, is an error.
 fn apply_attributes_csv(csv: &Path, ds: &mut Dataset) -> Result<()> {
-    let text = std::fs::read_to_string(csv).map_err(|e| Error::io(csv, e))?;
+    let text = crate::fsio::read_text(csv)?;
     let mut lines = text
         .lines()
         .enumerate()

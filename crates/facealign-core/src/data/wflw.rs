@@ -48,7 +48,7 @@ impl super::Reader for WflwReader {
                         .into(),
             });
         }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::fsio::read_text(path)?;
         let root = image_root(path);
         let mut samples = Vec::new();
         for (i, line) in text.lines().enumerate() {
