@@ -63,6 +63,8 @@ INFANT_FT_HEAD = 'epochs = 90\nbatch_size = 16\nseed = 0\nthreads = 1\ninit_from
 INFANT_FT_DATA = ('[data]\ntrain = "pts:../shared/data/infanface/train"\nval_ids = "configs/infanface/val_ids.txt"\n'
                   'input_size = 80\n\n[data.augment]\nrotation = { p = 0.8, max = 45.0 }\n')
 FT_OPTIM = '[optim]\nkind = "adam"\nlr = 3e-4\nwarmup_epochs = 1.0\n\n[optim.schedule]\nkind = "cosine"\nmin_lr = 1e-6\n'
+# The same with a quarter-epoch warm-up (the warm restarts).
+FTQ_OPTIM = FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
 
 
 def infant_ft(path, name, start, size, model, loss, max_rotation=45.0, epochs=90):
@@ -155,13 +157,13 @@ for loss in ['l2', 'wing']:
 # last epoch): every weight from runs/adult68/mnv2_l2-s0, 6 more epochs at a lower peak rate.
 ADULT68_CONT_HEAD = 'epochs = 6\nbatch_size = 32\nseed = 0\nthreads = 1\ninit_from = "runs/adult68/mnv2_l2-s0"\nval_norm = "box"\n'
 write('configs/adult68/mnv2_l2_cont.toml', 'adult68-mnv2-l2-cont', ADULT68_CONT_HEAD, ADULT68_DATA, 'mnv2', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 # Session 8, an experiment on the frontal-accuracy gap: the restarted model fine-tuned at 96 px (AFLW's
 # landmark boxes are ~70 px, the fixture photos' faces larger), two libtorch threads.
 write('configs/adult68/mnv2_l2_96.toml', 'adult68-mnv2-l2-96',
       ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/mnv2_l2_cont-s0').replace('threads = 1', 'threads = 2'),
       ADULT68_96, 'mnv2', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 
 # Issue 13: adult5, a 5-point model for every pose: MTFL's 5 true points (first source: its validation
 # split picks the epoch, ocular NME) + AFLW's true points through the AFLW-19 -> 5-point map (eye centres,
@@ -185,26 +187,26 @@ write('configs/adult5/mnv2_l2.toml', 'adult5-mnv2-l2', ADULT5_HEAD, ADULT5_DATA,
 # Session 8: a warm restart of the finished run, as for adult68 (6 more epochs at a lower peak rate).
 ADULT5_CONT_HEAD = 'epochs = 6\nbatch_size = 32\nseed = 0\nthreads = 1\ninit_from = "runs/adult5/mnv2_l2-s0"\n'
 write('configs/adult5/mnv2_l2_cont.toml', 'adult5-mnv2-l2-cont', ADULT5_CONT_HEAD, ADULT5_DATA, 'mnv2', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 # Session 9: the restarted adult5 fine-tuned at 80 px (the 96-px adult68 placed MTFL's 5 points better
 # than the 64-px adult5: 7.76 against 7.80 %), two libtorch threads.
 write('configs/adult5/mnv2_l2_80.toml', 'adult5-mnv2-l2-80',
       ADULT5_CONT_HEAD.replace('runs/adult5/mnv2_l2-s0', 'runs/adult5/mnv2_l2_cont-s0').replace('threads = 1', 'threads = 2'),
       ADULT5_DATA.replace('input_size = 64', 'input_size = 80'), 'mnv2', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 # Session 9: a second warm restart of the 96-px adult68, same recipe (started at the end of session 9;
 # `ADULT68_CONFIGS=mnv2_l2_96b scripts/run_adult68.sh 0` resumes it).
 write('configs/adult68/mnv2_l2_96b.toml', 'adult68-mnv2-l2-96b',
       ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/mnv2_l2_96-s0').replace('threads = 1', 'threads = 2'),
       ADULT68_96, 'mnv2', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 # Session 10: the same second restart, from the shipped session-9 file (the checkout of session 10 no longer
 # had session 9's runs/): scripts/run_adult68.sh extracts it from git as runs/adult68/adult68_s9.safetensors
 # (f16 weights of runs/adult68/mnv2_l2_96-s0's best epoch).
 write('configs/adult68/mnv2_l2_96r.toml', 'adult68-mnv2-l2-96r',
       ADULT68_CONT_HEAD.replace('runs/adult68/mnv2_l2-s0', 'runs/adult68/adult68_s9.safetensors').replace('threads = 1', 'threads = 2'),
       ADULT68_96, 'mnv2', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 
 # Session 12 (issue 17, the 1 ms goal): a quarter-width MobileNetV2 at 96 px (1.0 ms per face in tract, one
 # thread; adult68's full width: 4.1 ms). No ImageNet weights exist at that width, so it starts from random
@@ -217,6 +219,13 @@ def distill(teacher):
     return f'\n[distill]\nteacher = "models/{teacher}.safetensors"\nweight = 1.0\n'
 
 
+def fast_restart(suffix, epochs, threads, init_from, data, teacher, optim=FTQ_OPTIM):
+    """configs/adult68/mnv2w025_kd_96{suffix}.toml: a warm restart of the quarter-width network from `init_from`,
+    distilled from the shipped model `teacher`."""
+    write(f'configs/adult68/mnv2w025_kd_96{suffix}.toml', f'adult68-mnv2w025-kd-96{suffix}',
+          adult_head(epochs, threads, f'init_from = "{init_from}"'), data, 'mnv2w025', 'l2', optim + distill(teacher))
+
+
 W025_MODEL = '[model]\narch = "mobilenet_v2"\nwidth = 0.25\n'
 MODELS['mnv2w025'] = W025_MODEL
 write('configs/adult68/mnv2w025_l2_96.toml', 'adult68-mnv2w025-l2-96', W025_HEAD,
@@ -226,18 +235,10 @@ write('configs/adult68/mnv2w025_kd_96.toml', 'adult68-mnv2w025-kd-96', W025_HEAD
       CPU_OPTIM + distill('adult68'))
 # Session 12: a warm restart of the distilled run (its validation error fell until the learning rate ran
 # out), as adult68 had: every weight from runs/adult68/mnv2w025_kd_96-s0, 5 more epochs at a lower peak rate.
-write('configs/adult68/mnv2w025_kd_96r.toml', 'adult68-mnv2w025-kd-96r',
-      adult_head(5, 2, 'init_from = "runs/adult68/mnv2w025_kd_96-s0"'),
-      ADULT68_96, 'mnv2w025', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
-      + distill('adult68'))
+fast_restart('r', 5, 2, 'runs/adult68/mnv2w025_kd_96-s0', ADULT68_96, 'adult68')
 # Session 13: a second, longer warm restart (8 epochs from the shipped kd_96r) to see how far the quarter-width
 # network goes with more distillation.
-write('configs/adult68/mnv2w025_kd_96r2.toml', 'adult68-mnv2w025-kd-96r2',
-      adult_head(8, 1, 'init_from = "runs/adult68/mnv2w025_kd_96r-s0"'),
-      ADULT68_96, 'mnv2w025', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
-      + distill('adult68'))
+fast_restart('r2', 8, 1, 'runs/adult68/mnv2w025_kd_96r-s0', ADULT68_96, 'adult68')
 # Session 13: adult68 as a heatmap model (STAR), the encoder from the shipped adult68 (`init_backbone_from`), the
 # decoder from scratch, adult68's mixed data (STAR supervises the points that map to one iBUG point each).
 write('configs/adult68/heatmap_star_96.toml', 'adult68-heatmap-star-96',
@@ -252,7 +253,7 @@ infant_ft('configs/infanface/heatmap_star_ft_adult68hm.toml', 'infanface-heatmap
 write('configs/adult68/heatmap_star_96r.toml', 'adult68-heatmap-star-96r',
       adult_head(3, 2, 'init_from = "runs/adult68/heatmap_star_96-s0"'),
       ADULT68_96, 'heatmap', 'star',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 # Session 14: the same heatmap model with the light decoder (depthwise + pointwise stages, 9.5 M instead of 77 M
 # multiply-adds at 96 px), so that a heatmap model fits the default's latency; its encoder from the restarted adult
 # heatmap model (already tuned for heatmaps), the decoder from scratch, 3 epochs of adult68's data. STAR also supervises
@@ -279,7 +280,7 @@ for size in (128, 96):
 write('configs/adult68/heatmap_sep_star_96r.toml', 'adult68-heatmap-sep-star-96r',
       adult_head(4, 2, 'init_from = "runs/adult68/heatmap_sep_star_96-s0"'),
       ADULT68_96, 'heatmap_sep', 'star_virtual',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 # ... and the infant fine-tune of that restarted light-decoder model (96 px, rotations up to ±90°, as infant68-heatmap-lite).
 infant_ft('configs/infanface/heatmap_sep_ft_adult68liter_r90_96.toml', 'infanface-heatmap-sep-ft-adult68liter-r90-96',
           'runs/adult68/heatmap_sep_star_96r-s0', 96, 'heatmap_sep', 'star', max_rotation=90.0)
@@ -311,7 +312,7 @@ write('configs/adult68/heatmap_sep_star_96r_ft1_dlib.toml', 'adult68-heatmap-sep
 write('configs/adult68/heatmap_sep_star_96r2d.toml', 'adult68-heatmap-sep-star-96r2d',
       adult_head(3, 2, 'init_from = "runs/adult68/heatmap_sep_star_96r_ft1_dlib-s0"'),
       ADULT68_96_DLIB, 'heatmap_sep', 'star_virtual',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 # Session 15: adult68-heatmap (dense decoder) never learned the eye centres of AFLW-19 and MTFL-5 (MTFL-5 9.39 %,
 # eyes 12.03 %): a second restart from every weight of its restarted run with STAR's virtual points (weight 10, as the
 # light model), 2 epochs at a peak of 2e-4.
@@ -416,7 +417,7 @@ write('configs/adult5/heatmap_sep_star_96r.toml', 'adult5-heatmap-sep-star-96r',
       ADULT5_CONT_HEAD.replace('runs/adult5/mnv2_l2-s0', 'runs/adult5/heatmap_sep_star_96-s0').replace(
           'threads = 1', 'threads = 2').replace('epochs = 6', 'epochs = 4'),
       ADULT5_DATA.replace('input_size = 64', 'input_size = 96'), 'heatmap_sep', 'star',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 # Session 26: 2,350 of MTFL's web faces (`net_7876/_*.jpg`) have their labels 27.7 px too high
 # (scripts/mtfl_shift.py). The shipped adult5 fine-tuned on the corrected list (made by `mtfl_shift.py fix`
 # in runs/data/mtfl; same ids): every weight from the shipped file, 4 epochs at a peak of 3e-4 as the restart.
@@ -425,7 +426,7 @@ write('configs/adult5/heatmap_sep_star_96fix.toml', 'adult5-heatmap-sep-star-96f
           'threads = 1', 'threads = 2').replace('epochs = 6', 'epochs = 4'),
       ADULT5_DATA.replace('input_size = 64', 'input_size = 96').replace(
           'mtfl:../shared/data/mtfl/train.txt', 'mtfl:runs/data/mtfl/train.txt'), 'heatmap_sep', 'star',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25'))
+      FTQ_OPTIM)
 # Session 27: the 68-point default learned MTFL's five true points with those 2,350 faces' shift too (one source of
 # four), and its MTFL teacher set has none of them (dlib's labels were checked against the shifted points). The
 # shipped file fine-tuned 2 epochs at a peak of 1e-4 (the 128-px recipe, at 96 px) on the corrected list and the
@@ -440,19 +441,8 @@ for tag, mtfl, teacher in [('fix', 'mtfl:runs/data/mtfl/train.txt', 'pts:runs/te
 # Session 27: adult68-fast (issue 17's ~1 ms model) distilled from the 68-point default instead of adult68 (AFLW
 # validation 4.57 against 5.02 %), on the default's data (dlib's own-box teacher labels): every weight of the
 # shipped file, 4 epochs at a peak of 3e-4 as its restarts, two libtorch threads.
-write('configs/adult68/mnv2w025_kd_96r3.toml', 'adult68-mnv2w025-kd-96r3',
-      adult_head(4, 2, 'init_from = "adult68-fast"'),
-      ADULT68_96_DLIB, 'mnv2w025', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
-      + distill('adult68-heatmap-lite'))
+fast_restart('r3', 4, 2, 'adult68-fast', ADULT68_96_DLIB, 'adult68-heatmap-lite')
 # ... and a second restart of that run at a lower peak (3 epochs at 1e-4, as the default's fine-tunes), one thread.
-write('configs/adult68/mnv2w025_kd_96r4.toml', 'adult68-mnv2w025-kd-96r4',
-      adult_head(3, 1, 'init_from = "runs/adult68/mnv2w025_kd_96r3-s0"'),
-      ADULT68_96_DLIB, 'mnv2w025', 'l2',
-      FT1_OPTIM + distill('adult68-heatmap-lite'))
+fast_restart('r4', 3, 1, 'runs/adult68/mnv2w025_kd_96r3-s0', ADULT68_96_DLIB, 'adult68-heatmap-lite', FT1_OPTIM)
 # Session 28: a third restart, longer and at the higher peak again (6 epochs at 3e-4 from the shipped kd_96r4 run).
-write('configs/adult68/mnv2w025_kd_96r5.toml', 'adult68-mnv2w025-kd-96r5',
-      adult_head(6, 2, 'init_from = "runs/adult68/mnv2w025_kd_96r4-s0"'),
-      ADULT68_96_DLIB, 'mnv2w025', 'l2',
-      FT_OPTIM.replace('warmup_epochs = 1.0', 'warmup_epochs = 0.25')
-      + distill('adult68-heatmap-lite'))
+fast_restart('r5', 6, 2, 'runs/adult68/mnv2w025_kd_96r4-s0', ADULT68_96_DLIB, 'adult68-heatmap-lite')
