@@ -20,6 +20,7 @@ pub use facealign_core::{BoxXywh, Error, Result};
 
 pub mod blazeface;
 pub mod geometry;
+pub mod kernels;
 mod onnx;
 pub mod turned;
 pub use onnx::resize_bilinear;

@@ -24,6 +24,7 @@ impl OnnxModel {
     /// Load `path`, fix input 0 to `input_shape` (f32), optimise. `ConstantOfShape` nodes
     /// without a fill value get the ONNX default first (see [`default_fill_f32`]).
     pub fn load(path: &Path, input_shape: &[usize]) -> Result<OnnxModel> {
+        crate::kernels::choose_tract_kernels();
         if !path.is_file() {
             return Err(Error::io(
                 path,

@@ -141,6 +141,7 @@ impl TractNet {
                 format!("must be in 1..=256, got {}", options.threads),
             ));
         }
+        facealign_detect::kernels::choose_tract_kernels();
         let bad = |e: TractError| Error::tract(origin, &e);
         let model = tract_onnx::onnx()
             .model_for_proto_model(proto)

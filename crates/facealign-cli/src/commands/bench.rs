@@ -156,8 +156,9 @@ fn tract(a: &BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&rows)?);
     } else {
         println!(
-            "batch-1 latency per face, median of {} runs (ms)\n",
-            a.steps.max(1)
+            "batch-1 latency per face, median of {} runs (ms); tract kernels: {}\n",
+            a.steps.max(1),
+            facealign::detect::kernels::choose_tract_kernels()
         );
         println!("| model | input | tract, 1 thread | tract, 2 threads | torch, 1 thread |");
         println!("|---|---|---|---|---|");
