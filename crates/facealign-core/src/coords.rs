@@ -25,7 +25,37 @@ pub struct BoxXywh {
     pub h: f32,
 }
 
+/// The smallest side, in pixels, of a face box a user gives (`predict --box`, the Python
+/// package's `predict_boxes`): a box below one pixel holds no face, and its crop would magnify
+/// less than a pixel to the whole network input.
+pub const MIN_USER_BOX_SIDE: f32 = 1.0;
+
 impl BoxXywh {
+    /// A face box given by a user as `[x, y, w, h]` in image_px: four finite numbers within
+    /// ±[`crate::data::MAX_COORD`], sides at least [`MIN_USER_BOX_SIDE`]. Otherwise the rule, to
+    /// follow the caller's name of the value in an error.
+    pub fn from_user(v: &[f64]) -> std::result::Result<BoxXywh, String> {
+        let max = f64::from(crate::data::MAX_COORD);
+        let min_side = f64::from(MIN_USER_BOX_SIDE);
+        match v {
+            [x, y, w, h]
+                if v.iter().all(|t| t.is_finite() && t.abs() <= max)
+                    && *w >= min_side
+                    && *h >= min_side =>
+            {
+                Ok(BoxXywh {
+                    x: *x as f32,
+                    y: *y as f32,
+                    w: *w as f32,
+                    h: *h as f32,
+                })
+            }
+            _ => Err(format!(
+                "expected four finite numbers x, y, w, h (|v| ≤ {max}) with w, h ≥ {min_side} pixel"
+            )),
+        }
+    }
+
     /// The tight box around the finite `points` (None when there is none).
     pub fn around(points: &[Point]) -> Option<BoxXywh> {
         let mut it = points
@@ -147,6 +177,37 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn user_boxes_need_four_finite_numbers_and_a_pixel_a_side() {
+        let b = BoxXywh::from_user(&[10.0, -5.0, 1.0, 40.5]).expect("a thin box is a box");
+        assert_eq!(
+            b,
+            BoxXywh {
+                x: 10.0,
+                y: -5.0,
+                w: 1.0,
+                h: 40.5
+            }
+        );
+        for bad in [
+            vec![0.0, 0.0, 1e-30, 1e-30],
+            vec![0.0, 0.0, 0.999, 5.0],
+            vec![0.0, 0.0, 5.0, 0.0],
+            vec![0.0, 0.0, -5.0, 5.0],
+            vec![0.0, 0.0, f64::NAN, 5.0],
+            vec![0.0, f64::INFINITY, 5.0, 5.0],
+            vec![2e6, 0.0, 5.0, 5.0],
+            vec![0.0, 0.0, 5.0],
+            vec![0.0, 0.0, 5.0, 5.0, 1.0],
+        ] {
+            let e = BoxXywh::from_user(&bad).unwrap_err();
+            assert_eq!(
+                e, "expected four finite numbers x, y, w, h (|v| ≤ 1000000) with w, h ≥ 1 pixel",
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

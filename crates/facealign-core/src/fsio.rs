@@ -233,10 +233,23 @@ pub fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Read the file `path` whole. A folder is an [`Error::Io`] that says so ("is a folder, not a
+/// file"), where the operating system's "Is a directory (os error 21)" would leave a user to
+/// guess which of a spec's paths it meant.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    if path.is_dir() {
+        return Err(Error::io(
+            path,
+            io::Error::new(io::ErrorKind::IsADirectory, "is a folder, not a file"),
+        ));
+    }
+    fs::read(path).map_err(|e| Error::io(path, e))
+}
+
 /// Read the text file `path` (a leading UTF-8 byte-order mark is dropped). Bytes that are not
 /// UTF-8 are an [`Error::Parse`] naming the line and byte offset of the first bad byte.
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_file(path)?;
     let mut text =
         String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error()))?;
     if text.starts_with('\u{feff}') {
@@ -292,6 +305,25 @@ mod tests {
         );
         fs::write(&p, "\u{feff}{\"a\": 1}").expect("write");
         assert_eq!(read_text(&p).expect("UTF-8 with a BOM"), "{\"a\": 1}");
+    }
+
+    #[test]
+    fn a_folder_given_for_a_file_says_so_in_every_reader() {
+        let dir = tempfile::tempdir().expect("temp dir should be creatable");
+        let d = dir.path();
+        let want = format!("{}: is a folder, not a file", d.display());
+        assert_eq!(read_text(d).unwrap_err().to_string(), want);
+        assert_eq!(read_file(d).unwrap_err().to_string(), want);
+        // The dataset specs whose path must be one file: coco and dlib said "Is a directory (os
+        // error 21)"; wflw and mtfl have their own message naming the file they expect.
+        for spec in ["coco", "dlib", "cofw"] {
+            let err = crate::data::load(&format!("{spec}:{}", d.display())).unwrap_err();
+            assert!(err.to_string().contains(&want), "{spec}: {err}");
+        }
+        for spec in ["wflw", "mtfl"] {
+            let err = crate::data::load(&format!("{spec}:{}", d.display())).unwrap_err();
+            assert!(err.to_string().ends_with("not a folder"), "{spec}: {err}");
+        }
     }
 
     #[test]

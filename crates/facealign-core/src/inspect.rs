@@ -33,8 +33,8 @@ pub struct InspectReport {
     /// Per landmark, the share of samples that label it (1.0 = every sample).
     pub labelled_share: Vec<f64>,
     /// Mean inter-ocular distance in pixels over the samples that label both outer eye corners
-    /// (a scale sanity check).
-    pub mean_ocular_px: f64,
+    /// (a scale sanity check); `None` (JSON `null`) when no sample labels both.
+    pub mean_ocular_px: Option<f64>,
     pub issues: Vec<Issue>,
 }
 
@@ -124,7 +124,8 @@ pub fn inspect(ds: &Dataset) -> InspectReport {
         .filter(|s| s.is_labelled(o0) && s.is_labelled(o1))
         .map(|s| ds.scheme.ocular_distance(&s.landmarks) as f64)
         .collect();
-    let ocular = with_eyes.iter().sum::<f64>() / with_eyes.len().max(1) as f64;
+    let ocular =
+        (!with_eyes.is_empty()).then(|| with_eyes.iter().sum::<f64>() / with_eyes.len() as f64);
     let m = ds.scheme.n_points();
     let mut labelled = vec![0usize; m];
     for s in &ds.samples {
@@ -174,9 +175,13 @@ impl InspectReport {
                 .collect();
             s.push_str(&format!("subsets: {}\n", subs.join(", ")));
         }
+        let ocular = self.mean_ocular_px.map_or_else(
+            || "n/a (no sample labels both outer eye corners)".to_string(),
+            |d| format!("{d:.1} px"),
+        );
         s.push_str(&format!(
-            "boxes: {}, occlusion flags: {}, mean inter-ocular distance: {:.1} px\n",
-            self.with_box, self.with_occlusion, self.mean_ocular_px
+            "boxes: {}, occlusion flags: {}, mean inter-ocular distance: {ocular}\n",
+            self.with_box, self.with_occlusion
         ));
         if self.partly_labelled > 0 {
             let share: Vec<String> = self
@@ -239,7 +244,7 @@ mod tests {
         assert_eq!(r.issues[0].sample, "b");
         // ocular = |p0 - p1|: a: (1,1)-(2,2) = sqrt 2; b: (9.6,1)-(2,2) = sqrt(57.76+1)
         let want = (2f64.sqrt() + (57.76f64 + 1.0).sqrt()) / 2.0;
-        assert!((r.mean_ocular_px - want).abs() < 1e-4);
+        assert!((r.mean_ocular_px.unwrap() - want).abs() < 1e-4);
         assert_eq!(r.partly_labelled, 0);
         assert_eq!(r.labelled_share, vec![1.0; 5]);
     }
@@ -321,12 +326,32 @@ mod tests {
         assert_eq!(r.partly_labelled, 3);
         assert_eq!(r.labelled_share, vec![0.75, 0.75, 1.0, 1.0, 0.5]);
         // Ocular (points 0, 1) only from b and c: both |(1,1)-(2,2)| = sqrt 2; no NaN.
-        assert!((r.mean_ocular_px - 2f64.sqrt()).abs() < 1e-6);
+        assert!((r.mean_ocular_px.unwrap() - 2f64.sqrt()).abs() < 1e-6);
         assert_eq!(
             r.points_outside_image, 0,
             "NaN (unlabelled) points are not 'outside'"
         );
         assert!(r.to_text().contains("4:50%"), "{}", r.to_text());
+
+        // No sample labels both outer eye corners: no mean at all (it printed "-0.0 px").
+        let ds = Dataset {
+            samples: vec![
+                mk("e", vec![false, true, true, true, true]),
+                mk("f", vec![true, false, true, true, true]),
+            ],
+            ..ds
+        };
+        let r = inspect(&ds);
+        assert_eq!(r.mean_ocular_px, None);
+        assert!(
+            r.to_text()
+                .contains("inter-ocular distance: n/a (no sample labels both outer eye corners)"),
+            "{}",
+            r.to_text()
+        );
+        assert!(serde_json::to_string(&r)
+            .unwrap()
+            .contains("\"mean_ocular_px\":null"));
     }
 
     #[test]

@@ -274,24 +274,9 @@ fn boxes_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Vec<BoxXywh>> {
     })?;
     rows.iter()
         .enumerate()
-        .map(|(i, r)| match r.as_slice() {
-            [x, y, w, h]
-                if r.iter().all(|v| {
-                    v.is_finite() && v.abs() <= f64::from(facealign_core::data::MAX_COORD)
-                }) && *w > 0.0
-                    && *h > 0.0 =>
-            {
-                Ok(BoxXywh {
-                    x: *x as f32,
-                    y: *y as f32,
-                    w: *w as f32,
-                    h: *h as f32,
-                })
-            }
-            _ => Err(PyValueError::new_err(format!(
-                "boxes[{i}] = {r:?}: expected four finite numbers x, y, w, h (|v| ≤ {}) with w, h > 0",
-                facealign_core::data::MAX_COORD
-            ))),
+        .map(|(i, r)| {
+            BoxXywh::from_user(r)
+                .map_err(|rule| PyValueError::new_err(format!("boxes[{i}] = {r:?}: {rule}")))
         })
         .collect()
 }
@@ -565,7 +550,7 @@ impl Predictor {
     ///     A list of Face, one per box in the given order, with ``score`` 1.0.
     ///
     /// Raises:
-    ///     ValueError: a bad array or a box that is not four finite numbers with w, h > 0.
+    ///     ValueError: a bad array or a box that is not four finite numbers with w, h ≥ 1 pixel.
     ///     FileNotFoundError, OSError: a path that cannot be read or decoded.
     fn predict_boxes(
         &self,

@@ -149,6 +149,8 @@ def test_predict_boxes(predictor, cli_output):
         predictor.predict_boxes(photo, [(0, 0, 5)])
     with pytest.raises(ValueError, match="boxes"):
         predictor.predict_boxes(photo, [(0, 0, float("nan"), 5)])
+    with pytest.raises(ValueError, match="w, h ≥ 1 pixel"):
+        predictor.predict_boxes(photo, [(0, 0, 1e-30, 1e-30)])
 
 
 def test_aflw19_model_gives_19_points():

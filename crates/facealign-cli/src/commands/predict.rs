@@ -67,30 +67,12 @@ pub struct PredictArgs {
 }
 
 fn parse_box(s: &str) -> Result<BoxXywh> {
-    let v: Vec<f32> = s
+    let v: Vec<f64> = s
         .split(',')
-        .map(|t| t.trim().parse::<f32>())
+        .map(|t| t.trim().parse::<f64>())
         .collect::<Result<_, _>>()
         .with_context(|| format!("--box {s}: expected x,y,w,h"))?;
-    match v.as_slice() {
-        [x, y, w, h]
-            if v.iter()
-                .all(|t| t.is_finite() && t.abs() <= facealign::data::MAX_COORD)
-                && *w > 0.0
-                && *h > 0.0 =>
-        {
-            Ok(BoxXywh {
-                x: *x,
-                y: *y,
-                w: *w,
-                h: *h,
-            })
-        }
-        _ => bail!(
-            "--box {s}: expected four finite numbers x,y,w,h (|v| ≤ {}) with w, h > 0",
-            facealign::data::MAX_COORD
-        ),
-    }
+    BoxXywh::from_user(&v).map_err(|rule| anyhow::anyhow!("--box {s}: {rule}"))
 }
 
 /// `stem.png`, or `stem-2.png`, `stem-3.png`, ... when taken; the name is recorded in `used`.

@@ -62,6 +62,17 @@ fn a_given_box_skips_detection_and_bad_boxes_are_errors() {
     assert!(text.contains("1 face(s)"), "{text}");
     let e = fails(&with_model("predict", &model, &[PHOTO, "--box", "1,2,3"]));
     assert!(e.contains("--box"), "{e}");
+    // A box under a pixel holds no face (it was accepted).
+    let e = fails(&with_model(
+        "predict",
+        &model,
+        &[PHOTO, "--box", "0,0,1e-30,1e-30"],
+    ));
+    assert!(
+        e.contains("--box 0,0,1e-30,1e-30: expected four finite numbers x, y, w, h")
+            && e.contains("with w, h ≥ 1 pixel"),
+        "{e}"
+    );
     let e = fails(&with_model("predict", &model, &["/no/such/photo.jpg"]));
     assert!(e.contains("/no/such/photo.jpg"), "{e}");
 }

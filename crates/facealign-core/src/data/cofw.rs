@@ -81,7 +81,7 @@ impl CofwSplit {
 
 /// Read a COFW `.mat` (v7.3) file: the detected split and its samples (image_px, 0-based).
 pub fn read_cofw_mat(path: &Path) -> Result<(CofwSplit, Vec<Sample>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::fsio::read_file(path)?;
     if !h5::is_hdf5_bytes(&bytes) {
         return Err(Error::parse(
             path,

@@ -31,7 +31,7 @@ impl super::Reader for DlibReader {
         "dlib"
     }
     fn read(&self, path: &Path) -> Result<Dataset> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::fsio::read_file(path)?;
         let text = decode_text(bytes);
         let base = path.parent().unwrap_or(Path::new(""));
         let parsed = parse_dlib_xml(&text, path, base)?;

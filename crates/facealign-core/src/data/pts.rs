@@ -217,7 +217,7 @@ pub(crate) fn check_image_exists(image: &Path, annotation: &Path, line: usize) -
 
 /// Read a `.pts` file; landmarks are returned 0-based (image_px).
 pub fn read_pts(path: &Path) -> Result<Vec<Point>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::fsio::read_file(path)?;
     parse_pts_bytes(&bytes, path)
 }
 
