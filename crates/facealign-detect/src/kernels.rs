@@ -3,10 +3,11 @@
 //! tract picks its kernels from the instruction sets it probes (`tract_linalg::isa::native`,
 //! probed once per process and then edited by tract's `TRACT_CPU_ISA` knob). On a CPU with
 //! AVX-512, facealign's networks run faster on tract's 256-bit (AVX2 + FMA) kernels than on its
-//! 512-bit ones: on the 2-core AMD EPYC (Zen 4) of docs/PERFORMANCE.md, 8 interleaved pairs of
-//! `facealign bench --runtime tract`, one thread, medians 1.04 → 0.90 ms (adult68-fast),
-//! 5.01 → 4.68 ms (adult68-heatmap-lite), 4.29 → 3.88 ms (adult68), faster in 22 of the 24 pairs;
-//! the small layers of these networks (8 to 96 channels at batch 1) do not fill 16-lane tiles.
+//! 512-bit ones: on the 2-core AMD EPYC (Zen 4) of docs/PERFORMANCE.md ("tract's AVX-512 kernels
+//! off"), ten interleaved pairs of `facealign bench --runtime tract`, one thread, medians
+//! 1.03 → 0.91 ms (adult68-fast), 5.16 → 4.61 ms (adult68-heatmap-lite), 4.40 → 3.94 ms
+//! (adult68), and `predict` 10.05 → 9.25 ms per one-face photo. (The cause was not isolated: a
+//! per-operator profile puts the gain in the depthwise convolutions and the ReLU6 clips.)
 //! So, unless the environment sets `TRACT_CPU_ISA` itself (to anything, the empty string
 //! included, which keeps tract's own choice), facealign takes `avx512f` out of tract's set before
 //! the first network is built. Outputs of the two kernel sets agree to float rounding.
