@@ -12,7 +12,7 @@ export FACEALIGN=$B
 PAIRS=${PAIRS:-10}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-run() { # label, then the environment for the run
+run() { # label, then any environment assignments for the run
   local label=$1; shift
   env "$@" "$B" bench --runtime tract --model adult68-fast --model adult68-heatmap-lite --model adult68 \
     --steps 300 --warmup 30 --json | python3 -c '
@@ -27,7 +27,7 @@ for m in json.load(sys.stdin):
   fi
 }
 for i in $(seq "$PAIRS"); do
-  run facealign X_UNUSED=1 | tee -a "$out"
+  run facealign | tee -a "$out"
   run tract TRACT_CPU_ISA= | tee -a "$out"
 done
 python3 - "$out" <<'PY'
