@@ -2,14 +2,15 @@
 //!
 //! - The format comes from the file's first bytes (`image::guess_format`), never its extension, so
 //!   a PNG named `.jpg` reads the same everywhere (`data inspect`, `eval`, `predict`, training).
+//! - Formats: JPEG, PNG, WebP, TIFF, PNM, BMP ([`IMAGE_EXTENSIONS`] lists their file names).
 //! - A truncated file is an error, not a half-grey image: the JPEG decoder fills missing data
 //!   without complaint, so a JPEG's marker segments are walked from SOI (each segment skipped by its
 //!   length, each scan's entropy-coded data up to the next marker) and must reach the end-of-image
 //!   marker `FF D9`. Bytes after EOI (padding, camera trailers) are ignored. A PNG's chunks are
-//!   walked the same way up to `IEND`. PNM and BMP are uncompressed; their decoders report short
-//!   pixel data themselves.
+//!   walked the same way up to `IEND`; a WebP must be as long as its RIFF header says. TIFF, PNM and
+//!   BMP decoders report short pixel data themselves.
 //! - [`image_dimensions`] reads the file and runs the same checks but decodes only the header
-//!   (JPEG, PNG); a JPEG whose entropy-coded data is complete but corrupt is only caught by
+//!   (JPEG, PNG, WebP); a file whose compressed data is complete but corrupt is only caught by
 //!   [`decode_rgb`].
 //!
 //! - Photos for prediction are decoded upright ([`decode_rgb_upright`]): a camera's EXIF
@@ -27,11 +28,22 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
 use crate::error::{Error, Result};
 
 /// Formats this build decodes (the workspace enables these `image` features).
-const SUPPORTED: [ImageFormat; 4] = [
+const SUPPORTED: [ImageFormat; 6] = [
     ImageFormat::Jpeg,
     ImageFormat::Png,
+    ImageFormat::WebP,
+    ImageFormat::Tiff,
     ImageFormat::Pnm,
     ImageFormat::Bmp,
+];
+
+/// What the bytes of a supported image may be, in messages.
+const SUPPORTED_NAMES: &str = "JPEG, PNG, WebP, TIFF, PNM or BMP";
+
+/// File extensions of the supported formats (lower case), for finding images in folders and beside
+/// annotation files. The format itself is always read from the bytes.
+pub const IMAGE_EXTENSIONS: [&str; 10] = [
+    "jpg", "jpeg", "png", "webp", "tif", "tiff", "ppm", "pgm", "pnm", "bmp",
 ];
 
 fn image_error(path: &Path, message: impl Into<String>) -> Error {
@@ -72,8 +84,8 @@ pub fn decode_rgb_upright_bytes(bytes: &[u8], path: &Path) -> Result<(RgbImage, 
         .into_decoder()
         .map_err(failed)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    if matches!(format, ImageFormat::Pnm | ImageFormat::Bmp) {
-        // Their decoders allocate the whole pixel buffer from the header before reading any pixel:
+    if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png) {
+        // These decoders allocate the whole pixel buffer from the header before reading any pixel:
         // hold them to the allocation limit `decode_rgb` gets from `ImageReader::decode`, so that a
         // forged header (100000x100000 in a 100-byte file) is an error, not an aborted process.
         let need = decoder.total_bytes();
@@ -108,12 +120,13 @@ pub fn image_dimensions(path: &Path) -> Result<(u32, u32)> {
 pub fn image_dimensions_bytes(bytes: &[u8], path: &Path) -> Result<(u32, u32)> {
     let format = checked_format(bytes, path)?;
     match format {
-        ImageFormat::Jpeg | ImageFormat::Png => {
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP => {
             image::ImageReader::with_format(Cursor::new(bytes), format)
                 .into_dimensions()
                 .map_err(|e| image_error(path, format!("{} header: {e}", name(format))))
         }
-        // Uncompressed formats: decoding is cheap and is what catches short pixel data.
+        // PNM and BMP are uncompressed: decoding is cheap and is what catches short pixel data.
+        // TIFF's strips are found through offsets anywhere in the file: decoding checks them.
         _ => decode_rgb_bytes(bytes, path).map(|img| img.dimensions()),
     }
 }
@@ -124,6 +137,8 @@ fn name(format: ImageFormat) -> &'static str {
         ImageFormat::Png => "PNG",
         ImageFormat::Pnm => "PNM",
         ImageFormat::Bmp => "BMP",
+        ImageFormat::WebP => "WebP",
+        ImageFormat::Tiff => "TIFF",
         _ => "image",
     }
 }
@@ -136,7 +151,7 @@ fn checked_format(bytes: &[u8], path: &Path) -> Result<ImageFormat> {
             if bytes.is_empty() {
                 "the file is empty".to_string()
             } else {
-                "unrecognised format: the bytes are not JPEG, PNG, PNM or BMP".to_string()
+                format!("unrecognised format: the bytes are not {SUPPORTED_NAMES}")
             },
         )
     })?;
@@ -144,14 +159,15 @@ fn checked_format(bytes: &[u8], path: &Path) -> Result<ImageFormat> {
         return Err(image_error(
             path,
             format!(
-                "{format:?} is not supported (the bytes must be JPEG, PNG, PNM or BMP, whatever \
-                 the extension)"
+                "{format:?} is not supported (the bytes must be {SUPPORTED_NAMES}, whatever the \
+                 extension)"
             ),
         ));
     }
     let problem = match format {
         ImageFormat::Jpeg => jpeg_truncation(bytes),
         ImageFormat::Png => png_truncation(bytes),
+        ImageFormat::WebP => webp_truncation(bytes),
         _ => None,
     };
     match problem {
@@ -243,6 +259,19 @@ fn png_truncation(b: &[u8]) -> Option<String> {
         }
         i = end;
     }
+}
+
+/// Why a WebP stream is shorter than its RIFF header declares, or `None` when it is not (bytes
+/// after the RIFF chunk are ignored, as after a JPEG's EOI).
+fn webp_truncation(b: &[u8]) -> Option<String> {
+    let size = b.get(4..8)?;
+    let declared = u64::from(u32::from_le_bytes([size[0], size[1], size[2], size[3]])) + 8;
+    (declared > b.len() as u64).then(|| {
+        format!(
+            "the RIFF header declares {declared} bytes, the file has {}",
+            b.len()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -406,6 +435,54 @@ mod tests {
             let e = err(image_dimensions_bytes(cut, Path::new("cut.img")));
             assert!(e.contains("cut.img"), "{format:?}: {e}");
         }
+    }
+
+    #[test]
+    fn webp_and_tiff_round_trip_and_truncated_ones_are_unreadable() {
+        let img = picture();
+        for format in [ImageFormat::WebP, ImageFormat::Tiff] {
+            // Both encoders are lossless: the pixels come back exactly, upright or as stored.
+            let bytes = encode(&img, format);
+            let p = Path::new("x.img");
+            assert_eq!(
+                decode_rgb_bytes(&bytes, p).expect("decode"),
+                img,
+                "{format:?}"
+            );
+            let (up, o) = decode_rgb_upright_bytes(&bytes, p).expect("decode");
+            assert_eq!((o, &up), (1, &img), "{format:?}");
+            for cut in [bytes.len() - 1, bytes.len() * 2 / 3, 10] {
+                let e = err(decode_rgb_bytes(&bytes[..cut], Path::new("cut.img")));
+                assert!(e.contains("cut.img"), "{format:?} cut {cut}: {e}");
+                let e = err(image_dimensions_bytes(&bytes[..cut], Path::new("cut.img")));
+                assert!(e.contains("cut.img"), "{format:?} cut {cut}: {e}");
+            }
+        }
+        // The WebP check names the sizes: RIFF's length field counts the bytes after its first 8.
+        let webp = encode(&img, ImageFormat::WebP);
+        let n = webp.len();
+        assert_eq!(
+            webp_truncation(&webp[..n - 5]),
+            Some(format!(
+                "the RIFF header declares {n} bytes, the file has {}",
+                n - 5
+            ))
+        );
+        assert_eq!(webp_truncation(&[webp.as_slice(), b"tail"].concat()), None);
+    }
+
+    #[test]
+    fn a_webp_header_declaring_huge_pixels_is_an_error_not_an_abort() {
+        // The lossless (VP8L) 48 x 40 picture with its header saying 16384 x 16384 (768 MB of RGB):
+        // after RIFF, WEBP, the chunk name and length, the 0x2F signature and 14 + 14 bits of size.
+        let mut b = encode(&picture(), ImageFormat::WebP);
+        assert_eq!((&b[12..16], b[20]), (&b"VP8L"[..], 0x2F));
+        let bits = u32::from_le_bytes([b[21], b[22], b[23], b[24]]) & !((1 << 28) - 1);
+        b[21..25].copy_from_slice(&(bits | 16383 | (16383 << 14)).to_le_bytes());
+        let e = err(decode_rgb_upright_bytes(&b, Path::new("huge.webp")));
+        // (image-webp finds the sizes inconsistent before allocating; the limit would stop it next.)
+        assert!(e.starts_with("huge.webp: cannot read image: WebP"), "{e}");
+        assert!(decode_rgb_bytes(&b, Path::new("huge.webp")).is_err());
     }
 
     #[test]

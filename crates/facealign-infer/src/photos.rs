@@ -16,8 +16,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::predictor::{Face, PhotoFaces, Predictor};
 
-/// File extensions taken from a folder (case-insensitive).
-pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "ppm", "pgm", "webp"];
+/// File extensions taken from a folder (case-insensitive): those of the formats the reader decodes.
+pub use facealign_core::imageio::IMAGE_EXTENSIONS;
 
 /// The images of `inputs`: a file as given, a folder's image files (by extension) in name order.
 /// A missing input, or no image at all, is an error naming it.

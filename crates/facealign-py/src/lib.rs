@@ -524,8 +524,8 @@ impl Predictor {
     /// Detect the faces in an image and predict their landmarks.
     ///
     /// Args:
-    ///     image: an H×W×3 uint8 RGB NumPy array, or the path of an image file (JPEG, PNG, BMP,
-    ///         PNM; str or os.PathLike).
+    ///     image: an H×W×3 uint8 RGB NumPy array, or the path of an image file (JPEG, PNG, WebP,
+    ///         TIFF, BMP, PNM; str or os.PathLike).
     ///
     /// Returns:
     ///     A list of Face, most confident first (empty when no face is found).
@@ -664,7 +664,7 @@ impl Predictor {
 }
 
 /// Decode an image file to an H×W×3 uint8 RGB array, as ``Predictor.predict`` reads a path
-/// (JPEG, PNG, BMP, PNM; format from the bytes), upright: an EXIF orientation is applied.
+/// (JPEG, PNG, WebP, TIFF, BMP, PNM; format from the bytes), upright: an EXIF orientation is applied.
 ///
 /// Raises:
 ///     FileNotFoundError, OSError: a path that cannot be read or decoded.

@@ -173,6 +173,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     })?;
     let n_faces: usize = results.iter().map(|r| r.faces.len()).sum();
     let n_failed = results.iter().filter(|r| r.error.is_some()).count();
+    let n_images = results.len();
     println!(
         "{} image(s), {} face(s), {} unreadable; model {}, detector {}",
         results.len(),
@@ -191,6 +192,18 @@ pub fn run(a: PredictArgs) -> Result<()> {
     }
     if let Some(d) = &a.draw {
         println!("wrote overlays to {}", d.display());
+    }
+    // Some unreadable images in a folder are reported and the run goes on; none readable at all
+    // (one GIF given by name, a folder of broken files) is a failure a script must see.
+    if n_failed > 0 && n_failed == n_images {
+        bail!(
+            "none of the {n_images} image(s) could be read (each reason is above{})",
+            if a.json.is_some() {
+                " and in the JSON"
+            } else {
+                ""
+            }
+        );
     }
     Ok(())
 }

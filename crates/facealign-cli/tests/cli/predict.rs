@@ -133,6 +133,54 @@ fn a_phone_photo_stored_sideways_is_predicted_upright() {
 }
 
 #[test]
+fn webp_and_tiff_photos_are_read_and_a_run_with_no_readable_image_fails() {
+    // The same pixels as PNG, WebP and TIFF (all three lossless) in one folder: three images, the
+    // same faces at the same points in each.
+    let src = super::repo_root().join("../shared/data/fixtures/dlib/2009_004587.jpg");
+    let img = image::open(&src).unwrap().to_rgb8();
+    let dir = tempdir();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for name in ["a.png", "b.webp", "c.tif"] {
+        img.save(photos.join(name)).unwrap();
+    }
+    let json = dir.path().join("out.json");
+    let text = ok(&[
+        "predict",
+        photos.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("3 image(s), 6 face(s), 0 unreadable"),
+        "{text}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let faces: Vec<_> = (0..3).map(|i| &v["images"][i]["faces"]).collect();
+    assert_eq!(faces[0].as_array().unwrap().len(), 2);
+    assert_eq!((faces[0], faces[0]), (faces[1], faces[2]));
+    // One GIF given by name (a 1x1 header: the format is read from the bytes and refused):
+    // reported in the JSON, and the run fails (exit status 1).
+    let gif = dir.path().join("face.gif");
+    std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+    let e = super::fails(&[
+        "predict",
+        gif.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("face.gif: cannot read image: Gif is not supported")
+            && e.contains("none of the 1 image(s) could be read"),
+        "{e}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["images"][0]["error"].is_string(), "{v}");
+}
+
+#[test]
 fn the_default_detectors_search_with_yunet_where_ultraface_finds_no_face() {
     // An infant in profile (InfAnFace ads-19251_Still070) that UltraFace misses and YuNet finds:
     // predict's default list finds it, and says which detectors searched; UltraFace alone finds

@@ -26,8 +26,8 @@ use crate::error::{Error, Result};
 use crate::sample::{Dataset, ImageSource, Point, Sample};
 use crate::scheme::{Scheme, SchemeId};
 
-/// Image extensions looked for beside a `.pts`, in order of preference (case-insensitive).
-pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "ppm", "bmp"];
+// Image extensions looked for beside a `.pts`, in order of preference (case-insensitive).
+use crate::imageio::IMAGE_EXTENSIONS;
 
 /// Reader for folders of images with `.pts` beside them; `layout_300w` recognises the 300W folders.
 pub struct PtsReader {
@@ -165,7 +165,7 @@ fn find_image(pts_path: &Path) -> Result<PathBuf> {
     };
     found.sort_by_key(|p| (rank(p), p.clone()));
     found.into_iter().next().ok_or_else(|| Error::Image {
-        path: pts_path.with_extension("{jpg,jpeg,png,ppm,bmp}"),
+        path: pts_path.with_extension(format!("{{{}}}", IMAGE_EXTENSIONS.join(","))),
         message: format!(
             "no image beside {} (looked for {})",
             pts_path.display(),
@@ -643,6 +643,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("face.pts") && e.contains("no image"), "{e}");
+        assert!(
+            e.contains("looked for jpg, jpeg, png, webp, tif, tiff, ppm, pgm, pnm, bmp"),
+            "{e}"
+        );
+        // A WebP or TIFF beside it is found; a JPEG is preferred to both.
+        for (names, found) in [
+            (&["face.tif"][..], "face.tif"),
+            (&["face.webp", "face.tif"][..], "face.webp"),
+            (&["face.tif", "face.webp", "face.jpg"][..], "face.jpg"),
+        ] {
+            for n in names {
+                std::fs::write(dir.path().join(n), b"not decoded here").unwrap();
+            }
+            let image = find_image(&dir.path().join("face.pts")).unwrap();
+            assert_eq!(image.file_name().unwrap(), found);
+        }
+        for n in ["face.tif", "face.webp", "face.jpg"] {
+            std::fs::remove_file(dir.path().join(n)).unwrap();
+        }
         // 3 points: no scheme.
         std::fs::write(
             dir.path().join("face.pts"),

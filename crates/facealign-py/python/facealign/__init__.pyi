@@ -106,7 +106,7 @@ class Predictor:
         """Threads per network run."""
 
 def load_image(path: Union[str, "os.PathLike[str]"]) -> npt.NDArray[np.uint8]:
-    """Decode an image file (JPEG, PNG, BMP, PNM) to an H x W x 3 uint8 RGB array, as
+    """Decode an image file (JPEG, PNG, WebP, TIFF, BMP, PNM) to an H x W x 3 uint8 RGB array, as
     ``Predictor.predict`` reads a path: upright, with its EXIF orientation applied (a phone
     photo stored sideways). Raises FileNotFoundError / OSError."""
 
