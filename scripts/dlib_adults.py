@@ -17,7 +17,6 @@ Needs dlib and its model (a throw-away virtualenv, as scripts/dlib_infants.py):
 """
 import json
 import math
-import os
 import statistics
 import sys
 
@@ -28,34 +27,7 @@ from PIL import Image
 import face_recognition_models
 
 import dlib_infants  # scripts/dlib_infants.py: the same detector, face matching and NME
-import shape_bias  # scripts/shape_bias.py, beside this file
-
-PARTS = {'jaw': range(0, 17), 'brows': range(17, 27), 'nose': range(27, 36), 'eyes': range(36, 48),
-         'mouth': range(48, 68)}
-
-
-def faces(spec):
-    """(id as `facealign eval --predictions` names it, image path, 68 true points in image pixels)."""
-    kind, path = spec.split(':', 1)
-    if kind == 'dlib':
-        root = os.path.dirname(path)
-        for i, pts in shape_bias.dlib_truth(path).items():
-            yield i, os.path.join(root, i.split('#')[0]), pts
-    elif kind == 'pts':
-        for name in sorted(os.listdir(path)):
-            stem, ext = os.path.splitext(name)
-            if ext.lower() in ('.jpg', '.jpeg', '.png', '.ppm') and os.path.exists(os.path.join(path, stem + '.pts')):
-                yield name, os.path.join(path, name), shape_bias.pts_truth(os.path.join(path, name))
-    elif kind == 'coco':
-        d = json.load(open(path))
-        names = {i['id']: i['file_name'] for i in d['images']}
-        for a in d['annotations']:
-            k = a['keypoints']
-            name = names[a['image_id']]
-            yield name, os.path.join(os.path.dirname(path), name), [(k[3 * i], k[3 * i + 1]) for i in range(68)]
-    else:
-        sys.exit(f'{spec}: only dlib:, pts: and coco: specs')
-
+from shape_bias import PARTS, faces  # scripts/shape_bias.py, beside this file: the fixture faces by eval's ids
 
 def part_nme(p, g, part):
     """Mean error of the points of `part`, % of the outer-eye distance."""

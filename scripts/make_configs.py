@@ -446,16 +446,12 @@ fast_restart('r3', 4, 2, 'adult68-fast', ADULT68_96_DLIB, 'adult68-heatmap-lite'
 fast_restart('r4', 3, 1, 'runs/adult68/mnv2w025_kd_96r3-s0', ADULT68_96_DLIB, 'adult68-heatmap-lite', FT1_OPTIM)
 # Session 28: a third restart, longer and at the higher peak again (6 epochs at 3e-4 from the shipped kd_96r4 run).
 fast_restart('r5', 6, 2, 'runs/adult68/mnv2w025_kd_96r4-s0', ADULT68_96_DLIB, 'adult68-heatmap-lite')
-# Session 30: AFLW's teacher eyes placed on AFLW's hand-annotated eye corners (scripts/snap_teacher_eyes.py writes
-# runs/teacher_snap), with session 27's `fixc` run (same start, data and schedule, teacher eyes as dlib drew them)
-# as its control.
-write('configs/adult68/heatmap_sep_star_96eyes.toml', 'adult68-heatmap-sep-star-96eyes',
-      adult_head(2, 2, 'init_from = "adult68-heatmap-lite"'),
-      ADULT68_96_DLIB.replace('coco:runs/teacher_dlib/aflw/dlib68.json', 'coco:runs/teacher_snap/aflw/dlib68.json'),
-      'heatmap_sep', 'star_virtual', FT1_OPTIM)
-# Session 30, second run: only the eyes' widths taken from AFLW's corners (`--width-only`, runs/teacher_snapw), after the
-# first run showed that AFLW's corners sit higher than the iBUG convention's.
-write('configs/adult68/heatmap_sep_star_96eyesw.toml', 'adult68-heatmap-sep-star-96eyesw',
-      adult_head(2, 2, 'init_from = "adult68-heatmap-lite"'),
-      ADULT68_96_DLIB.replace('coco:runs/teacher_dlib/aflw/dlib68.json', 'coco:runs/teacher_snapw/aflw/dlib68.json'),
-      'heatmap_sep', 'star_virtual', FT1_OPTIM)
+# Session 30: AFLW's teacher eyes placed on AFLW's hand-annotated eye corners (`eyes`: scripts/snap_teacher_eyes.py
+# writes runs/teacher_snap), then only their widths taken from them (`eyesw`: `--width-only`, runs/teacher_snapw)
+# after the first run showed that AFLW's corners sit higher than the iBUG convention's; session 27's `fixc` run (same
+# start, data and schedule, teacher eyes as dlib drew them) is their control.
+for tag, teacher in (('eyes', 'teacher_snap'), ('eyesw', 'teacher_snapw')):
+    write(f'configs/adult68/heatmap_sep_star_96{tag}.toml', f'adult68-heatmap-sep-star-96{tag}',
+          adult_head(2, 2, 'init_from = "adult68-heatmap-lite"'),
+          ADULT68_96_DLIB.replace('coco:runs/teacher_dlib/aflw/dlib68.json', f'coco:runs/{teacher}/aflw/dlib68.json'),
+          'heatmap_sep', 'star_virtual', FT1_OPTIM)

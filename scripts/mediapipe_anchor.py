@@ -231,13 +231,13 @@ def infants(tool, folder, found_out=None, per_face=None, ours=None):
 
 def adults(tool, ours_path, specs):
     import json
-    import dlib_adults  # the same face list and ids as `facealign eval --predictions`
+    import shape_bias  # the same face list and ids as `facealign eval --predictions`
     ours_file = json.load(open(ours_path))
     ours = {f['id']: f for f in ours_file['images']}
     model = ours_file.get('model', 'model')
     rows, cache = [], {}
     for spec in specs:
-        for fid, image, g in dlib_adults.faces(spec):
+        for fid, image, g in shape_bias.faces(spec):
             if fid not in ours:
                 sys.exit(f'{ours_path}: no face `{fid}` (run facealign eval --predictions on the same specs)')
             if image not in cache:

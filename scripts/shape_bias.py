@@ -49,6 +49,33 @@ def pts_truth(image):
     return [(v[2 * i] - 1, v[2 * i + 1] - 1) for i in range(len(v) // 2)]  # 1-based → image_px
 
 
+PARTS = {'jaw': range(0, 17), 'brows': range(17, 27), 'nose': range(27, 36), 'eyes': range(36, 48),
+         'mouth': range(48, 68)}
+
+
+def faces(spec):
+    """(id as `facealign eval --predictions` names it, image path, 68 true points in image pixels)."""
+    kind, path = spec.split(':', 1)
+    if kind == 'dlib':
+        root = os.path.dirname(path)
+        for i, pts in dlib_truth(path).items():
+            yield i, os.path.join(root, i.split('#')[0]), pts
+    elif kind == 'pts':
+        for name in sorted(os.listdir(path)):
+            stem, ext = os.path.splitext(name)
+            if ext.lower() in ('.jpg', '.jpeg', '.png', '.ppm') and os.path.exists(os.path.join(path, stem + '.pts')):
+                yield name, os.path.join(path, name), pts_truth(os.path.join(path, name))
+    elif kind == 'coco':
+        d = json.load(open(path))
+        names = {i['id']: i['file_name'] for i in d['images']}
+        for a in d['annotations']:
+            k = a['keypoints']
+            name = names[a['image_id']]
+            yield name, os.path.join(os.path.dirname(path), name), [(k[3 * i], k[3 * i + 1]) for i in range(68)]
+    else:
+        sys.exit(f'{spec}: only dlib:, pts: and coco: specs')
+
+
 def widths(p):
     iod = math.dist(p[36], p[45])
     return (math.dist(p[0], p[16]) / iod, math.dist(p[3], p[13]) / iod, math.dist(p[17], p[26]) / iod)

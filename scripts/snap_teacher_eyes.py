@@ -18,8 +18,9 @@ own corner axis, about its own midpoint, to the hand corners' distance:
 
     python3 scripts/snap_teacher_eyes.py --width-only runs/teacher_dlib/aflw/dlib68.json runs/teacher_snapw/aflw/dlib68.json
 
-Writes the COCO file (same layout, `teacher = "dlib-own-box, eyes on AFLW corners"`) and a link to the
-shared crops beside it; prints how far the eye points moved.
+Writes the COCO file (same layout, `teacher = "dlib-own-box, eyes on AFLW corners"`, or "..., eye widths
+from AFLW corners") and a link to the shared crops beside it; prints the teacher's corner offsets
+before the move and how far the eye points moved.
 """
 import json
 import math
@@ -51,9 +52,8 @@ def snap(points, truth, width_only=False):
         if truth[ha][2] <= 0 or truth[hb][2] <= 0:
             continue
         m, u, n, d = frame(points[ta], points[tb])
-        m2, u2, n2, d2 = frame(truth[ha][:2], truth[hb][:2])
-        if width_only:
-            m2, u2, n2 = m, u, n
+        hand = frame(truth[ha][:2], truth[hb][:2])
+        m2, u2, n2, d2 = (m, u, n, hand[3]) if width_only else hand
         if d < 1e-6 or d2 < 1e-6:
             continue
         for k in idx:
@@ -65,12 +65,17 @@ def snap(points, truth, width_only=False):
     return out, moved
 
 
+def pt(kp, i):
+    """Point `i` of a COCO keypoint list (x, y, v, ...)."""
+    return kp[3 * i], kp[3 * i + 1]
+
+
 def corner_offsets(teacher, truth, max_yaw=30.0):
     """Before snapping: on the faces up to `max_yaw` with all four hand eye corners annotated, how far
     each teacher corner lies from its hand corner, in % of the hand outer-eye distance: mean distance,
     mean offset along the outer-eye axis (toward the image's right) and across it (downward), and the
     mean ratio of hand to teacher eye width."""
-    pairs = [(36, 6), (39, 8), (42, 9), (45, 11)]
+    pairs = [(c, j) for _, corners, hand in EYES for c, j in zip(corners, hand)]
     rows = {c: ([], [], []) for c, _ in pairs}
     widths, n = [], 0
     for ann in teacher['annotations']:
@@ -81,18 +86,16 @@ def corner_offsets(teacher, truth, max_yaw=30.0):
         if any(h[3 * j + 2] <= 0 for _, j in pairs):
             continue
         n += 1
-        o1, o2 = (h[18], h[19]), (h[33], h[34])
-        iod = math.dist(o1, o2)
-        u = ((o2[0] - o1[0]) / iod, (o2[1] - o1[1]) / iod)
+        # The hand outer corners: the right eye's first, the left eye's second.
+        _, u, across, iod = frame(pt(h, EYES[0][2][0]), pt(h, EYES[1][2][1]))
         for c, j in pairs:
-            dx, dy = h[3 * j] - k[3 * c], h[3 * j + 1] - k[3 * c + 1]
+            dx, dy = (a - b for a, b in zip(pt(h, j), pt(k, c)))
             d, x, y = rows[c]
             d.append(100 * math.hypot(dx, dy) / iod)
             x.append(100 * (dx * u[0] + dy * u[1]) / iod)
-            y.append(100 * (-dx * u[1] + dy * u[0]) / iod)
-        for (a, b), (ha, hb) in (((36, 39), (6, 8)), ((42, 45), (9, 11))):
-            widths.append(math.dist((h[3 * ha], h[3 * ha + 1]), (h[3 * hb], h[3 * hb + 1]))
-                          / math.dist((k[3 * a], k[3 * a + 1]), (k[3 * b], k[3 * b + 1])))
+            y.append(100 * (dx * across[0] + dy * across[1]) / iod)
+        for _, (a, b), (ha, hb) in EYES:
+            widths.append(math.dist(pt(h, ha), pt(h, hb)) / math.dist(pt(k, a), pt(k, b)))
     print(f'before: {n} faces up to {max_yaw:g} deg of yaw with the four hand eye corners; hand corner - teacher corner, '
           '% of the outer-eye distance (distance, along the eye line, downward):')
     for c, j in pairs:
@@ -114,7 +117,7 @@ def main():
     shifts, eyes = [], 0
     for ann in teacher['annotations']:
         kp = ann['keypoints']
-        pts = [(kp[3 * k], kp[3 * k + 1]) for k in range(68)]
+        pts = [pt(kp, k) for k in range(68)]
         t = truth[ann['id']]
         new, moved = snap(pts, [(t[3 * j], t[3 * j + 1], t[3 * j + 2]) for j in range(19)], width_only)
         eyes += moved
