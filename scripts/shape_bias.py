@@ -54,8 +54,17 @@ PARTS = {'jaw': range(0, 17), 'brows': range(17, 27), 'nose': range(27, 36), 'ey
 
 
 def faces(spec):
-    """(id as `facealign eval --predictions` names it, image path, 68 true points in image pixels)."""
+    """(id as `facealign eval --predictions` names it, image path, 68 true points in image pixels);
+    a final `#origin=N` (facealign's data spec: the file's top-left pixel centre is N) moves the
+    points as facealign does (`.pts` are 1-based by convention, the other formats 0-based)."""
     kind, path = spec.split(':', 1)
+    path, _, origin = path.partition('#origin=')
+    shift = float(origin) - (1.0 if kind == 'pts' else 0.0) if origin else 0.0
+    for fid, image, pts in _faces(kind, path, spec):
+        yield fid, image, [(x - shift, y - shift) for x, y in pts]
+
+
+def _faces(kind, path, spec):
     if kind == 'dlib':
         root = os.path.dirname(path)
         for i, pts in dlib_truth(path).items():

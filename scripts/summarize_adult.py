@@ -22,7 +22,7 @@ for path in sorted(glob.glob('runs/adult/*/adult.json')):
     config, seed = name.rsplit('-s', 1)
     rows = {r['subset']: r for r in json.load(open(path))[0]['rows']}
     val = next(r for r in json.load(open(os.path.join(d, 'val.json')))[0]['rows'] if r['subset'] == 'all')
-    per = {label: next(r['nme'] for k, r in rows.items() if k.endswith(key)) for key, label in SOURCES}
+    per = {label: next(r['nme'] for k, r in rows.items() if key in k) for key, label in SOURCES}
     runs[config].append((val, rows['all'], per, times.get(name)))
 
 table(['config', 'seeds', 'teacher val NME %', 'adult NME %', 'adult FR@0.10 %', 'adult AUC@0.10', 'wall-clock per run (s)'],

@@ -31,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Datasets: inspect a data spec FORMAT:PATH[#SUBSET].
+    /// Datasets: inspect a data spec FORMAT:PATH[#SUBSET][#origin=0|1].
     #[command(subcommand)]
     Data(DataCmd),
     /// The PCA shape model (Active Shape Model / Smooth-Faces).
@@ -55,7 +55,7 @@ enum Command {
 enum DataCmd {
     /// Count samples, points and subsets; check images and coordinates; draw overlays.
     Inspect {
-        /// Data spec FORMAT:PATH[#SUBSET], e.g. pts:../shared/data/infanface/train
+        /// Data spec FORMAT:PATH[#SUBSET][#origin=0|1], e.g. pts:../shared/data/infanface/train
         spec: String,
         /// Write overlay PNGs (points coloured by group) into this folder.
         #[arg(long)]

@@ -17,7 +17,7 @@ pub struct EvalArgs {
     /// written by --predictions. Default: the shipped model for the data's landmark scheme.
     #[arg(long)]
     model: Option<String>,
-    /// Data spec FORMAT:PATH[#SUBSET]. Several specs (same landmark scheme) are scored as one
+    /// Data spec FORMAT:PATH[#SUBSET][#origin=0|1]. Several specs (same landmark scheme) are scored as one
     /// set, with one table row per spec.
     #[arg(long, num_args = 1.., required = true)]
     data: Vec<String>,

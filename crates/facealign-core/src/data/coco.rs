@@ -10,10 +10,11 @@
 //!   e.g. `001/imgs/000006.jpg`) and must exist.
 //! - The scheme is chosen by N (68 iBUG, 98 WFLW, 29 COFW, 19 AFLW, 5); all annotations must
 //!   have the same N.
-//! - Coordinates are taken as they are, as image_px. Caveat (not corrected): mmpose copies the
-//!   source annotations verbatim, so its 300W/300VW files carry the 1-based `.pts` values (the
-//!   300VW fixture's keypoints equal its `.pts` files); they sit 1 px right/down of the 0-based
-//!   convention, like every PyTorch pipeline trained on them.
+//! - Coordinates are taken as they are, as image_px (COCO's origin 0). mmpose copies the source
+//!   annotations verbatim, so its 300W/300VW files carry the 1-based `.pts` values (the 300VW
+//!   fixture's keypoints equal its `.pts` files): 1 px right of and below the 0-based convention.
+//!   Read such a file as `coco:FILE.json#origin=1` (`DataSpec`) to place its points where `pts:`
+//!   places the `.pts` they came from; a model trained on mmpose's copies learned the same offset.
 //! - Visibility `v`: COCO's 0 = not labelled, 1 = labelled but not visible, 2 = visible. mmpose's
 //!   COFW file uses 1/2 that way, while its other face files write 1 for every point meaning only
 //!   "labelled". So occlusion is stored (`occluded = Some`, `v == 1` -> occluded) only when the

@@ -39,6 +39,9 @@ impl super::Reader for CofwReader {
     fn format(&self) -> &'static str {
         "cofw"
     }
+    fn origin(&self) -> u8 {
+        1 // MATLAB
+    }
     fn read(&self, path: &Path) -> Result<Dataset> {
         let (split, samples) = read_cofw_mat(path)?;
         let mut subsets = BTreeMap::new();

@@ -1,7 +1,12 @@
-//! Dataset readers and the data spec `FORMAT:PATH[#SUBSET]` used everywhere on the CLI.
+//! Dataset readers and the data spec `FORMAT:PATH[#SUBSET][#origin=0|1]` used everywhere on the
+//! CLI.
 //!
 //! Every reader returns landmarks in image_px (0-based pixels); formats that store 1-based
-//! coordinates (`.pts`) are converted on read.
+//! coordinates (`.pts`, COFW's MATLAB file) are converted on read ([`Reader::origin`]). A file
+//! written in the other convention than its format's says so with `#origin=`: mmpose's 300W and
+//! 300VW COCO files copy the 1-based `.pts` values verbatim (the 300VW fixture's keypoints equal
+//! its `.pts` files), so `coco:test_300w.json#origin=1` reads them 1 px up and left of their
+//! stored values, as `pts:` reads the `.pts` they came from.
 //!
 //! Absurd coordinates are rejected on read with an error naming the file and line or field: the
 //! readers do not decode images, so the bound is absolute, [`MAX_COORD`] (landmarks and box
@@ -42,6 +47,11 @@ pub trait Reader {
     fn format(&self) -> &'static str;
     /// Read every sample under `path` (a file or a folder, depending on the format).
     fn read(&self, path: &Path) -> Result<Dataset>;
+    /// The coordinate of the top-left pixel's centre in the format's files by convention (0, or 1
+    /// for MATLAB-style `.pts` and COFW), which `read` subtracts.
+    fn origin(&self) -> u8 {
+        0
+    }
 }
 
 /// All readers, by format name.
@@ -61,16 +71,33 @@ pub fn reader(format: &str) -> Option<Box<dyn Reader>> {
 /// Format names accepted in a data spec.
 pub const FORMATS: [&str; 7] = ["pts", "300w", "cofw", "wflw", "mtfl", "dlib", "coco"];
 
-/// A parsed data spec: `FORMAT:PATH[#SUBSET]`; `#@FILE` keeps the samples whose ids are listed in FILE.
+/// A parsed data spec: `FORMAT:PATH[#SUBSET][#origin=0|1]`; `#@FILE` keeps the samples whose ids
+/// are listed in FILE; `#origin=N` says that the file's coordinates put the top-left pixel's
+/// centre at N, whatever its format's convention ([`Reader::origin`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataSpec {
     pub format: String,
     pub path: PathBuf,
     pub subset: Option<String>,
+    pub origin: Option<u8>,
+}
+
+/// `rest` without a final `#origin=N` segment, and N (an error for a value other than 0 or 1).
+fn split_origin(rest: &str) -> std::result::Result<(&str, Option<u8>), String> {
+    match rest.rsplit_once('#') {
+        Some((head, tail)) if tail.starts_with("origin=") => match &tail["origin=".len()..] {
+            "0" => Ok((head, Some(0))),
+            "1" => Ok((head, Some(1))),
+            v => Err(format!(
+                "`#origin={v}`: the origin is 0 (0-based pixel centres) or 1 (1-based, as `.pts`)"
+            )),
+        },
+        _ => Ok((rest, None)),
+    }
 }
 
 impl DataSpec {
-    /// Parse `FORMAT:PATH[#SUBSET]`.
+    /// Parse `FORMAT:PATH[#SUBSET][#origin=0|1]` (the two suffixes in either order).
     pub fn parse(spec: &str) -> Result<DataSpec> {
         let err = |message: String| Error::Spec {
             spec: spec.to_string(),
@@ -88,10 +115,15 @@ impl DataSpec {
                 FORMATS.join(", ")
             )));
         }
+        let (rest, origin) = split_origin(rest).map_err(&err)?;
         let (path, subset) = match rest.rsplit_once('#') {
             Some((p, s)) if !s.is_empty() => (p, Some(s.to_string())),
             Some((p, _)) => (p, None),
             None => (rest, None),
+        };
+        let (path, origin) = match origin {
+            Some(o) => (path, Some(o)),
+            None => split_origin(path).map_err(&err)?,
         };
         if path.is_empty() {
             return Err(err("the path is empty".into()));
@@ -105,6 +137,7 @@ impl DataSpec {
             format: format.to_string(),
             path: PathBuf::from(path),
             subset,
+            origin,
         })
     }
 
@@ -119,7 +152,25 @@ impl DataSpec {
         }
         let mut ds = reader.read(&self.path)?;
         ds.source = format!("{}:{}", self.format, self.path.display());
+        if let Some(o) = self.origin {
+            ds.source.push_str(&format!("#origin={o}"));
+        }
         ds.ensure_not_empty()?;
+        if let Some(origin) = self.origin {
+            // The reader subtracted its format's origin; the file's own is `origin`.
+            let shift = f32::from(origin) - f32::from(reader.origin());
+            if shift != 0.0 {
+                for s in &mut ds.samples {
+                    for p in &mut s.landmarks {
+                        *p = [p[0] - shift, p[1] - shift];
+                    }
+                    if let Some(b) = &mut s.bbox {
+                        b.x -= shift;
+                        b.y -= shift;
+                    }
+                }
+            }
+        }
         match &self.subset {
             Some(s) if s.starts_with('@') => ds.select_ids(Path::new(&s[1..])),
             Some(s) => ds.select_subset(s),
@@ -133,6 +184,9 @@ impl std::fmt::Display for DataSpec {
         write!(f, "{}:{}", self.format, self.path.display())?;
         if let Some(s) = &self.subset {
             write!(f, "#{s}")?;
+        }
+        if let Some(o) = self.origin {
+            write!(f, "#origin={o}")?;
         }
         Ok(())
     }
@@ -157,5 +211,91 @@ mod tests {
         );
         let ok = DataSpec::parse("mtfl:train.txt#@ids.txt").expect("a list file is fine");
         assert_eq!(ok.subset.as_deref(), Some("@ids.txt"));
+    }
+
+    #[test]
+    fn origin_suffix_parses_in_either_order_and_round_trips() {
+        for spec in [
+            "coco:a.json#origin=1",
+            "coco:a.json#train#origin=1",
+            "coco:a.json#origin=1#train",
+            "pts:dir#@ids.txt#origin=0",
+        ] {
+            let d = DataSpec::parse(spec).unwrap();
+            assert_eq!(
+                d.path,
+                PathBuf::from(if spec.starts_with("pts") {
+                    "dir"
+                } else {
+                    "a.json"
+                })
+            );
+            assert!(d.origin.is_some(), "{spec}");
+            assert_eq!(DataSpec::parse(&d.to_string()).unwrap(), d, "{spec}");
+        }
+        let d = DataSpec::parse("coco:a.json#origin=1#train").unwrap();
+        assert_eq!((d.subset.as_deref(), d.origin), (Some("train"), Some(1)));
+        assert_eq!(d.to_string(), "coco:a.json#train#origin=1");
+        assert_eq!(DataSpec::parse("coco:a.json").unwrap().origin, None);
+        let err = DataSpec::parse("coco:a.json#origin=2")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "data spec `coco:a.json#origin=2`: `#origin=2`: the origin is 0 (0-based pixel centres) \
+             or 1 (1-based, as `.pts`)"
+        );
+    }
+
+    /// mmpose's 300VW file copies its `.pts` values: read with `#origin=1` it gives exactly what
+    /// `pts:` gives for those `.pts` (each value 1 less than stored); `origin=0` on a `.pts` folder
+    /// undoes the reader's conversion.
+    #[test]
+    fn origin_one_reads_mmpose_300vw_as_its_pts_files() {
+        let root = crate::test_support::shared("data/fixtures/mmpose/300vw");
+        let json = root.join("anno_300vw.json");
+        let stored = load(&format!("coco:{}", json.display())).unwrap();
+        let moved = load(&format!("coco:{}#origin=1", json.display())).unwrap();
+        assert_eq!(moved.samples.len(), 3);
+        // The 300VW frames' .pts, read by the pts reader from a folder that holds the image beside it.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::copy(root.join("001/annot/000006.pts"), dir.join("000006.pts")).unwrap();
+        std::fs::copy(root.join("001/imgs/000006.jpg"), dir.join("000006.jpg")).unwrap();
+        let pts = load(&format!("pts:{}", dir.display())).unwrap();
+        let raw = load(&format!("pts:{}#origin=0", dir.display())).unwrap();
+        // Equal up to f32 rounding (the readers subtract in f64 or f32).
+        let close = |a: &[crate::sample::Point], b: &[crate::sample::Point]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(p, q)| (p[0] - q[0]).abs() < 1e-4 && (p[1] - q[1]).abs() < 1e-4)
+        };
+        assert_eq!(moved.samples[0].id, "001/imgs/000006.jpg");
+        assert_eq!(stored.samples[0].landmarks[0], [743.224, 197.764]);
+        assert!(close(
+            &moved.samples[0].landmarks[..1],
+            &[[742.224, 196.764]]
+        ));
+        assert!(close(
+            &moved.samples[0].landmarks,
+            &pts.samples[0].landmarks
+        ));
+        assert!(close(
+            &raw.samples[0].landmarks,
+            &stored.samples[0].landmarks
+        ));
+        for (s, m) in stored.samples.iter().zip(&moved.samples) {
+            let down: Vec<_> = s
+                .landmarks
+                .iter()
+                .map(|a| [a[0] - 1.0, a[1] - 1.0])
+                .collect();
+            assert_eq!(down, m.landmarks);
+            assert_eq!(
+                s.bbox.map(|b| (b.x - 1.0, b.y - 1.0, b.w, b.h)),
+                m.bbox.map(|b| (b.x, b.y, b.w, b.h))
+            );
+        }
     }
 }

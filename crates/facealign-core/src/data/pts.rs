@@ -43,6 +43,10 @@ impl super::Reader for PtsReader {
         }
     }
 
+    fn origin(&self) -> u8 {
+        1 // the 300-W convention
+    }
+
     fn read(&self, path: &Path) -> Result<Dataset> {
         if !path.is_dir() {
             return Err(Error::Spec {
