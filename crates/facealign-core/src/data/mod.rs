@@ -152,11 +152,8 @@ impl DataSpec {
         }
         let mut ds = reader.read(&self.path)?;
         ds.source = format!("{}:{}", self.format, self.path.display());
-        if let Some(o) = self.origin {
-            ds.source.push_str(&format!("#origin={o}"));
-        }
-        ds.ensure_not_empty()?;
         if let Some(origin) = self.origin {
+            ds.source.push_str(&format!("#origin={origin}"));
             // The reader subtracted its format's origin; the file's own is `origin`.
             let shift = f32::from(origin) - f32::from(reader.origin());
             if shift != 0.0 {
@@ -171,6 +168,7 @@ impl DataSpec {
                 }
             }
         }
+        ds.ensure_not_empty()?;
         match &self.subset {
             Some(s) if s.starts_with('@') => ds.select_ids(Path::new(&s[1..])),
             Some(s) => ds.select_subset(s),
