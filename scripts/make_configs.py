@@ -477,3 +477,13 @@ for tag, augment in ANNEAL.items():
           adult_head(2, 1, 'init_from = "adult68-heatmap-lite"'),
           ADULT68_96_DLIB.replace('rotation = { p = 0.8, max = 45.0 }\n', augment),
           'heatmap_sep', 'star_virtual', FT1_OPTIM)
+# Session 32: the second model of a cascade (`--refine-model`). `calm` (the gain from the ground-truth box) but every
+# face cropped as the refinement pass crops it: around the shipped model's prediction, aligned with its eye line
+# (`crop_model`, held-out faces too), so that it learns on the crops it will see behind the shipped first model.
+CASCADE = ADULT68_96_DLIB.replace('rotation = { p = 0.8, max = 45.0 }\n', ANNEAL['calm'])
+CASCADE = CASCADE.replace('  "coco:../shared/data/aflw/train.json#@configs/aflw/trainval_ids.txt",',
+                          '  { spec = "coco:../shared/data/aflw/train.json#@configs/aflw/trainval_ids.txt" },')
+CASCADE = CASCADE.replace(' },\n', ', crop_model = "adult68-heatmap-lite" },\n')
+assert CASCADE.count('crop_model') == 4, CASCADE
+write('configs/adult68/heatmap_sep_star_96casc.toml', 'adult68-heatmap-sep-star-96casc',
+      adult_head(2, 1, 'init_from = "adult68-heatmap-lite"'), CASCADE, 'heatmap_sep', 'star_virtual', FT1_OPTIM)

@@ -4,7 +4,7 @@
 # one) on each model's training faces, and point
 # models/defaults.toml at the better 68-point and 5-point model (lower validation NME).
 # Usage (repository root, after scripts/run_experiments.sh main and scripts/run_adult.sh):
-#   scripts/ship_models.sh [all|adult|aflw|adult68|adult5|adult68-fast|infant68-heatmap|adult68-heatmap|adult68-heatmap-lite|infant68-heatmap-lite]
+#   scripts/ship_models.sh [all|adult|aflw|adult68|adult5|adult68-fast|infant68-heatmap|adult68-heatmap|adult68-heatmap-lite|infant68-heatmap-lite|adult68-refine]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${FACEALIGN:-./target/release/facealign}
@@ -342,4 +342,13 @@ if [ -n "$ilite" ] && { [ "$what" = all ] || [ "$what" = infant68-heatmap-lite ]
   echo "infant68-heatmap-lite <- $ilite"
   $B model export "$ilite" models/infant68-heatmap-lite.safetensors
   calibrate_defaults models/infant68-heatmap-lite.safetensors pts:../shared/data/infanface/train
+fi
+# Issue 13 (session 32): adult68-refine = the second model of a cascade behind adult68-heatmap-lite: the default
+# fine-tuned with calm augmentation on crops around the default's own predictions (configs/adult68/
+# heatmap_sep_star_96casc.toml, `crop_model`). It crops from a shape, not a detector box: no calibration.
+casc=runs/adult68/heatmap_sep_star_96casc-s0
+if [ -f "$casc/best.safetensors" ] && { [ "$what" = all ] || [ "$what" = adult68-refine ]; }; then
+  echo "adult68-refine <- $casc"
+  $B model export "$casc" models/adult68-refine.safetensors
+  grep -q '^\[refine\]' models/defaults.toml || printf '\n[refine]\nibug68 = "adult68-refine"\n' >> models/defaults.toml
 fi

@@ -322,24 +322,54 @@ pub fn crop_from_landmarks(points: &[Point], spec: &CropSpec) -> Result<Affine2>
 /// roll at inference). Non-finite points are ignored.
 pub fn crop_aligned_to_shape(points: &[Point], roll: f64, spec: &CropSpec) -> Result<Affine2> {
     spec.validate()?;
-    if !roll.is_finite() {
-        return Err(Error::invalid("roll", format!("{roll} is not finite")));
+    AlignedSquare::around(points, roll)?.crop(spec)
+}
+
+/// The square a refinement pass crops around a shape ([`crop_aligned_to_shape`]), kept apart
+/// from the crop protocol: the extents' centre and side `max(w, h)` of the shape turned by
+/// `−roll` (image_px turned about the origin), before the protocol's `enlarge`. A training face
+/// may carry one (`Sample::crop_square`, from a first model's prediction) so that a cascade's
+/// second model learns on the crops it will see.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlignedSquare {
+    /// Centre of the turned shape's extents (in the turned frame).
+    pub center: [f64; 2],
+    /// `max(w, h)` of the turned shape's extents.
+    pub side: f64,
+    /// The eye-line angle the image is turned back by (radians).
+    pub roll: f64,
+}
+
+impl AlignedSquare {
+    /// The square around `points` (non-finite ones ignored) turned by `−roll`.
+    pub fn around(points: &[Point], roll: f64) -> Result<AlignedSquare> {
+        if !roll.is_finite() {
+            return Err(Error::invalid("roll", format!("{roll} is not finite")));
+        }
+        let level = Affine2::rotation(-roll);
+        let turned: Vec<Point> = points
+            .iter()
+            .filter(|p| p[0].is_finite() && p[1].is_finite())
+            .map(|&p| level.apply(p))
+            .collect();
+        let bbox = BoxXywh::around(&turned)
+            .ok_or_else(|| Error::invalid("landmarks", "no finite landmark to crop around"))?;
+        let c = bbox.center();
+        Ok(AlignedSquare {
+            center: [f64::from(c[0]), f64::from(c[1])],
+            side: f64::from(bbox.w.max(bbox.h)),
+            roll,
+        })
     }
-    let level = Affine2::rotation(-roll);
-    let turned: Vec<Point> = points
-        .iter()
-        .filter(|p| p[0].is_finite() && p[1].is_finite())
-        .map(|&p| level.apply(p))
-        .collect();
-    let bbox = BoxXywh::around(&turned)
-        .ok_or_else(|| Error::invalid("landmarks", "no finite landmark to crop around"))?;
-    let c = bbox.center();
-    let side = f64::from(bbox.w.max(bbox.h)) * f64::from(spec.enlarge);
-    Ok(level.then(&crop_from_square(
-        [f64::from(c[0]), f64::from(c[1])],
-        side,
-        spec.size,
-    )?))
+
+    /// image_px → crop_px of `spec` (side × `spec.enlarge`, aligned with the eye line).
+    pub fn crop(&self, spec: &CropSpec) -> Result<Affine2> {
+        Ok(Affine2::rotation(-self.roll).then(&crop_from_square(
+            self.center,
+            self.side * f64::from(spec.enlarge),
+            spec.size,
+        )?))
+    }
 }
 
 /// The face of `sample` seen in a photo turned by `degrees` (clockwise on screen): a square view
@@ -748,6 +778,48 @@ mod tests {
             let p = f.apply([x, y]);
             prop_assert!((p[0] - (size as f32 - 1.0 - x)).abs() < 1e-3 && p[1] == y);
         }
+    }
+
+    #[test]
+    fn an_aligned_square_keeps_the_shape_apart_from_the_crop_protocol() {
+        // Extents x 30..70, y 40..80 at zero roll: centre (50, 60), side max(40, 40) = 40.
+        let pts: Vec<Point> = vec![[30.0, 40.0], [70.0, 40.0], [50.0, 60.0], [50.0, 80.0]];
+        let sq = AlignedSquare::around(&pts, 0.0).unwrap();
+        assert_eq!((sq.center, sq.side, sq.roll), ([50.0, 60.0], 40.0, 0.0));
+        // At 96 px and enlarge 1.25 the crop is 50 image px wide: scale 96 / 50, and the centre
+        // lands on crop_px (96 − 1) / 2.
+        let spec = CropSpec {
+            size: 96,
+            enlarge: 1.25,
+        };
+        let t = sq.crop(&spec).unwrap();
+        assert!((t.m[0][0] - 96.0 / 50.0).abs() < 1e-12 && t.m[0][1].abs() < 1e-12);
+        let c = t.apply([50.0, 60.0]);
+        assert!(
+            (c[0] - 47.5).abs() < 1e-4 && (c[1] - 47.5).abs() < 1e-4,
+            "{c:?}"
+        );
+        // The same crop as crop_aligned_to_shape at any roll, bit for bit, and the side is
+        // enlarged by the protocol it is cropped with, not the one it was found with.
+        let roll = 0.3;
+        let a = crop_aligned_to_shape(&pts, roll, &spec).unwrap();
+        assert_eq!(
+            AlignedSquare::around(&pts, roll)
+                .unwrap()
+                .crop(&spec)
+                .unwrap(),
+            a
+        );
+        let wide = sq
+            .crop(&CropSpec {
+                size: 96,
+                enlarge: 2.0,
+            })
+            .unwrap();
+        assert!((wide.m[0][0] - 96.0 / 80.0).abs() < 1e-12);
+        // No finite point, or a non-finite roll, is an error.
+        assert!(AlignedSquare::around(&[[f32::NAN, 1.0]], 0.0).is_err());
+        assert!(AlignedSquare::around(&pts, f64::NAN).is_err());
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub enum CropSource {
     /// training faces (for MTFL's 5 points → iBUG-68: `dy = 0.19`, `scale = 2.02`, measured on
     /// the 7,262 faces that have both; docs/RESULTS.md).
     LandmarksCalibrated(BoxCalibration),
+    /// The sample's `crop_square` (the crop a cascade's refinement pass takes around a first
+    /// model's prediction, aligned with its eye line), at the loader's crop protocol.
+    Aligned,
 }
 
 /// Loader settings.
@@ -202,6 +205,12 @@ pub fn sample_crop(sample: &Sample, spec: &CropSpec, source: &CropSource) -> Res
                 Error::invalid(sample_label(sample), "has no face box to crop from")
             })?;
             crop_from_box(&bbox, spec, calib).map_err(named)
+        }
+        CropSource::Aligned => {
+            let sq = sample.crop_square.ok_or_else(|| {
+                Error::invalid(sample_label(sample), "has no aligned crop square")
+            })?;
+            sq.crop(spec).map_err(named)
         }
     }
 }
@@ -614,6 +623,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("s0") && e.contains("no face box"), "{e}");
+        // Aligned crops need each face's square: its absence names the face.
+        let cfg = LoaderConfig {
+            crop_source: CropSource::Aligned,
+            ..LoaderConfig::eval(CropSpec::new(8), 2)
+        };
+        let e = CropLoader::new(synthetic(2), cfg)
+            .unwrap()
+            .batch(0, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s0") && e.contains("no aligned crop square"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_aligned_source_crops_each_face_by_its_own_square() {
+        // A face given the square of another shape is cropped by that square, not by its
+        // landmarks: its landmarks land where that crop puts them.
+        let spec = CropSpec::new(16);
+        let mut ds = synthetic(1);
+        let lm = ds.samples[0].landmarks.clone();
+        let moved: Vec<Point> = lm.iter().map(|p| [p[0] + 2.0, p[1] - 1.0]).collect();
+        let sq = crate::geometry::AlignedSquare::around(&moved, 0.2).unwrap();
+        ds.samples[0].crop_square = Some(sq);
+        let want = sq.crop(&spec).unwrap();
+        assert_eq!(
+            sample_crop(&ds.samples[0], &spec, &CropSource::Aligned).unwrap(),
+            want
+        );
+        assert_ne!(
+            sample_crop(&ds.samples[0], &spec, &CropSource::Landmarks).unwrap(),
+            want
+        );
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct Sample {
     pub attributes: BTreeMap<String, bool>,
     /// Head pose (yaw, pitch, roll) in degrees, if known.
     pub pose: Option<[f32; 3]>,
+    /// The square a cascade's refinement pass would crop this face from (a first model's
+    /// prediction; `CropSource::Aligned`), if one was computed.
+    pub crop_square: Option<crate::geometry::AlignedSquare>,
 }
 
 impl Sample {
@@ -78,6 +81,7 @@ impl Sample {
             labelled: None,
             attributes: BTreeMap::new(),
             pose: None,
+            crop_square: None,
         }
     }
 

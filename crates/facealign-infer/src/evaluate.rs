@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model_file::ModelFile;
 use crate::net::CropNet;
-use crate::predict::{predict_crops_with_transforms, refine_predictions, Refine};
+use crate::predict::{predict_crops_with_transforms, refine_predictions, Refine, Refiner};
 use facealign_core::geometry::rotated_view;
 use facealign_core::loader::{CropLoader, LoaderConfig};
 use facealign_core::metrics::{self, FaceScore, Normalizer, Summary};
@@ -302,6 +302,22 @@ pub fn evaluate(
     ds: &Dataset,
     opts: &EvalOptions,
 ) -> Result<EvalReport> {
+    evaluate_refined(model, net, None, ds, opts)
+}
+
+/// [`evaluate`], with the refinement passes (`opts.refine`) run by `refiner` when given (a
+/// cascade: the first crop by `model`, every re-crop by the refine model on its own crop
+/// protocol, its first pass never skipped).
+pub fn evaluate_refined(
+    model: &ModelFile,
+    net: &dyn CropNet,
+    refiner: Option<Refiner<'_>>,
+    ds: &Dataset,
+    opts: &EvalOptions,
+) -> Result<EvalReport> {
+    if let Some(r) = &refiner {
+        r.check(model)?;
+    }
     let scoring = SchemeScoring::new(model, ds)?;
     let turned = turned(ds, opts.rotate)?;
     let ds = turned.as_ref().unwrap_or(ds);
@@ -324,15 +340,18 @@ pub fn evaluate(
                 .collect::<facealign_core::Result<Vec<_>>>()?;
             let refs: Vec<&RgbImage> = imgs.iter().map(|i| i.as_ref()).collect();
             let first: Vec<Vec<Point>> = rest.by_ref().take(chunk.len()).collect();
-            let (r, n) = refine_predictions(
-                net,
-                &model.scheme,
-                &spec,
-                &refs,
-                first,
-                Some(crops),
-                opts.refine,
-            )?;
+            let (r, n) = match &refiner {
+                Some(r) => r.refine(&refs, first, opts.refine)?,
+                None => refine_predictions(
+                    net,
+                    &model.scheme,
+                    &spec,
+                    &refs,
+                    first,
+                    Some(crops),
+                    opts.refine,
+                )?,
+            };
             refined.extend(r);
             ran += n;
         }
@@ -352,7 +371,7 @@ pub fn evaluate(
                 " (box moved by ({}, {}) of its size and scaled by {})",
                 c.dx, c.dy, c.scale
             )),
-            opts.refine.describe()
+            Refiner::describe(refiner.as_ref(), opts.refine)
         ),
         opts,
     )

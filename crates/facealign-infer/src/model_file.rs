@@ -270,6 +270,13 @@ impl Locations {
         default_model_in(&self.models, scheme)
     }
 
+    /// The shipped refine model of the default model for a landmark scheme (`[refine]` of
+    /// `defaults.toml`: the second model of a cascade, `predict --refine-model`), if it names
+    /// one.
+    pub fn default_refine_model(&self, scheme: SchemeId) -> Result<Option<PathBuf>> {
+        default_refine_model_in(&self.models, scheme)
+    }
+
     /// The folder holding detector `name`'s model file: the first of [`Locations::detectors`]
     /// that has it (the first folder when none has it, or for an embedded detector, so that the
     /// error names the expected path).
@@ -304,25 +311,65 @@ pub fn repo_root() -> Option<PathBuf> {
 /// Python package).
 pub fn default_model_in(models_dir: &Path, scheme: SchemeId) -> Result<PathBuf> {
     let name = default_model_name(models_dir, scheme)?;
+    shipped_file(
+        models_dir,
+        &name,
+        &format!("the default {} model", scheme.name()),
+    )
+}
+
+/// `models_dir/<name>.safetensors`; an I/O error naming it and saying it is `what` when missing.
+fn shipped_file(models_dir: &Path, name: &str, what: &str) -> Result<PathBuf> {
     let path = models_dir.join(format!("{name}.safetensors"));
     if !path.is_file() {
         return Err(Error::io(
             &path,
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("the default {} model is missing", scheme.name()),
-            ),
+            std::io::Error::new(std::io::ErrorKind::NotFound, format!("{what} is missing")),
         ));
     }
     Ok(path)
 }
 
-/// The model name `models_dir/defaults.toml` gives for `scheme`.
-fn default_model_name(models_dir: &Path, scheme: SchemeId) -> Result<String> {
+/// The refine model `models_dir/defaults.toml` names for `scheme`'s default (its `[refine]`
+/// table), if any: `<name>.safetensors` in `models_dir`, which must exist.
+pub fn default_refine_model_in(models_dir: &Path, scheme: SchemeId) -> Result<Option<PathBuf>> {
+    let (table_path, table) = defaults_table(models_dir)?;
+    let Some(refine) = table.get("refine") else {
+        return Ok(None);
+    };
+    let Some(refine) = refine.as_table() else {
+        return Err(Error::model(
+            &table_path,
+            "refine",
+            "expected a table `[refine]` of scheme = \"model name\"",
+        ));
+    };
+    let Some(name) = refine.get(scheme.name()) else {
+        return Ok(None);
+    };
+    let name = name.as_str().ok_or_else(|| {
+        Error::model(
+            &table_path,
+            format!("refine.{}", scheme.name()),
+            "expected a model name (a string)",
+        )
+    })?;
+    let what = format!("the default {} refine model", scheme.name());
+    Ok(Some(shipped_file(models_dir, name, &what)?))
+}
+
+/// `models_dir/defaults.toml` (its path and table).
+fn defaults_table(models_dir: &Path) -> Result<(PathBuf, toml::Table)> {
     let table_path = models_dir.join("defaults.toml");
     let text = std::fs::read_to_string(&table_path).map_err(|e| Error::io(&table_path, e))?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| Error::model(&table_path, "TOML", e.to_string()))?;
+    Ok((table_path, table))
+}
+
+/// The model name `models_dir/defaults.toml` gives for `scheme`.
+fn default_model_name(models_dir: &Path, scheme: SchemeId) -> Result<String> {
+    let (table_path, table) = defaults_table(models_dir)?;
     let name = table
         .get(scheme.name())
         .and_then(|v| v.as_str())
@@ -499,6 +546,55 @@ mod tests {
         // Not named at all.
         let err = default_model_in(dir.path(), SchemeId::Five).expect_err("no default for five");
         assert!(err.to_string().contains("no default model"), "{err}");
+    }
+
+    #[test]
+    fn default_refine_model_in_reads_the_refine_table() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |text: &str| {
+            std::fs::write(dir.path().join("defaults.toml"), text).expect("write defaults.toml")
+        };
+        std::fs::write(dir.path().join("r68.safetensors"), b"x").expect("write model");
+        write("ibug68 = \"m68\"\n\n[refine]\nibug68 = \"r68\"\naflw19 = \"gone\"\n");
+        assert_eq!(
+            default_refine_model_in(dir.path(), SchemeId::Ibug68).expect("reads"),
+            Some(dir.path().join("r68.safetensors"))
+        );
+        // The table does not disturb the defaults beside it.
+        assert_eq!(
+            default_model_name(dir.path(), SchemeId::Ibug68).expect("default"),
+            "m68"
+        );
+        // A scheme without a refine model has none; a named one that is missing is an error.
+        assert_eq!(
+            default_refine_model_in(dir.path(), SchemeId::Five).expect("reads"),
+            None
+        );
+        let err = default_refine_model_in(dir.path(), SchemeId::Aflw19).expect_err("missing");
+        assert!(
+            matches!(&err, Error::Core(facealign_core::Error::Io { path, .. }) if path.ends_with("gone.safetensors")),
+            "{err}"
+        );
+        // No table: none; a `refine` that is not a table, or a name that is not a string: errors
+        // naming the key.
+        write("ibug68 = \"m68\"\n");
+        assert_eq!(
+            default_refine_model_in(dir.path(), SchemeId::Ibug68).expect("reads"),
+            None
+        );
+        write("refine = \"r68\"\n");
+        let err = default_refine_model_in(dir.path(), SchemeId::Ibug68).expect_err("not a table");
+        assert!(err.to_string().contains("refine"), "{err}");
+        write("[refine]\nibug68 = 3\n");
+        let err = default_refine_model_in(dir.path(), SchemeId::Ibug68).expect_err("not a name");
+        assert!(err.to_string().contains("refine.ibug68"), "{err}");
+        // The repository's 68-point default has its refine model.
+        let root = repo_root().expect("the repository should exist in tests");
+        let shipped = Locations::at(&root)
+            .default_refine_model(SchemeId::Ibug68)
+            .expect("reads")
+            .expect("the default has a refine model");
+        assert!(shipped.ends_with("adult68-refine.safetensors"));
     }
 
     #[test]

@@ -125,6 +125,71 @@ impl Refine {
     }
 }
 
+/// A second model for the refinement passes (`--refine-model`, a cascade): the first crop is
+/// predicted by the main model, every refinement pass by this one, on its own crop protocol
+/// (input size and margin). Its scheme must be the main model's ([`Refiner::check`]).
+#[derive(Clone, Copy)]
+pub struct Refiner<'a> {
+    pub model: &'a crate::model_file::ModelFile,
+    pub net: &'a dyn CropNet,
+}
+
+impl Refiner<'_> {
+    /// An error unless this refiner predicts the landmark scheme of `first` (same scheme id and
+    /// point count): its points replace the first model's point by point.
+    pub fn check(&self, first: &crate::model_file::ModelFile) -> Result<()> {
+        let (a, b) = (&first.scheme, &self.model.scheme);
+        if a.id != b.id || a.n_points() != b.n_points() {
+            return Err(Error::invalid(
+                format!("refine model `{}`", self.model.name),
+                format!(
+                    "predicts {} ({} points) but the model `{}` predicts {} ({} points): a refine model must predict the same scheme",
+                    b.name(),
+                    b.n_points(),
+                    first.name,
+                    a.name(),
+                    a.n_points()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`refine_predictions`] of the main model's first predictions by this model, on its own
+    /// crop protocol; no face's first pass is skipped (its crops are not the main model's).
+    pub fn refine(
+        &self,
+        images: &[&RgbImage],
+        first: Vec<Vec<Point>>,
+        refine: Refine,
+    ) -> Result<(Vec<Vec<Point>>, usize)> {
+        refine_predictions(
+            self.net,
+            &self.model.scheme,
+            &self.model.crop,
+            images,
+            first,
+            None,
+            refine,
+        )
+    }
+
+    /// The protocol's words for `refine` run by `refiner` (by the main model when `None`):
+    /// [`Refine::describe`], and the refine model when one ran.
+    pub fn describe(refiner: Option<&Refiner<'_>>, refine: Refine) -> String {
+        match (refiner, refine.passes) {
+            (Some(r), 1..) => format!(
+                "{} by the refine model `{}` (crop × {} at {} px)",
+                refine.describe(),
+                r.model.name,
+                r.model.crop.enlarge,
+                r.model.crop.size
+            ),
+            _ => refine.describe(),
+        }
+    }
+}
+
 /// How far the crop `next` moves against the crop `prev` (both image_px → crop_px of side
 /// `size`): the largest displacement, in crop pixels, of the crop's four corners.
 pub fn crop_motion(prev: &Affine2, next: &Affine2, size: u32) -> f32 {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::evaluate::{score, Detection, EvalOptions, EvalReport};
 use crate::model_file::{Locations, ModelFile};
 use crate::net::CropNet;
-use crate::predict::{predict_image_px, refine_predictions, Refine};
+use crate::predict::{predict_image_px, refine_predictions, Refine, Refiner};
 use facealign_core::geometry::{crop_from_box, warp_rgb, BoxCalibration};
 use facealign_core::loader::to_chw;
 use facealign_core::{BoxXywh, Dataset, Point};
@@ -70,6 +70,9 @@ pub struct PhotoFaces {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PredictOutput {
     pub model: String,
+    /// The model that ran the refinement passes when it was not `model` (a cascade).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refine_model: Option<String>,
     pub scheme: String,
     pub detector: String,
     pub coordinates: String,
@@ -81,6 +84,10 @@ impl PredictOutput {
     pub fn new(predictor: &Predictor) -> PredictOutput {
         PredictOutput {
             model: predictor.model.name.clone(),
+            refine_model: match (predictor.refiner(), predictor.refine.passes) {
+                (Some(r), 1..) => Some(r.model.name.clone()),
+                _ => None,
+            },
             scheme: predictor.model.scheme.name().to_string(),
             detector: predictor.detector_name.clone(),
             coordinates: "image_px".into(),
@@ -141,6 +148,9 @@ pub struct Predictor {
     pub fallbacks: Vec<FallbackDetector>,
     /// Refinement after the first prediction (roll-aligned re-crop, mirrored average).
     pub refine: Refine,
+    /// A second model for the refinement passes (a cascade; [`Predictor::set_refiner`]); `None`:
+    /// the first model refines its own prediction.
+    pub refiner: Option<(ModelFile, Box<dyn CropNet>)>,
     /// Search every photo also turned by 90°, 180° and 270° and place each face's landmarks
     /// in the view where it was found (faces lying on their side; four times the detector's
     /// work; [`facealign_detect::turned`]).
@@ -255,6 +265,7 @@ impl Predictor {
             uncalibrated,
             fallbacks: opened,
             refine: Refine::OFF,
+            refiner: None,
             search_turned: false,
         })
     }
@@ -330,6 +341,7 @@ impl Predictor {
             detector,
             calibration,
             refine,
+            refiner,
             search_turned,
             fallbacks,
             ..
@@ -340,6 +352,10 @@ impl Predictor {
             net: net.as_ref(),
             calibration: *calibration,
             refine: *refine,
+            refiner: refiner.as_ref().map(|(model, net)| Refiner {
+                model,
+                net: net.as_ref(),
+            }),
         };
         let mut finder = Finder {
             detector: detector.as_mut(),
@@ -431,12 +447,34 @@ impl Predictor {
         }
     }
 
+    /// Refine with a second model (a cascade): every refinement pass runs `net` on `model`'s own
+    /// crop protocol instead of the first model. Errors unless it predicts the first model's
+    /// scheme.
+    pub fn set_refiner(&mut self, model: ModelFile, net: Box<dyn CropNet>) -> Result<()> {
+        Refiner {
+            model: &model,
+            net: net.as_ref(),
+        }
+        .check(&self.model)?;
+        self.refiner = Some((model, net));
+        Ok(())
+    }
+
+    /// The refine model, when one is set.
+    pub fn refiner(&self) -> Option<Refiner<'_>> {
+        self.refiner.as_ref().map(|(model, net)| Refiner {
+            model,
+            net: net.as_ref(),
+        })
+    }
+
     fn stage(&self) -> LandmarkStage<'_> {
         LandmarkStage {
             model: &self.model,
             net: self.net.as_ref(),
             calibration: self.calibration,
             refine: self.refine,
+            refiner: self.refiner(),
         }
     }
 }
@@ -454,6 +492,7 @@ struct LandmarkStage<'a> {
     net: &'a dyn CropNet,
     calibration: BoxCalibration,
     refine: Refine,
+    refiner: Option<Refiner<'a>>,
 }
 
 impl LandmarkStage<'_> {
@@ -480,15 +519,20 @@ impl LandmarkStage<'_> {
             return Ok((first, 0));
         }
         let imgs = vec![img; first.len()];
-        refine_predictions(
-            self.net,
-            &self.model.scheme,
-            &spec,
-            &imgs,
-            first,
-            Some(&crops),
-            self.refine,
-        )
+        match self.refiner {
+            // The refine model's first pass always runs (it is the precise one of the two):
+            // its crops are not compared with the first model's.
+            Some(r) => r.refine(&imgs, first, self.refine),
+            None => refine_predictions(
+                self.net,
+                &self.model.scheme,
+                &spec,
+                &imgs,
+                first,
+                Some(&crops),
+                self.refine,
+            ),
+        }
     }
 
     /// The landmarks of faces found by [`detect`] (in `img`'s image_px), each placed in the view
@@ -823,7 +867,7 @@ pub fn end_to_end(p: &mut Predictor, ds: &Dataset, opts: &EvalOptions) -> Result
         },
         p.model.crop.enlarge,
         p.model.crop.size,
-        p.refine.describe(),
+        Refiner::describe(p.refiner().as_ref(), p.refine),
         opts.norm.name()
     );
     let mut report = score(&p.model.name, &found, preds, protocol, opts)?;
@@ -942,6 +986,115 @@ mod tests {
         std::fs::write(&path, "{\"model\": 1}").expect("writes");
         let e = PredictOutput::read(&path).expect_err("not a predictions file");
         assert!(e.to_string().contains("p.json"), "{e}");
+    }
+
+    /// A net that answers the same crop_u shape for every crop.
+    struct ConstNet(Vec<f32>);
+    impl CropNet for ConstNet {
+        fn runtime(&self) -> &'static str {
+            "const"
+        }
+        fn run(&self, _chw: &[f32], n: usize) -> Result<Vec<f32>> {
+            Ok(self.0.repeat(n))
+        }
+    }
+
+    #[test]
+    fn a_refine_model_runs_every_refinement_pass_on_its_own_crop() {
+        let loc = Locations::discover();
+        let path = loc
+            .default_model(facealign_core::SchemeId::Ibug68)
+            .expect("the default model");
+        let open = || {
+            let net = crate::TractNet::from_model_file(&path, Default::default()).expect("builds");
+            let net: Box<dyn CropNet> = Box::new(net);
+            (ModelFile::open(&path).expect("opens"), net)
+        };
+        let (f, n) = open();
+        let mut own = Predictor::new_for_boxes(f, n, "ultraface-rfb", &loc).expect("predictor");
+        let img = &photos()[0];
+        let boxes = [
+            BoxXywh {
+                x: 40.0,
+                y: 30.0,
+                w: 60.0,
+                h: 70.0,
+            },
+            BoxXywh {
+                x: 150.0,
+                y: 60.0,
+                w: 50.0,
+                h: 50.0,
+            },
+        ];
+        let first = own.landmarks_for_boxes(img, &boxes).expect("first pass");
+        own.refine = Refine {
+            passes: 1,
+            flip: false,
+            still_px: 0.0,
+        };
+        let refined = own.landmarks_for_boxes(img, &boxes).expect("refined");
+
+        // The same model as its own refine model gives the same points.
+        let (f, n) = open();
+        let mut casc = Predictor::new_for_boxes(f, n, "ultraface-rfb", &loc).expect("predictor");
+        casc.refine = own.refine;
+        let (rf, rn) = open();
+        casc.set_refiner(rf, rn).expect("same scheme");
+        assert_eq!(casc.landmarks_for_boxes(img, &boxes).expect("ok"), refined);
+
+        // A refine model answering one fixed crop shape: each face's points are that shape
+        // in the face's aligned re-crop of the first prediction, on the refine model's own
+        // protocol (here 32 px, margin 1.5).
+        let m = 68;
+        let u: Vec<f32> = (0..2 * m)
+            .map(|k| (k as f32 / (2 * m) as f32) - 0.5)
+            .collect();
+        let mut rf = model();
+        rf.scheme = own.model.scheme.clone();
+        rf.crop = facealign_core::CropSpec {
+            size: 32,
+            enlarge: 1.5,
+        };
+        casc.set_refiner(rf.clone(), Box::new(ConstNet(u.clone())))
+            .expect("same scheme");
+        // Its first pass runs even where --refine-still would skip the first model's.
+        casc.refine.still_px = 1e6;
+        let (got, ran) = casc.stage().landmarks(img, &boxes).expect("ok");
+        assert_eq!(ran, 2, "one pass per face");
+        for (shape, g) in first.iter().zip(&got) {
+            let t = facealign_core::geometry::crop_aligned_to_shape(
+                shape,
+                rf.scheme.roll(shape),
+                &rf.crop,
+            )
+            .expect("crop");
+            let back = t.inverse().expect("invertible");
+            for (k, q) in g.iter().enumerate() {
+                let want = back.apply([
+                    facealign_core::geometry::crop_u_to_px(u[2 * k], 32),
+                    facealign_core::geometry::crop_u_to_px(u[2 * k + 1], 32),
+                ]);
+                assert!(
+                    (want[0] - q[0]).abs() < 1e-3 && (want[1] - q[1]).abs() < 1e-3,
+                    "point {k}: {q:?}, expected {want:?}"
+                );
+            }
+        }
+        // Without a refine model the same skip leaves the first prediction as it was.
+        own.refine.still_px = 1e6;
+        let (same, ran) = own.stage().landmarks(img, &boxes).expect("ok");
+        assert_eq!((same, ran), (first, 0));
+
+        // A refine model of another scheme is refused, naming both.
+        let e = casc
+            .set_refiner(model(), Box::new(NoNet))
+            .expect_err("aflw19 cannot refine ibug68")
+            .to_string();
+        assert!(
+            e.contains("aflw19") && e.contains("must predict the same scheme"),
+            "{e}"
+        );
     }
 
     /// A net that fails on every batch.

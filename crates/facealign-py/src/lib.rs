@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use facealign_core::{BoxXywh, SchemeId};
-use facealign_infer::model_file::default_model_in;
+use facealign_infer::model_file::{default_model_in, default_refine_model_in};
 use facealign_infer::{Face as RustFace, ModelFile, Predictor as RustPredictor, Refine};
 use facealign_infer::{TractNet, TractOptions};
 use numpy::{PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
@@ -97,6 +97,8 @@ struct Setup {
     detector: String,
     detector_dir: PathBuf,
     refine: Refine,
+    /// The refine model of a cascade (the shipped default's, behind the default model).
+    refine_model: Option<PathBuf>,
     search_turned: bool,
     threads: usize,
 }
@@ -107,6 +109,8 @@ struct Info {
     scheme: &'static str,
     n_points: usize,
     calibrated: bool,
+    /// The refine model's name, when a second model runs the refinement passes.
+    refine_model: Option<String>,
 }
 
 /// Build the predictor on its own thread; return the request channel once it is ready.
@@ -125,6 +129,7 @@ fn spawn_predictor(setup: Setup) -> Result<(mpsc::Sender<Request>, Info), Failur
                         scheme: p.model.scheme.name(),
                         n_points: p.model.scheme.n_points(),
                         calibrated: p.calibrated(),
+                        refine_model: p.refiner().map(|r| r.model.name.clone()),
                     };
                     if ready_tx.send(Ok(info)).is_err() {
                         return;
@@ -169,6 +174,11 @@ fn build(s: &Setup) -> Result<RustPredictor, Failure> {
     };
     let mut p = RustPredictor::load_parallel(load, &s.detector, |_| s.detector_dir.clone(), false)?;
     p.refine = s.refine;
+    if let Some(path) = &s.refine_model {
+        let model = ModelFile::open(path)?;
+        let net = TractNet::from_model_file(path, TractOptions::with_threads(s.threads))?;
+        p.set_refiner(model, Box::new(net))?;
+    }
     p.search_turned = s.search_turned;
     if p.refine.passes > 0 {
         // As `facealign predict`: a face whose re-crop barely moves skips its refinement pass.
@@ -494,6 +504,7 @@ impl Predictor {
             Some(d) => d,
             None => package_models_dir(py)?,
         };
+        let default_model = model.is_none();
         let model_path = resolve_model(model, &models_dir)?;
         // As `facealign predict`: mirrored averaging happens in refinement passes.
         let refine = Refine {
@@ -501,11 +512,18 @@ impl Predictor {
             flip: flip_average,
             still_px: 0.0,
         };
+        // As `facealign predict`: the default model refines with its shipped refine model.
+        let refine_model = if default_model && refine.passes > 0 {
+            default_refine_model_in(&models_dir, SchemeId::Ibug68).map_err(Failure::Infer)?
+        } else {
+            None
+        };
         let setup = Setup {
             model_path: model_path.clone(),
             detector: detector.to_string(),
             detector_dir: models_dir.join(DETECTORS_SUBDIR),
             refine,
+            refine_model,
             search_turned,
             threads,
         };
@@ -604,6 +622,13 @@ impl Predictor {
     #[getter]
     fn refine(&self) -> u32 {
         self.refine.passes
+    }
+
+    /// The model that runs the refinement passes when it is not the main model (the default
+    /// model's shipped refine model, `adult68-refine`), else None.
+    #[getter]
+    fn refine_model(&self) -> Option<&str> {
+        self.info.refine_model.as_deref()
     }
 
     /// Whether refinement passes average with the mirrored crop.

@@ -70,6 +70,8 @@ def test_defaults_are_the_cli_defaults(predictor, cli_output):
     assert predictor.detector == doc["detector"] == "ultraface-rfb,yunet-320"
     assert predictor.n_points == 68
     assert predictor.refine == 1 and not predictor.flip_average and predictor.threads == 1
+    # As the CLI: the default model refines with its shipped refine model (a cascade).
+    assert predictor.refine_model == "adult68-refine"
     assert not predictor.search_turned
     assert Path(predictor.model_path).parent.name == "models"
     assert "adult68-heatmap-lite" in repr(predictor)
@@ -161,6 +163,8 @@ def test_aflw19_model_gives_19_points():
     # The same model by path.
     q = facealign.Predictor(model=Path(p.model_path), refine=0)
     assert q.n_points == 19 and q.refine == 0
+    # A model given by name refines with itself.
+    assert p.refine_model is None and q.refine_model is None
 
 
 def test_yunet_detector_is_bundled():

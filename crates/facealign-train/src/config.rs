@@ -173,6 +173,13 @@ pub struct TrainSourceTable {
     /// ones) then appears in a useful share of the batches (mmpose's `RepeatDataset`).
     #[serde(default = "once", skip_serializing_if = "is_once")]
     pub repeat: usize,
+    /// Crop this source's faces (training and held-out) as a cascade's refinement pass would:
+    /// this model (a run directory, .safetensors file or shipped name predicting the run's
+    /// scheme) predicts each face from its usual crop once, before training, and the face is
+    /// then cropped around that prediction aligned with its eye line
+    /// (`geometry::crop_aligned_to_shape`; `predict --refine-model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_model: Option<String>,
 }
 
 fn one() -> f32 {
@@ -210,6 +217,13 @@ impl TrainSource {
                 ..
             }) => facealign_core::CropSource::LandmarksCalibrated(*c),
             _ => facealign_core::CropSource::Landmarks,
+        }
+    }
+    /// The model whose predictions place this source's crops (`crop_model`), if any.
+    pub fn crop_model(&self) -> Option<&str> {
+        match self {
+            TrainSource::Spec(_) => None,
+            TrainSource::Table(t) => t.crop_model.as_deref(),
         }
     }
     /// How many times each training face is taken per epoch.

@@ -131,11 +131,18 @@ fn parse_calibration(text: &str) -> Result<facealign::BoxCalibration> {
     }
 }
 
+/// A loaded refine model (`--refine-model`).
+type LoadedRefiner = Option<(
+    facealign::infer::ModelFile,
+    Box<dyn facealign::infer::CropNet>,
+)>;
+
 fn evaluate_one(
     spec: &str,
     ds: &facealign::Dataset,
     opts: &EvalOptions,
     rt: Runtime,
+    refiner: &LoadedRefiner,
 ) -> Result<EvalReport> {
     if spec.ends_with(".json") {
         let (name, preds) = eval::read_predictions(Path::new(spec), ds)?;
@@ -143,7 +150,19 @@ fn evaluate_one(
         return Ok(eval::score(&name, ds, preds, protocol, opts)?);
     }
     let (model, net) = runtime::load(spec, rt)?;
-    Ok(eval::evaluate(&model, net.as_ref(), ds, opts)?)
+    let refiner = refiner
+        .as_ref()
+        .map(|(m, n)| facealign::infer::predict::Refiner {
+            model: m,
+            net: n.as_ref(),
+        });
+    Ok(eval::evaluate_refined(
+        &model,
+        net.as_ref(),
+        refiner,
+        ds,
+        opts,
+    )?)
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
@@ -207,9 +226,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
     };
     let mut reports = Vec::new();
     for m in std::iter::once(&first).chain(&a.compare) {
+        // Loaded per model (a predictor owns its refine model); the default refine model only
+        // behind the default model.
+        let default_for = (a.model.is_none() && std::ptr::eq(m, &first)).then_some(ds.scheme.id);
+        let refiner = a.refine.refine_model(a.runtime, opts.refine, default_for)?;
         reports.push(match &a.detector {
-            Some(det) => end_to_end(m, det, a.search_turned, &ds, &opts, a.runtime)?,
-            None => evaluate_one(m, &ds, &opts, a.runtime)?,
+            Some(det) => end_to_end(m, det, a.search_turned, &ds, &opts, a.runtime, refiner)?,
+            None => evaluate_one(m, &ds, &opts, a.runtime, &refiner)?,
         });
     }
     print!("{}", eval::markdown(&reports));
@@ -343,6 +366,7 @@ fn end_to_end(
     ds: &facealign::Dataset,
     opts: &EvalOptions,
     rt: Runtime,
+    refiner: LoadedRefiner,
 ) -> Result<eval::EvalReport> {
     let mut p = facealign::infer::Predictor::load_parallel(
         || runtime::load(model, rt),
@@ -351,6 +375,9 @@ fn end_to_end(
         false,
     )?;
     p.refine = opts.refine;
+    if let Some((m, n)) = refiner {
+        p.set_refiner(m, n)?;
+    }
     p.search_turned = search_turned;
     Ok(facealign::infer::predictor::end_to_end(&mut p, ds, opts)?)
 }

@@ -35,6 +35,14 @@ pub struct RefineArgs {
         allow_negative_numbers = true
     )]
     refine_still: Option<f32>,
+    /// Run the refinement passes with this second model (a run directory, .safetensors file or
+    /// shipped name predicting the same scheme; a cascade: the main model finds the face's
+    /// shape from the first box, this one places the points on the re-crop, on its own crop
+    /// protocol). Implies at least one pass; its first pass is never skipped by --refine-still.
+    /// Default: the shipped default model's own refine model (`[refine]` of
+    /// models/defaults.toml) when --model is not given and a pass runs; `none`: no refine model.
+    #[arg(long, value_name = "MODEL")]
+    refine_model: Option<String>,
 }
 
 impl RefineArgs {
@@ -42,13 +50,55 @@ impl RefineArgs {
     /// `--flip-average`).
     pub fn refine(&self, default: facealign::infer::Refine) -> facealign::infer::Refine {
         facealign::infer::Refine {
-            passes: self
-                .refine
-                .unwrap_or(default.passes)
-                .max(u32::from(self.flip_average)),
+            passes: self.refine.unwrap_or(default.passes).max(u32::from(
+                self.flip_average || self.explicit_refine_model().is_some(),
+            )),
             flip: self.flip_average,
             still_px: self.refine_still.unwrap_or(default.still_px),
         }
+    }
+
+    /// The refine model named by `--refine-model` (`none` names none).
+    fn explicit_refine_model(&self) -> Option<&str> {
+        self.refine_model.as_deref().filter(|m| *m != "none")
+    }
+
+    /// The refine model to run, loaded on `rt`: `--refine-model` when given; else, when the
+    /// main model is the shipped default for `default_for` and `refine` runs a pass, that
+    /// default's refine model (if models/defaults.toml names one). `--refine 0` with
+    /// `--refine-model` is an error (it would never run).
+    pub fn refine_model(
+        &self,
+        rt: runtime::Runtime,
+        refine: facealign::infer::Refine,
+        default_for: Option<facealign::SchemeId>,
+    ) -> anyhow::Result<
+        Option<(
+            facealign::infer::ModelFile,
+            Box<dyn facealign::infer::CropNet>,
+        )>,
+    > {
+        let name = match (self.refine_model.as_deref(), default_for) {
+            (Some("none"), _) => return Ok(None),
+            (Some(m), _) => {
+                if self.refine == Some(0) {
+                    anyhow::bail!(
+                        "--refine-model {m} with --refine 0: the refine model would never run"
+                    );
+                }
+                m.to_string()
+            }
+            (None, Some(scheme)) if refine.passes > 0 => {
+                match locations().default_refine_model(scheme)? {
+                    Some(path) => path.display().to_string(),
+                    None => return Ok(None),
+                }
+            }
+            (None, _) => return Ok(None),
+        };
+        let loaded = runtime::load(&name, rt)
+            .map_err(|e| anyhow::anyhow!("--refine-model {name}: {e:#}"))?;
+        Ok(Some(loaded))
     }
 }
 

@@ -120,6 +120,10 @@ pub fn run(a: PredictArgs) -> Result<()> {
     pred.refine = a.refine.refine(facealign::infer::Refine::photo_default(
         pred.model.crop.size,
     ));
+    let default_for = a.model.is_none().then_some(SchemeId::Ibug68);
+    if let Some((m, n)) = a.refine.refine_model(a.runtime, pred.refine, default_for)? {
+        pred.set_refiner(m, n)?;
+    }
     pred.search_turned = a.search_turned;
     if !pred.calibrated() && given_box.is_none() {
         eprintln!(

@@ -96,6 +96,10 @@ class Predictor:
     def refine(self) -> int:
         """Refinement passes after the first prediction."""
     @property
+    def refine_model(self) -> Optional[str]:
+        """The model running the refinement passes when it is not the main model (the default
+        model's refine model ``adult68-refine``), else None."""
+    @property
     def flip_average(self) -> bool:
         """Whether refinement passes average with the mirrored crop."""
     @property

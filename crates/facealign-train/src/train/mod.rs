@@ -99,8 +99,52 @@ impl PreparedData {
     }
 }
 
-/// Load and split the data of a config.
+/// Load and split the data of a config (models named by `crop_model` found by
+/// [`Locations::discover`]).
 pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
+    prepare_data_with(cfg, &Locations::discover())
+}
+
+/// Give every face of `ds` the square a cascade's refinement pass would crop it from: `model`
+/// predicts it from its `crop` (no augmentation), and the square is the one
+/// [`facealign_core::geometry::crop_aligned_to_shape`] takes around that prediction. Returns
+/// the dataset, now cropped by [`CropSource::Aligned`].
+pub fn align_crops(
+    mut ds: Dataset,
+    crop: &CropSource,
+    model: &str,
+    target: &Scheme,
+    loc: &Locations,
+) -> Result<Dataset> {
+    let path = loc.resolve(model)?;
+    let w = facealign_infer::Weights::read(&path)?;
+    let file = facealign_infer::ModelFile::from_metadata(&path, w.metadata().clone())?;
+    if file.scheme.id != target.id {
+        return Err(Error::Config(format!(
+            "`crop_model`: {} predicts {} landmarks, this run trains {}",
+            path.display(),
+            file.scheme.name(),
+            target.name()
+        )));
+    }
+    let net = facealign_infer::TractNet::from_weights(&w, Default::default())?;
+    let lc = LoaderConfig {
+        crop_source: *crop,
+        ..LoaderConfig::eval(file.crop, 32)
+    };
+    let loader = CropLoader::new(ds.clone(), lc)?;
+    let preds = facealign_infer::predict::predict_crops(&net, &loader)?;
+    for (s, p) in ds.samples.iter_mut().zip(preds) {
+        let sq = facealign_core::geometry::AlignedSquare::around(&p, file.scheme.roll(&p))
+            .map_err(|e| facealign_core::loader::for_sample(s, &e))?;
+        s.crop_square = Some(sq);
+    }
+    ds.source = format!("{} cropped around {}'s predictions", ds.source, file.name);
+    Ok(ds)
+}
+
+/// [`prepare_data`] with models found in `loc`.
+pub fn prepare_data_with(cfg: &TrainConfig, loc: &Locations) -> Result<PreparedData> {
     let specs = cfg.data.train.sources();
     let first = &specs[0];
     let full = DataSpec::parse(first.spec())?.load()?;
@@ -128,6 +172,20 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
         )));
     }
     let target = Scheme::get(cfg.data.scheme.unwrap_or(train.scheme.id));
+    // A source cropped by a first model's predictions (a cascade's second model): its faces
+    // carry their squares and are cropped by them, held-out faces too.
+    let aligned = |ds: Dataset, src: &crate::config::TrainSource| -> Result<Dataset> {
+        match src.crop_model() {
+            Some(m) => align_crops(ds, &src.crop_source(), m, &target, loc),
+            None => Ok(ds),
+        }
+    };
+    let crop_of = |src: &crate::config::TrainSource| match src.crop_model() {
+        Some(_) => CropSource::Aligned,
+        None => src.crop_source(),
+    };
+    let train = aligned(train, first)?;
+    let val = aligned(val, first)?;
     let map_of = |ds: &Dataset| {
         SchemeMap::get(ds.scheme.id, target.id).ok_or_else(|| {
             Error::Data(format!(
@@ -145,7 +203,7 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
         train: train.clone(),
         val: Some(val.clone()),
         weight: first.weight(),
-        crop_source: first.crop_source(),
+        crop_source: crop_of(first),
     }];
     for src in &specs[1..] {
         let mut ds = DataSpec::parse(src.spec())?.load()?;
@@ -161,13 +219,14 @@ pub fn prepare_data(cfg: &TrainConfig) -> Result<PreparedData> {
             t.samples.truncate(max.max(1));
             t.subsets.clear();
         }
-        let t = split::repeated(t, src.repeat());
+        let t = split::repeated(aligned(t, src)?, src.repeat());
+        let v = v.map(|v| aligned(v, src)).transpose()?;
         sources.push(PreparedSource {
             map: map_of(&t)?,
             train: Arc::new(t),
             val: v.map(Arc::new),
             weight: src.weight(),
-            crop_source: src.crop_source(),
+            crop_source: crop_of(src),
         });
     }
     Ok(PreparedData {
@@ -328,7 +387,7 @@ fn run(
         .num_threads(cfg.threads)
         .build_global();
 
-    let data = prepare_data(&cfg)?;
+    let data = prepare_data_with(&cfg, &locations(opts))?;
     let scheme = data.target.clone();
     if !data.single_scheme() && cfg.loss.needs_shape_model() {
         return Err(Error::Config(format!(

