@@ -107,6 +107,11 @@ fn tract_agrees_with_torch_adult68_heatmap_lite() {
 }
 
 #[test]
+fn tract_agrees_with_torch_adult68_refine() {
+    shipped_model("adult68-refine");
+}
+
+#[test]
 fn tract_agrees_with_torch_adult5() {
     shipped_model("adult5");
 }
@@ -160,6 +165,7 @@ fn every_shipped_model_is_covered() {
             "adult68-fast",
             "adult68-heatmap",
             "adult68-heatmap-lite",
+            "adult68-refine",
             "aflw19",
             "infanface-mnv2-acr",
             "infanface-mnv2-l2",
