@@ -352,10 +352,7 @@ impl Predictor {
             net: net.as_ref(),
             calibration: *calibration,
             refine: *refine,
-            refiner: refiner.as_ref().map(|(model, net)| Refiner {
-                model,
-                net: net.as_ref(),
-            }),
+            refiner: refiner.as_ref().map(as_refiner),
         };
         let mut finder = Finder {
             detector: detector.as_mut(),
@@ -451,21 +448,15 @@ impl Predictor {
     /// crop protocol instead of the first model. Errors unless it predicts the first model's
     /// scheme.
     pub fn set_refiner(&mut self, model: ModelFile, net: Box<dyn CropNet>) -> Result<()> {
-        Refiner {
-            model: &model,
-            net: net.as_ref(),
-        }
-        .check(&self.model)?;
-        self.refiner = Some((model, net));
+        let refiner = (model, net);
+        as_refiner(&refiner).check(&self.model)?;
+        self.refiner = Some(refiner);
         Ok(())
     }
 
     /// The refine model, when one is set.
     pub fn refiner(&self) -> Option<Refiner<'_>> {
-        self.refiner.as_ref().map(|(model, net)| Refiner {
-            model,
-            net: net.as_ref(),
-        })
+        self.refiner.as_ref().map(as_refiner)
     }
 
     fn stage(&self) -> LandmarkStage<'_> {
@@ -476,6 +467,14 @@ impl Predictor {
             refine: self.refine,
             refiner: self.refiner(),
         }
+    }
+}
+
+/// The borrowed view of a refine model the predictor owns ([`Predictor::refiner`]).
+fn as_refiner((model, net): &(ModelFile, Box<dyn CropNet>)) -> Refiner<'_> {
+    Refiner {
+        model,
+        net: net.as_ref(),
     }
 }
 

@@ -106,6 +106,14 @@ impl TractNet {
         Self::from_weights(&crate::weights::Weights::read(path)?, options)
     }
 
+    /// Reads a facealign safetensors model file once: what it says ([`crate::ModelFile`]) and
+    /// its network.
+    pub fn open(path: &Path, options: TractOptions) -> Result<(crate::ModelFile, TractNet)> {
+        let w = crate::weights::Weights::read(path)?;
+        let file = crate::ModelFile::from_metadata(path, w.metadata().clone())?;
+        Ok((file, Self::from_weights(&w, options)?))
+    }
+
     /// Builds the network of a model file already read (its metadata also gives the
     /// [`crate::ModelFile`], so a caller reads the file once).
     pub fn from_weights(w: &crate::weights::Weights, options: TractOptions) -> Result<TractNet> {

@@ -167,17 +167,16 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> Failure {
 
 fn build(s: &Setup) -> Result<RustPredictor, Failure> {
     // The network loads on a second thread while the detector's is built (start-up).
-    let load = || -> Result<(ModelFile, Box<dyn facealign_infer::CropNet>), Failure> {
-        let model = ModelFile::open(&s.model_path)?;
-        let net = TractNet::from_model_file(&s.model_path, TractOptions::with_threads(s.threads))?;
+    let open = |path: &Path| -> Result<(ModelFile, Box<dyn facealign_infer::CropNet>), Failure> {
+        let (model, net) = TractNet::open(path, TractOptions::with_threads(s.threads))?;
         Ok((model, Box::new(net)))
     };
+    let load = || open(&s.model_path);
     let mut p = RustPredictor::load_parallel(load, &s.detector, |_| s.detector_dir.clone(), false)?;
     p.refine = s.refine;
     if let Some(path) = &s.refine_model {
-        let model = ModelFile::open(path)?;
-        let net = TractNet::from_model_file(path, TractOptions::with_threads(s.threads))?;
-        p.set_refiner(model, Box::new(net))?;
+        let (model, net) = open(path)?;
+        p.set_refiner(model, net)?;
     }
     p.search_turned = s.search_turned;
     if p.refine.passes > 0 {

@@ -23,9 +23,7 @@ pub fn load(spec: &str, runtime: Runtime) -> Result<(ModelFile, Box<dyn CropNet>
     match runtime {
         Runtime::Tract => {
             // One read of the file gives both the metadata and the weights.
-            let w = facealign::infer::Weights::read(&path)?;
-            let file = ModelFile::from_metadata(&path, w.metadata().clone())?;
-            let net = facealign::infer::TractNet::from_weights(&w, Default::default())?;
+            let (file, net) = facealign::infer::TractNet::open(&path, Default::default())?;
             Ok((file, Box::new(net)))
         }
         Runtime::Torch => torch(&path),

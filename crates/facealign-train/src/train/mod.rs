@@ -117,8 +117,7 @@ pub fn align_crops(
     loc: &Locations,
 ) -> Result<Dataset> {
     let path = loc.resolve(model)?;
-    let w = facealign_infer::Weights::read(&path)?;
-    let file = facealign_infer::ModelFile::from_metadata(&path, w.metadata().clone())?;
+    let (file, net) = facealign_infer::TractNet::open(&path, Default::default())?;
     if file.scheme.id != target.id {
         return Err(Error::Config(format!(
             "`crop_model`: {} predicts {} landmarks, this run trains {}",
@@ -127,7 +126,6 @@ pub fn align_crops(
             target.name()
         )));
     }
-    let net = facealign_infer::TractNet::from_weights(&w, Default::default())?;
     let lc = LoaderConfig {
         crop_source: *crop,
         ..LoaderConfig::eval(file.crop, 32)
