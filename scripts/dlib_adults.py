@@ -7,7 +7,8 @@ dlib runs as in scripts/dlib_infants.py: its frontal HOG detector (image upsampl
 a detection contains the centre of the face's true landmark box (faces it misses are counted, not scored). NME %
 by the outer-eye distance (points 37 and 46). A facealign model's per-face NMEs come from `facealign eval
 --predictions OURS.json` on the same specs (its "nme" per face; one crop from the ground-truth box, or what the
-eval flags say), so both columns cover the same faces.
+eval flags say), so both columns cover the same faces. From `facealign eval --detector ... --predictions` (end to
+end, both tools from their own detectors) the faces ours missed are left out of both columns and named.
 
 Needs dlib and its model (a throw-away virtualenv, as scripts/dlib_infants.py):
     python3 -m venv /tmp/dlibenv && /tmp/dlibenv/bin/pip install dlib-bin face_recognition_models pillow numpy
@@ -37,12 +38,13 @@ def part_nme(p, g, part):
 def main(ours_path, specs):
     ours_file = json.load(open(ours_path))
     ours = {f['id']: f for f in ours_file['images']}
+    missed = set(ours_file.get('missed', []))  # end to end (eval --detector): faces its detector did not find
     predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
     detector = dlib.get_frontal_face_detector()
     rows, dets = [], {}
     for spec in specs:
         for fid, image, g in faces(spec):
-            if fid not in ours:
+            if fid not in ours and fid not in missed:
                 sys.exit(f'{ours_path}: no face `{fid}` (run facealign eval --predictions on the same specs)')
             if image not in dets:
                 im = np.asarray(Image.open(image).convert('RGB'))
@@ -52,7 +54,8 @@ def main(ours_path, specs):
             shape = None if d is None else predictor(im, d)
             pts = None if shape is None else [(shape.part(i).x, shape.part(i).y) for i in range(68)]
             err = None if shape is None else dlib_infants.nme(shape, g)
-            rows.append((spec, fid, err, 100 * ours[fid]['nme'], pts, ours[fid]['landmarks'], g))
+            o = ours.get(fid)
+            rows.append((spec, fid, err, None if o is None else 100 * o['nme'], pts, o and o['landmarks'], g))
     model = ours_file.get('model', 'model')
     print(f'| faces | n | found by dlib | dlib NME %, own detector | {model}, same faces | {model}, all faces |')
     print('|---|---|---|---|---|---|')
@@ -61,16 +64,21 @@ def main(ours_path, specs):
     others = [r for r in rows if not r[0].startswith('dlib:')]
     if others and len(others) < len(rows):
         groups.append(('all but dlib\'s own example photos', others))
+    mean = lambda v: f'{statistics.fmean(v):.2f}' if v else '-'
     for name, rs in groups:
-        f = [r for r in rs if r[2] is not None]
-        print(f'| {name} | {len(rs)} | {len(f)} | {statistics.fmean(r[2] for r in f):.2f} '
-              f'| {statistics.fmean(r[3] for r in f):.2f} | {statistics.fmean(r[3] for r in rs):.2f} |')
+        # "same faces": those dlib finds (and, end to end, our detector too); "all faces": all ours found.
+        f = [r for r in rs if r[2] is not None and r[3] is not None]
+        print(f'| {name} | {len(rs)} | {sum(r[2] is not None for r in rs)} | {mean([r[2] for r in f])} '
+              f'| {mean([r[3] for r in f])} | {mean([r[3] for r in rs if r[3] is not None])} |')
+    if missed:
+        print(f'\n{model}: its detector missed {len(missed)} face(s): {", ".join(sorted(missed))}')
     print()
+    show = lambda v: 'missed' if v is None else f'{v:.2f}'
     for spec, fid, e, o, *_ in others:
-        print(f'{fid}: dlib {"missed" if e is None else f"{e:.2f}"}, {model} {o:.2f}')
-    found = [r for r in others if r[2] is not None]
+        print(f'{fid}: dlib {show(e)}, {model} {show(o)}')
+    found = [r for r in others if r[2] is not None and r[3] is not None]
     if found:
-        print(f'\nBy part, NME % on the {len(found)} faces dlib finds outside its own example photos:')
+        print(f'\nBy part, NME % on the {len(found)} faces dlib (and {model}) find outside its own example photos:')
         print('| | ' + ' | '.join(PARTS) + ' |\n|---|' + '---|' * len(PARTS))
         for name, k in (('dlib', 4), (model, 5)):
             print(f'| {name} | ' + ' | '.join(f'{statistics.fmean(part_nme(r[k], r[6], q) for r in found):.2f}'

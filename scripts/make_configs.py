@@ -487,3 +487,10 @@ CASCADE = CASCADE.replace(' },\n', ', crop_model = "adult68-heatmap-lite" },\n')
 assert CASCADE.count('crop_model') == 4, CASCADE
 write('configs/adult68/heatmap_sep_star_96casc.toml', 'adult68-heatmap-sep-star-96casc',
       adult_head(2, 1, 'init_from = "adult68-heatmap-lite"'), CASCADE, 'heatmap_sep', 'star_virtual', FT1_OPTIM)
+# Session 33: casc's validation was still falling at its end (4.569 -> 4.534 %). More epochs from that run, same data
+# and crops: one at a low peak (`casc3`: 3e-5) and two as its own schedule again (`casc4`: 1e-4).
+CASC_RUN = 'init_from = "runs/adult68/heatmap_sep_star_96casc-s0"'
+write('configs/adult68/heatmap_sep_star_96casc3.toml', 'adult68-heatmap-sep-star-96casc3',
+      adult_head(1, 1, CASC_RUN), CASCADE, 'heatmap_sep', 'star_virtual', FT1_OPTIM.replace('lr = 1e-4', 'lr = 3e-5'))
+write('configs/adult68/heatmap_sep_star_96casc4.toml', 'adult68-heatmap-sep-star-96casc4',
+      adult_head(2, 1, CASC_RUN), CASCADE, 'heatmap_sep', 'star_virtual', FT1_OPTIM)

@@ -546,6 +546,10 @@ pub struct PredictionsFile {
     /// Always `image_px`: 0-based pixel coordinates of the source image.
     pub coordinates: String,
     pub images: Vec<ImagePrediction>,
+    /// End to end (`eval --detector`): the annotated faces the detector did not find, which have
+    /// no entry in `images`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missed: Vec<String>,
 }
 
 /// Write predictions atomically.
@@ -556,6 +560,11 @@ pub fn write_predictions(path: &Path, report: &EvalReport) -> Result<()> {
         scheme: report.scheme.clone(),
         coordinates: "image_px".into(),
         images: report.predictions.clone(),
+        missed: report
+            .detection
+            .as_ref()
+            .map(|d| d.missed.clone())
+            .unwrap_or_default(),
     };
     facealign_core::fsio::write_atomic(
         path,
@@ -566,7 +575,8 @@ pub fn write_predictions(path: &Path, report: &EvalReport) -> Result<()> {
     Ok(())
 }
 
-/// Read a predictions file and order it like `ds` (by sample id); every sample must be present.
+/// Read a predictions file and order it like `ds` (by sample id); every sample must be present
+/// (an end-to-end file's `missed` faces are named as such when they are not).
 pub fn read_predictions(path: &Path, ds: &Dataset) -> Result<(String, Vec<Vec<Point>>)> {
     let text = facealign_core::fsio::read_text(path)?;
     let f: PredictionsFile = serde_json::from_str(&text).map_err(|e| {
@@ -588,10 +598,16 @@ pub fn read_predictions(path: &Path, ds: &Dataset) -> Result<(String, Vec<Vec<Po
     let mut out = Vec::with_capacity(ds.samples.len());
     for s in &ds.samples {
         let p = by_id.get(s.id.as_str()).ok_or_else(|| {
+            let why = if f.missed.contains(&s.id) {
+                " (the file's detector missed it: `missed`; an end-to-end file covers the faces \
+                 found, score it on those or evaluate end to end again)"
+            } else {
+                ""
+            };
             facealign_core::Error::parse(
                 path,
                 "images",
-                format!("no prediction for sample `{}`", s.id),
+                format!("no prediction for sample `{}`{why}", s.id),
             )
         })?;
         if p.landmarks.len() != ds.scheme.n_points() {

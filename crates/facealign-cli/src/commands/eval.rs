@@ -43,7 +43,8 @@ pub struct EvalArgs {
     /// the faces it found, with its box.
     #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
     worst: Vec<String>,
-    /// Write each image's predicted landmarks (image coordinates) as JSON.
+    /// Write each image's predicted landmarks (image coordinates) as JSON; with --detector, the
+    /// faces it found (those it missed named in the file's `missed`).
     #[arg(long)]
     predictions: Option<PathBuf>,
     /// Batch size.
@@ -183,11 +184,6 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if a.predictions.is_some() && a.rotate.is_some() {
         // The points would be in each face's turned view, not in the data's images.
         bail!("--predictions cannot be written with --rotate: the predictions are in the faces' turned views, not in the data's images");
-    }
-    if a.detector.is_some() && a.predictions.is_some() {
-        // The end-to-end report holds only the faces the detector found: a predictions file must
-        // cover every face of the data (it can be scored again with `eval --model FILE.json`).
-        bail!("--predictions is not available with --detector: evaluate from the annotated boxes for it");
     }
     // Output paths are checked before any work, and errors name the path given.
     for p in [&a.json, &a.plot, &a.predictions].into_iter().flatten() {

