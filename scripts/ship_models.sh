@@ -346,9 +346,9 @@ fi
 # Issue 13 (session 32): adult68-refine = the second model of a cascade behind adult68-heatmap-lite: the default
 # fine-tuned with calm augmentation on crops around the default's own predictions (configs/adult68/
 # heatmap_sep_star_96casc.toml, `crop_model`). It crops from a shape, not a detector box: no calibration.
-# Session 33: more epochs of that run (casc3: one at 3e-5; casc4: two at 1e-4; casc5, casc6: two more from the
+# Session 33: more epochs of that run (casc3: one at 3e-5; casc4: two at 1e-4; casc5-7: two more from the
 # one before): the finished run with the lowest validation NME (all are scored on the same crops).
-casc=$(lowest_val adult.json runs/adult68/heatmap_sep_star_96casc{,3,4,5,6}-s0)
+casc=$(lowest_val adult.json runs/adult68/heatmap_sep_star_96casc{,3,4,5,6,7}-s0)
 if [ -n "$casc" ] && { [ "$what" = all ] || [ "$what" = adult68-refine ]; }; then
   echo "adult68-refine <- $casc"
   $B model export "$casc" models/adult68-refine.safetensors
