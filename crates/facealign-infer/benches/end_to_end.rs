@@ -10,7 +10,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion};
 use facealign_core::imageio::decode_rgb_bytes;
 use facealign_core::{BoxXywh, SchemeId};
-use facealign_infer::{Locations, ModelFile, Predictor, Refine, TractNet, TractOptions};
+use facealign_infer::{Locations, Predictor, Refine, TractNet, TractOptions};
 
 mod common;
 use common::photos;
@@ -20,8 +20,8 @@ fn end_to_end(c: &mut Criterion) {
     let path = loc
         .default_model(SchemeId::Ibug68)
         .expect("the default model exists");
-    let model = ModelFile::open(&path).expect("the default model opens");
-    let net = TractNet::from_model_file(&path, TractOptions::default()).expect("the model builds");
+    let (model, net) =
+        TractNet::open(&path, TractOptions::default()).expect("the default model opens");
     let mut p = Predictor::new(
         model,
         Box::new(net),

@@ -944,8 +944,7 @@ mod tests {
         let path = loc
             .default_model(facealign_core::SchemeId::Ibug68)
             .expect("the default model");
-        let net = crate::TractNet::from_model_file(&path, Default::default()).expect("builds");
-        let file = ModelFile::open(&path).expect("opens");
+        let (file, net) = crate::TractNet::open(&path, Default::default()).expect("opens");
         let mut p = Predictor::new(file, Box::new(net), "ultraface-rfb", &loc).expect("predictor");
         p.refine = Refine {
             passes: 1,
@@ -1005,9 +1004,9 @@ mod tests {
             .default_model(facealign_core::SchemeId::Ibug68)
             .expect("the default model");
         let open = || {
-            let net = crate::TractNet::from_model_file(&path, Default::default()).expect("builds");
+            let (file, net) = crate::TractNet::open(&path, Default::default()).expect("opens");
             let net: Box<dyn CropNet> = Box::new(net);
-            (ModelFile::open(&path).expect("opens"), net)
+            (file, net)
         };
         let (f, n) = open();
         let mut own = Predictor::new_for_boxes(f, n, "ultraface-rfb", &loc).expect("predictor");

@@ -15,11 +15,11 @@
 //! with `train`, the training modules ([`train`], `loss`, `model`, `config`, ...) too.
 //!
 //! ```no_run
-//! use facealign::{Locations, ModelFile, Predictor, TractNet, TractOptions};
+//! use facealign::{Locations, Predictor, TractNet, TractOptions};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let loc = Locations::discover(); // $FACEALIGN_HOME, else this checkout's models/
-//! let model = ModelFile::load("adult68", &loc)?; // a shipped name, a .safetensors or a run folder
-//! let net = TractNet::from_model_file(&model.path, TractOptions::default())?;
+//! // a shipped name, a .safetensors or a run folder; one read gives the metadata and the network
+//! let (model, net) = TractNet::open(&loc.resolve("adult68")?, TractOptions::default())?;
 //! // "ultraface-rfb,yunet-320": UltraFace, and YuNet (320 px) where it finds no face (predict's default)
 //! let mut p = Predictor::new(model, Box::new(net), facealign::infer::DEFAULT_DETECTORS, &loc)?;
 //! let (img, _exif_orientation) = facealign::imageio::decode_rgb_upright("photo.jpg".as_ref())?;

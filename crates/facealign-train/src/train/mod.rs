@@ -154,11 +154,8 @@ pub fn prepare_data_with(cfg: &TrainConfig, loc: &Locations) -> Result<PreparedD
     if let Some(list) = first.exclude_ids() {
         train = split::exclude_ids(train, Path::new(list))?;
     }
-    if let Some(max) = cfg.data.max_samples {
-        // Exact: the first `max` samples of the repeated, extended side below are among these.
-        train.samples.truncate(max.max(1));
-        train.subsets.clear();
-    }
+    // Exact: the first `max_samples` of the repeated, extended side below are among these.
+    split::truncated(&mut train, cfg.data.max_samples);
     if train.scheme.id != val.scheme.id {
         return Err(Error::Data(format!(
             "training data is {} but validation data is {}",
@@ -184,10 +181,7 @@ pub fn prepare_data_with(cfg: &TrainConfig, loc: &Locations) -> Result<PreparedD
     for spec in &cfg.data.extra_train {
         train.append(aligned(DataSpec::parse(spec)?.load()?, first)?)?;
     }
-    if let Some(max) = cfg.data.max_samples {
-        train.samples.truncate(max.max(1));
-        train.subsets.clear();
-    }
+    split::truncated(&mut train, cfg.data.max_samples);
     let val = aligned(val, first)?;
     let map_of = |ds: &Dataset| {
         SchemeMap::get(ds.scheme.id, target.id).ok_or_else(|| {
@@ -213,15 +207,11 @@ pub fn prepare_data_with(cfg: &TrainConfig, loc: &Locations) -> Result<PreparedD
         if let Some(list) = src.exclude_ids() {
             ds = split::exclude_ids(ds, Path::new(list))?;
         }
-        let (t, v) = match &cfg.data.val_ids {
+        let (mut t, v) = match &cfg.data.val_ids {
             Some(list) => split::hold_out_ids(ds, Path::new(list))?,
             None => (ds, None),
         };
-        let mut t = t;
-        if let Some(max) = cfg.data.max_samples {
-            t.samples.truncate(max.max(1));
-            t.subsets.clear();
-        }
+        split::truncated(&mut t, cfg.data.max_samples);
         let t = split::repeated(aligned(t, src)?, src.repeat());
         let v = v.map(|v| aligned(v, src)).transpose()?;
         sources.push(PreparedSource {

